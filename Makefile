@@ -1,0 +1,39 @@
+# Entry points. Every target sets itself up first, so each works on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup test test-py test-workers lint demo bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# The virtualenv is rebuilt whenever requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+# workerd comes with the miniflare npm package pinned in package-lock.json.
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test-py: setup
+	$(PY) -m pytest -q
+
+test-workers: setup
+	npm test
+
+test: lint test-py test-workers
+
+demo: setup
+	$(PY) -m secretsctl rehearse
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
