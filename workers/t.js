@@ -1,0 +1,1 @@
+import "./lib/x.js"; export default {}
