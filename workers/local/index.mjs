@@ -29,7 +29,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import { Miniflare, fetch as miniflareFetch } from "miniflare";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const DEFAULT_COMPATIBILITY_DATE = "2025-11-01";
@@ -122,6 +122,15 @@ export function workerOptions(worker, ctx) {
     }
   }
   return opts;
+}
+
+/**
+ * An upstream handler that sends the workers' outbound requests to the real network
+ * (e.g. a fake upstream HTTP server on 127.0.0.1 run by the rehearsal).
+ * @param {Request} req
+ */
+export function networkUpstream(req) {
+  return miniflareFetch(/** @type {any} */ (req));
 }
 
 /** @param {any} description */

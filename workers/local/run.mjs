@@ -4,13 +4,14 @@
 //   { "description": {...startLocal description...},
 //     "upstream": {"accept": ["<key>", ...]}          optional fake upstream: 200 when the
 //                                                     Bearer key is listed, else 401
+//              | {"network": true}                    or: outbound fetches go to the real network
 //     "steps": [ {"worker": "vault", "method": "POST", "path": "/encrypt", "headers": {}, "body": "..."},
 //                {"update": {...description...}}, ... ] }
 // Prints one JSON object: {"results": [{"status", "headers", "body"} | {"updated": true}, ...],
 //                          "upstream_requests": n}
 // Worker console output goes to stderr.
 
-import { startLocal } from "./index.mjs";
+import { networkUpstream, startLocal } from "./index.mjs";
 
 const chunks = [];
 for await (const c of process.stdin) chunks.push(c);
@@ -20,6 +21,7 @@ let upstreamRequests = 0;
 const accept = new Set(input.upstream?.accept ?? []);
 const upstream = (/** @type {Request} */ req) => {
   upstreamRequests++;
+  if (input.upstream?.network) return networkUpstream(req);
   const auth = req.headers.get("authorization") ?? "";
   const ok = auth.startsWith("Bearer ") && accept.has(auth.slice(7));
   return new Response(JSON.stringify({ ok }), { status: ok ? 200 : 401, headers: { "content-type": "application/json" } });

@@ -89,3 +89,30 @@ test("update() keeps KV contents and makes the store hold exactly the listed sec
     await rt.dispose();
   }
 });
+
+test("networkUpstream sends outbound fetches to a real HTTP server (rehearsal mode)", async () => {
+  const http = await import("node:http");
+  const { networkUpstream } = await import("../local/index.mjs");
+  const seen = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(req.headers.authorization === "Bearer net-key" ? 200 : 401);
+    res.end(`real:${req.url}`);
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  const rt = await startLocal(
+    { workers: [{ name: "legacy", main_module: "legacy.js", bindings: [
+      { type: "secret_text", name: "API_KEY", text: "net-key" },
+      { type: "plain_text", name: "UPSTREAM_URL", text: `http://127.0.0.1:${srv.address().port}` }] }] },
+    { upstream: networkUpstream, onLog: () => {} },
+  );
+  try {
+    const r = await rt.fetch("legacy", "/hello?a=1");
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), "real:/hello?a=1");
+    assert.deepEqual(seen, ["Bearer net-key"]);
+  } finally {
+    await rt.dispose();
+    srv.close();
+  }
+});

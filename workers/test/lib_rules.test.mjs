@@ -1,0 +1,49 @@
+// Rules the helpers enforce, checked on the very modules the workers upload:
+// - no module can read a secret at module scope (in the modules format, env only exists
+//   inside handlers unless a module imports `env` from "cloudflare:workers");
+// - at most one .get() per binding per request, even when several operations use it.
+// The second check drives the workers through workerd with a counting wrapper worker.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { collectModules, REPO_ROOT, startLocal } from "../local/index.mjs";
+import { keyValue } from "../local/testkit.mjs";
+
+const WORKERS = path.join(REPO_ROOT, "workers");
+
+test("no uploaded module imports cloudflare:workers (so none can read env at module scope)", () => {
+  for (const f of fs.readdirSync(WORKERS).filter((n) => n.endsWith(".js"))) {
+    for (const m of collectModules(WORKERS, f)) {
+      assert.ok(!/["']cloudflare:workers["']/.test(m.contents), `${m.name} imports cloudflare:workers`);
+    }
+  }
+});
+
+let rt;
+const K1 = keyValue(0x41);
+const K2 = keyValue(0x42);
+before(async () => {
+  rt = await startLocal(
+    {
+      workers: [
+        {
+          name: "counting", main_module: "test/fixtures/counting_vault.js", modules_root: "workers",
+          bindings: [
+            { type: "secrets_store_secret", name: "ENCRYPTION_KEY", store_id: "st1", secret_name: "k2" },
+            { type: "secrets_store_secret", name: "ENCRYPTION_KEY_FALLBACK", store_id: "st1", secret_name: "k1" },
+          ],
+        },
+      ],
+      secrets: { st1: { k1: K1, k2: K2 } },
+    },
+    { onLog: () => {} },
+  );
+});
+after(async () => rt?.dispose());
+
+test("one .get() per binding per request across encrypt, decrypt with F, decrypt with B", async () => {
+  const r = await rt.fetch("counting", "/");
+  assert.equal(r.status, 200, await r.clone().text());
+  assert.deepEqual(await r.json(), { ok: true, gets: { ENCRYPTION_KEY: 1, ENCRYPTION_KEY_FALLBACK: 1 } });
+});
