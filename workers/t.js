@@ -1,1 +1,0 @@
-import "./lib/x.js"; export default {}
