@@ -1,0 +1,63 @@
+"""Reads the stack's `secrets-store:` config from the Pulumi runtime into a `StackSpec`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import SecretStr
+
+from components.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
+
+STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers")
+PLAIN_KEYS = ("accountId", "namePrefix")
+# Set only by `secretsctl plan`: secret keys of the stack file it could not decrypt.
+OPAQUE_KEYS = "secretsctl:opaqueKeys"
+
+
+def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
+    """The validated spec of the running stack. Raises `SpecError` before any resource exists."""
+    raw = _namespace_config()
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(
+        runtime_config._SECRET_KEYS.get()
+    )
+    opaque = set(json.loads(runtime_config.get_config(OPAQUE_KEYS) or "[]"))
+    structured: dict[str, Any] = {}
+    values: dict[str, ConfigValue] = {}
+    for key, text in raw.items():
+        if key in PLAIN_KEYS:
+            structured[key] = text
+        elif key in STRUCTURED_KEYS:
+            structured[key] = _decode(text)
+        else:
+            full = f"{NAMESPACE}:{key}"
+            values[key] = ConfigValue(
+                value=None if full in opaque else SecretStr(text),
+                secure=full in secret_keys or runtime_config.is_config_secret(full),
+            )
+    return parse_stack(
+        stack or pulumi.get_stack(),
+        structured,
+        values,
+        module_exists=lambda path: (root / path).is_file(),
+    )
+
+
+def _namespace_config() -> dict[str, str]:
+    """Every `secrets-store:` key the runtime was given, without the namespace."""
+    merged: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
+
+
+def _decode(text: Any) -> Any:
+    # Pulumi passes structured config as JSON text.
+    if isinstance(text, str):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text

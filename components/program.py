@@ -1,0 +1,97 @@
+"""The whole stack from its spec: store, shared versioned secrets, workers, outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from components.modules import collect_modules
+from components.secret import VersionedSecret, VersionedSecretArgs
+from components.spec import StackSpec
+from components.store import SecretsStore
+from components.worker import Worker, WorkerArgs
+
+# Stands in for a value the offline plan could not decrypt; it is a Pulumi secret like any other.
+UNDECRYPTED = "[undecrypted]"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The components of one stack, by role."""
+
+    store: SecretsStore
+    secrets: dict[str, VersionedSecret]
+    workers: dict[str, Worker]
+
+
+def build(spec: StackSpec, root: Path) -> Deployment:
+    """Register every resource of the stack. `spec` is already validated."""
+    store = SecretsStore("store", spec.account_id, spec.store)
+
+    def secret_value(key: str) -> pulumi.Output[str]:
+        entry = spec.values[key].value
+        return pulumi.Output.secret(entry.get_secret_value() if entry else UNDECRYPTED)
+
+    # One component per secret, shared by every worker that binds it.
+    secrets = {
+        name: VersionedSecret(
+            name,
+            VersionedSecretArgs(
+                secret=name,
+                spec=secret,
+                account_id=spec.account_id,
+                store_id=store.store_id,
+                name_prefix=spec.name_prefix,
+                values={
+                    v: secret_value(spec.value_key(name, v))
+                    for v in secret.position.live_versions
+                    if secret.source == "config"
+                },
+            ),
+        )
+        for name, secret in spec.secrets.items()
+    }
+    workers = {
+        name: Worker(
+            name,
+            WorkerArgs(
+                spec=worker,
+                script_name=spec.script_name(name),
+                account_id=spec.account_id,
+                store_id=store.store_id,
+                modules=collect_modules(root, worker.module),
+                secrets=secrets,
+                service_scripts={w: spec.script_name(w) for w in spec.workers},
+                secret_texts={b: secret_value(k) for b, k in worker.secret_text.items()},
+            ),
+        )
+        for name, worker in spec.workers.items()
+    }
+    return Deployment(store, secrets, workers)
+
+
+def export_outputs(deployment: Deployment) -> None:
+    """Stack outputs: names and positions only; never a value."""
+    pulumi.export("store_id", deployment.store.store_id)
+    pulumi.export(
+        "rotation",
+        {
+            name: {
+                "kind": s.kind,
+                "current": s.position.current,
+                "next": s.position.next,
+                "stage": s.position.stage,
+                "cloudflare_names": [s.cloudflare_name(v) for v in s.position.live_versions],
+            }
+            for name, s in deployment.secrets.items()
+        },
+    )
+    pulumi.export(
+        "workers",
+        {
+            name: {"script_name": w.script_name, "bindings": w.secret_bindings}
+            for name, w in deployment.workers.items()
+        },
+    )

@@ -1,0 +1,134 @@
+"""The rotation state machine: pure functions, no Pulumi, no I/O.
+
+For a secret S with current version a and next version b, DESIGN.md's table:
+
+| stage      | versions that exist | primary binding B | fallback binding F |
+|------------|---------------------|-------------------|--------------------|
+| `steady`   | a                   | a                 | (absent)           |
+| `fallback` | a, b                | a                 | b                  |
+| `swapped`  | a, b                | b                 | a                  |
+| finish     | b (steady at b)     | b                 | (absent)           |
+
+`Position` is one row of that table; `Position.advance()` is one deploy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Stage = Literal["steady", "fallback", "swapped"]
+STAGES: tuple[Stage, ...] = ("steady", "fallback", "swapped")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where one secret is in its rotation: current version, next version, stage."""
+
+    current: int
+    stage: Stage = "steady"
+    next: int | None = None
+
+    def __post_init__(self) -> None:
+        # The spec reports these to users with key paths; here they are invariants.
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}")
+        if (self.stage == "steady") != (self.next is None):
+            raise ValueError("`next` is set exactly while a rotation is under way")
+        if self.next is not None and self.next <= self.current:
+            raise ValueError("`next` must be greater than `current`")
+
+    # The table, row by row.
+    @property
+    def live_versions(self) -> tuple[int, ...]:
+        """Versions that exist in Cloudflare at this position, oldest first."""
+        return (self.current,) if self.next is None else (self.current, self.next)
+
+    @property
+    def primary_version(self) -> int:
+        """The version every primary binding B points at."""
+        return self.next if self.stage == "swapped" and self.next else self.current
+
+    @property
+    def fallback_version(self) -> int | None:
+        """The version every fallback binding F points at, or None: F is not bound."""
+        if self.stage == "fallback":
+            return self.next
+        if self.stage == "swapped":
+            return self.current
+        return None
+
+    @property
+    def ordinal(self) -> tuple[int, int]:
+        """Sort key along a rotation's history: later positions compare greater."""
+        return (self.current, STAGES.index(self.stage))
+
+    def advance(self, next_version: int | None = None) -> Position:
+        """The position one deploy later: steady -> fallback -> swapped -> steady at next.
+
+        `next_version` picks the new version when a rotation starts (default current + 1).
+        """
+        if self.stage == "steady":
+            new = next_version if next_version is not None else self.current + 1
+            return Position(self.current, "fallback", new)
+        if self.stage == "fallback":
+            return Position(self.current, "swapped", self.next)
+        assert self.next is not None
+        return Position(self.next)
+
+    def describe(self) -> str:
+        """Human form: `v1 steady`, `v1 -> v2 fallback`."""
+        if self.next is None:
+            return f"v{self.current} steady"
+        return f"v{self.current} -> v{self.next} {self.stage}"
+
+
+def steps_between(before: Position, after: Position, limit: int = 12) -> int | None:
+    """How many single-stage deploys lead from `before` to `after`.
+
+    0 when equal; None when `after` is not reachable forwards (it is behind, or
+    the version history does not connect).
+    """
+    position = before
+    for steps in range(limit + 1):
+        if position == after:
+            return steps
+        target = None
+        if position.stage == "steady":
+            # Rotate toward `after`'s current version first, then toward its next.
+            target = after.current if position.current < after.current else after.next
+            if target is None or target <= position.current:
+                return None
+        position = position.advance(target)
+    return None
+
+
+def fallback_binding_name(binding: str, fallback: str | None) -> str:
+    """The fallback binding's name: as configured, else `<BINDING>_FALLBACK`."""
+    return fallback or f"{binding}_FALLBACK"
+
+
+@dataclass(frozen=True)
+class BoundVersion:
+    """One secret binding on a worker at a position: which name points at which version."""
+
+    binding: str
+    version: int
+    role: Literal["primary", "fallback"]
+
+
+def bound_versions(binding: str, fallback: str | None, position: Position) -> list[BoundVersion]:
+    """The secret bindings one configured binding becomes at `position` (1 or 2)."""
+    bound = [BoundVersion(binding, position.primary_version, "primary")]
+    if position.fallback_version is not None:
+        bound.append(
+            BoundVersion(
+                fallback_binding_name(binding, fallback), position.fallback_version, "fallback"
+            )
+        )
+    return bound
+
+
+def cloudflare_secret_name(prefix: str, secret: str, version: int) -> str:
+    """Cloudflare's name for version N of secret S: `{prefix}{S}_v{N}`."""
+    return f"{prefix}{secret}_v{version}"

@@ -1,0 +1,499 @@
+"""The stack spec: every `secrets-store:` config key as typed, validated models.
+
+Pure: no Pulumi import and no I/O. `parse_stack` takes the stack's config as
+plain data and returns a `StackSpec`, or raises one `SpecError` carrying every
+problem at once, each naming its config key path and the fix. Secret values
+arrive wrapped in `SecretStr`, so no repr, log line or error can show them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from components.errors import Problem, SpecError
+from components.rotation import Position, fallback_binding_name
+from components.schemas import SCHEMAS, json_problems, schema_problems
+
+NAMESPACE = "secrets-store"
+
+KINDS = ("api_key", "encryption_key", "signing_key", "json", "opaque")
+STAGE_NAMES = ("steady", "fallback", "swapped")
+SOURCES = ("config", "generate")
+# Cloudflare requires scopes in alphabetical order; we sort what users write.
+SCOPES = ("access", "ai_gateway", "dex", "workers")
+
+MAX_SECRETS_PER_ACCOUNT = 100  # Secrets Store beta limit, counted in Cloudflare secrets (versions)
+MAX_VALUE_BYTES = 65_536  # Cloudflare's limit on one secret value
+KEY_BYTES = 32  # encryption_key / signing_key material: 32 random bytes, base64
+
+SECRET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+SCRIPT_NAME = re.compile(r"^[a-z0-9_-]{1,63}$")
+BINDING_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+VALUE_KEY = re.compile(r"^(?P<secret>.+)_v(?P<version>[0-9]+)$")
+
+
+def _one_of(options: tuple[str, ...]) -> str:
+    return ", ".join(options)
+
+
+class _Model(BaseModel):
+    # camelCase keys in YAML, snake_case in Python; unknown keys are refused, not ignored.
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+class StoreSpec(_Model):
+    """The account's one Secrets Store: adopted by id, or created (protected, kept on destroy)."""
+
+    id: str = ""
+    """Adopt this existing store: no Cloudflare resource is created and nothing is ever deleted.
+    Empty (default): create one."""
+    name: str = Field(default="default_secrets_store", min_length=1, max_length=255)
+    """The store's name when created. Default `default_secrets_store`, as Cloudflare names it."""
+
+    @property
+    def adopted(self) -> bool:
+        return bool(self.id)
+
+
+class PromotionSpec(_Model):
+    """Promotion order: this stack may never be ahead of another stack's deployed rotation."""
+
+    after: str | None = None
+    """Name of the stack that must be at least as far along (for prod: `staging`). Default: none."""
+
+
+class SecretSpec(_Model):
+    """One versioned secret and where it stands in its rotation."""
+
+    kind: str
+    """api_key | encryption_key | signing_key | json | opaque. Decides the workers' helpers."""
+    scopes: tuple[str, ...] = ("workers",)
+    """Services that may read it: access, ai_gateway, dex, workers. Default [workers]."""
+    current: int = Field(default=1, ge=1)
+    """The version every primary binding uses while steady. Default 1."""
+    next: int | None = Field(default=None, ge=2)
+    """The version being rotated in; set only while `stage` is fallback or swapped."""
+    stage: str = "steady"
+    """steady | fallback | swapped. One stage per deploy. Default steady."""
+    source: str = "config"
+    """config: value of `secrets-store:<name>_v<N>` (a secret); generate: 32 random bytes,
+    base64, kept in Pulumi state."""
+    schema_name: str | None = Field(default=None, alias="schema")
+    """For kind json: the registered model its value must satisfy (for example postgres)."""
+    comment: str | None = Field(default=None, max_length=1024)
+    """Free text shown in the Cloudflare dashboard."""
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind, got {kind!r} (use one of {_one_of(KINDS)})")
+        return kind
+
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, stage: str) -> str:
+        if stage not in STAGE_NAMES:
+            raise ValueError(f"unknown stage, got {stage!r} (use one of {_one_of(STAGE_NAMES)})")
+        return stage
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        if source not in SOURCES:
+            raise ValueError(f"unknown source, got {source!r} (use one of {_one_of(SOURCES)})")
+        return source
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _known_scopes(cls, scopes: Any) -> Any:
+        if isinstance(scopes, str):
+            scopes = [scopes]
+        if not isinstance(scopes, list | tuple) or not scopes:
+            raise ValueError(f"must be a non-empty list, got {scopes!r} (for example [workers])")
+        bad = [s for s in scopes if s not in SCOPES]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a scope (use {_one_of(SCOPES)})")
+        if len(set(scopes)) != len(scopes):
+            raise ValueError(f"lists a scope twice, got {list(scopes)!r} (list each once)")
+        return tuple(sorted(scopes))
+
+    @property
+    def position(self) -> Position:
+        """The rotation position; only valid on a spec that passed `parse_stack`."""
+        return Position(self.current, self.stage, self.next)  # type: ignore[arg-type]
+
+
+class BindingSpec(_Model):
+    """A worker's binding of a secret: the primary name and, during rotation, its fallback."""
+
+    secret: str
+    """The declared secret (key under `secrets-store:secrets`)."""
+    fallback: str | None = None
+    """Name of the fallback binding during rotation. Default `<BINDING>_FALLBACK`."""
+
+
+class WorkerSpec(_Model):
+    """One Worker script, its ES module and its bindings."""
+
+    module: str = Field(min_length=1)
+    """Main ES module, relative to the project root (for example workers/api.js)."""
+    secrets: dict[str, BindingSpec] = Field(default_factory=dict)
+    """Binding name -> secret (a name, or {secret, fallback})."""
+    vars: dict[str, str] = Field(default_factory=dict)
+    """Plain-text bindings (never secret values)."""
+    kv: dict[str, str] = Field(default_factory=dict)
+    """KV namespace bindings: binding name -> namespace id."""
+    services: dict[str, str] = Field(default_factory=dict)
+    """Service bindings: binding name -> worker of this stack."""
+    secret_text: dict[str, str] = Field(default_factory=dict)
+    """Legacy Worker secrets (migration): binding name -> a secret config key of this stack."""
+    compatibility_date: str = Field(default="2025-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """workerd compatibility date. Default 2025-11-01."""
+    compatibility_flags: tuple[str, ...] = ()
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _shorthand(cls, secrets: Any) -> Any:
+        # `BILLING_KEY: api_key` is short for `BILLING_KEY: {secret: api_key}`.
+        if isinstance(secrets, Mapping):
+            return {k: {"secret": v} if isinstance(v, str) else v for k, v in secrets.items()}
+        return secrets
+
+    def binding_names(self) -> list[tuple[str, str]]:
+        """(name, what declares it) for every binding this worker would ever have."""
+        names: list[tuple[str, str]] = []
+        for binding, spec in self.secrets.items():
+            names.append((binding, f"secrets.{binding}"))
+            names.append(
+                (fallback_binding_name(binding, spec.fallback), f"secrets.{binding}.fallback")
+            )
+        for group in ("vars", "kv", "services", "secret_text"):
+            names += [(b, f"{to_camel(group)}.{b}") for b in getattr(self, group)]
+        return names
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """A secret's value as read from config: wrapped from the first moment."""
+
+    value: SecretStr | None
+    """None: present in the stack file but not decryptable here (offline plan)."""
+    secure: bool = True
+    """False: stored as plain text in the stack file, which is refused."""
+
+    def __repr__(self) -> str:
+        return f"ConfigValue(secure={self.secure})"
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """A whole stack, validated: what the Pulumi program builds."""
+
+    stack: str
+    account_id: str
+    name_prefix: str
+    store: StoreSpec
+    promotion: PromotionSpec
+    secrets: Mapping[str, SecretSpec]
+    workers: Mapping[str, WorkerSpec]
+    values: Mapping[str, ConfigValue] = field(repr=False)
+
+    def cloudflare_name(self, secret: str, version: int) -> str:
+        return f"{self.name_prefix}{secret}_v{version}"
+
+    def script_name(self, worker: str) -> str:
+        return f"{self.name_prefix}{worker}"
+
+    def value_key(self, secret: str, version: int) -> str:
+        """The config key holding version N of a `source: config` secret."""
+        return f"{secret}_v{version}"
+
+    def live_secret_count(self) -> int:
+        """Cloudflare secrets this stack keeps, counting every live version."""
+        return sum(len(s.position.live_versions) for s in self.secrets.values())
+
+
+TOP_LEVEL_KEYS = ("accountId", "namePrefix", "store", "promotion", "secrets", "workers")
+
+
+def parse_stack(
+    stack: str,
+    config: Mapping[str, Any],
+    values: Mapping[str, ConfigValue],
+    *,
+    module_exists: Callable[[str], bool] = lambda _path: True,
+) -> StackSpec:
+    """Validate a stack's `secrets-store:` config. Raises `SpecError` with every problem.
+
+    `config`: the namespace's structured keys (accountId, store, secrets, ...), parsed.
+    `values`: every other key of the namespace (`<secret>_v<N>`, legacy secret texts).
+    `module_exists`: how the caller checks a worker's module path (I/O stays outside).
+    """
+    problems: list[Problem] = []
+
+    def key(path: str) -> str:
+        return f"{NAMESPACE}:{path}"
+
+    def add(path: str, message: str) -> None:
+        problems.append(Problem(key(path), message))
+
+    def model(cls: type[_Model], path: str, data: Any) -> Any:
+        try:
+            return cls.model_validate(data if data is not None else {})
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = ".".join(str(p) for p in err["loc"])
+                add(f"{path}.{loc}" if loc else path, _message(err))
+            return None
+
+    for unknown in sorted(set(config) - set(TOP_LEVEL_KEYS)):
+        add(unknown, f"unknown config key, got {unknown!r} (known keys: {_one_of(TOP_LEVEL_KEYS)})")
+
+    account_id = config.get("accountId")
+    if not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
+        add(
+            "accountId",
+            f"must be a 32-character lowercase hex Cloudflare account id, got {account_id!r} "
+            "(find it in the dashboard URL: dash.cloudflare.com/<account id>)",
+        )
+    name_prefix = config.get("namePrefix") or ""
+    if not isinstance(name_prefix, str) or not re.fullmatch(r"[a-z0-9_-]*", name_prefix):
+        add("namePrefix", f"must be lowercase letters, digits, - or _, got {name_prefix!r}")
+        name_prefix = ""
+
+    store = model(StoreSpec, "store", config.get("store"))
+    promotion = model(PromotionSpec, "promotion", config.get("promotion"))
+    if promotion and promotion.after == stack:
+        add("promotion.after", f"names this stack itself, got {stack!r} (name the stack before it)")
+
+    secrets: dict[str, SecretSpec] = {}
+    for name, data in _mapping(config.get("secrets"), "secrets", add).items():
+        if not SECRET_NAME.match(name):
+            add(
+                f"secrets.{name}",
+                f"bad secret name, got {name!r} (letters, digits, _ and - only, no spaces)",
+            )
+            continue
+        spec = model(SecretSpec, f"secrets.{name}", data)
+        if spec is not None and _secret_ok(name, spec, add):
+            secrets[name] = spec
+
+    workers: dict[str, WorkerSpec] = {}
+    for name, data in _mapping(config.get("workers"), "workers", add).items():
+        if not SCRIPT_NAME.match(f"{name_prefix}{name}"):
+            add(
+                f"workers.{name}",
+                f"bad worker name, got {name!r} (script names are lowercase "
+                "letters, digits, - and _, at most 63 characters with the prefix)",
+            )
+            continue
+        spec = model(WorkerSpec, f"workers.{name}", data)
+        if spec is not None:
+            workers[name] = spec
+
+    declared = set(_mapping(config.get("secrets"), "secrets", lambda *_: None))
+    for name, worker in workers.items():
+        _worker_problems(
+            name,
+            worker,
+            declared,
+            set(_mapping(config.get("workers"), "", None)),
+            values,
+            module_exists,
+            add,
+        )
+
+    live = sum(len(s.position.live_versions) for s in secrets.values())
+    if live > MAX_SECRETS_PER_ACCOUNT:
+        add(
+            "secrets",
+            f"needs {live} Cloudflare secrets (every live version counts), over the "
+            f"account limit of {MAX_SECRETS_PER_ACCOUNT} (finish rotations or remove secrets)",
+        )
+
+    for name, spec in secrets.items():
+        for version in spec.position.live_versions:
+            _value_problems(stack, name, spec, version, values, add)
+
+    if problems:
+        raise SpecError(problems)
+    assert store is not None and promotion is not None and isinstance(account_id, str)
+    return StackSpec(stack, account_id, name_prefix, store, promotion, secrets, workers, values)
+
+
+def _mapping(data: Any, path: str, add: Callable[[str, str], None] | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        if add:
+            add(path, f"must be a mapping of name to settings, got {type(data).__name__}")
+        return {}
+    return {str(k): v for k, v in data.items()}
+
+
+def _message(err: Any) -> str:
+    """Our message format from one pydantic error (config input only, never values)."""
+    msg: str = err["msg"]
+    if err["type"] == "value_error":
+        return msg.removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"unknown key, got {err['loc'][-1]!r} (check the spelling or remove it)"
+    if err["type"] == "missing":
+        return "is required, got nothing (add it)"
+    return f"{msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
+
+
+def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> bool:
+    """Cross-field rules of one secret; True when its position is usable."""
+    path = f"secrets.{name}"
+    ok = True
+    if spec.stage == "steady" and spec.next is not None:
+        add(
+            f"{path}.next",
+            f"is set while stage is steady, got next={spec.next} (set "
+            "stage: fallback to start the rotation, or remove next)",
+        )
+        ok = False
+    if spec.stage != "steady" and spec.next is None:
+        add(
+            f"{path}.stage",
+            f"{spec.stage!r} needs next, got no next (set next: {spec.current + 1})",
+        )
+        ok = False
+    if spec.next is not None and spec.next <= spec.current:
+        add(
+            f"{path}.next",
+            f"must be greater than current ({spec.current}), got {spec.next} "
+            f"(use {spec.current + 1})",
+        )
+        ok = False
+    if spec.schema_name is not None and spec.kind != "json":
+        add(f"{path}.schema", f"applies to kind json only, got kind {spec.kind!r} (remove schema)")
+    if spec.schema_name is not None and spec.schema_name not in SCHEMAS:
+        add(
+            f"{path}.schema",
+            f"unknown schema, got {spec.schema_name!r} (use one of "
+            f"{_one_of(tuple(sorted(SCHEMAS)))}, or register one in components/schemas.py)",
+        )
+    if spec.source == "generate" and spec.kind == "json":
+        add(f"{path}.source", "generate makes random bytes, got kind 'json' (use source: config)")
+    return ok
+
+
+def _worker_problems(
+    name: str,
+    worker: WorkerSpec,
+    declared: set[str],
+    worker_names: set[str],
+    values: Mapping[str, ConfigValue],
+    module_exists: Callable[[str], bool],
+    add: Callable[[str, str], None],
+) -> None:
+    path = f"workers.{name}"
+    if not module_exists(worker.module):
+        add(
+            f"{path}.module",
+            f"file not found, got {worker.module!r} (a path relative to the "
+            "project root, for example workers/api.js)",
+        )
+    seen: dict[str, str] = {}
+    for binding, where in worker.binding_names():
+        if not BINDING_NAME.match(binding):
+            add(f"{path}.{where}", f"bad binding name, got {binding!r} (a JavaScript identifier)")
+        elif binding in seen:
+            add(
+                f"{path}.{where}",
+                f"binding name {binding!r} is already used by "
+                f"{path}.{seen[binding]} (give one of them another name)",
+            )
+        else:
+            seen[binding] = where
+    for binding, spec in worker.secrets.items():
+        if spec.secret not in declared:
+            add(
+                f"{path}.secrets.{binding}",
+                f"binds an undeclared secret, got {spec.secret!r} "
+                f"(declare it under {NAMESPACE}:secrets, or fix the name)",
+            )
+    for binding, target in worker.services.items():
+        if target not in worker_names:
+            add(
+                f"{path}.services.{binding}",
+                f"names no worker of this stack, got {target!r} "
+                f"(use one of {_one_of(tuple(sorted(worker_names)))})",
+            )
+    for binding, config_key in worker.secret_text.items():
+        if config_key not in values:
+            add(
+                f"{path}.secretText.{binding}",
+                f"names a missing config key, got {config_key!r} "
+                f"(run `pulumi config set --secret {config_key} <value>`)",
+            )
+
+
+def _value_problems(
+    stack: str,
+    name: str,
+    spec: SecretSpec,
+    version: int,
+    values: Mapping[str, ConfigValue],
+    add: Callable[[str, str], None],
+) -> None:
+    """Rules on one version's value. Messages give sizes and rules, never content."""
+    value_key = f"{name}_v{version}"
+    set_cmd = f"`pulumi config set --secret --stack {stack} {value_key} <value>`"
+    entry = values.get(value_key)
+    if spec.source == "generate":
+        return
+    if entry is None:
+        add(
+            value_key,
+            f"missing value for version {version} of secret {name!r}, got nothing "
+            f"(run {set_cmd}, or set secrets.{name}.source: generate)",
+        )
+        return
+    if not entry.secure:
+        add(
+            value_key,
+            f"is stored as plain text in the stack file, got an unencrypted value "
+            f"(run {set_cmd} to store it as a secret)",
+        )
+    if entry.value is None:
+        return  # not decryptable offline: checked by `pulumi up`, which can read it
+    text = entry.value.get_secret_value()
+    size = len(text.encode())
+    if size > MAX_VALUE_BYTES:
+        add(
+            value_key,
+            f"value is too large, got {size:,} bytes (Cloudflare allows at most "
+            f"{MAX_VALUE_BYTES:,}; store a smaller value)",
+        )
+    if spec.kind in ("encryption_key", "signing_key") and not _is_key_material(text):
+        add(
+            value_key,
+            f"a {spec.kind} must be base64 of {KEY_BYTES} random bytes, got a value "
+            f"that is not (generate one: `openssl rand -base64 {KEY_BYTES}`)",
+        )
+    if spec.kind == "json":
+        lines = schema_problems(spec.schema_name, text) if spec.schema_name else json_problems(text)
+        for line in lines:
+            add(value_key, f"{line} (fix the value and run {set_cmd})")
+
+
+def _is_key_material(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text.strip(), validate=True)) == KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False

@@ -1,0 +1,3 @@
+from secretsctl.cli import app
+
+app(prog_name="secretsctl")

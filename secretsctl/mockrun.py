@@ -1,0 +1,260 @@
+"""Runs the real `__main__.py` under Pulumi's mock runtime and records what it registers.
+
+This is how every offline tool sees the program exactly as `pulumi up` would
+run it: same code, same config, no engine and no Cloudflare. Mocks behave like
+the engine's state: a resource's outputs are its inputs plus the fields
+Cloudflare computes, and generated values are kept across runs when given the
+previous run's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_in_stack
+
+from secretsctl.stackfile import PROJECT_ROOT, StackConfig
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_MARK = "[secret]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource as the program registered it (inputs as sent, secrets still marked)."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    aliases: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+
+    def redacted_inputs(self) -> dict[str, Any]:
+        """Inputs with every Pulumi secret shown as `[secret]`."""
+        return redact(self.inputs)
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program registered, and its stack outputs."""
+
+    stack: str
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """URN -> outputs the mocks returned; pass it to the next run like the engine's state."""
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+
+def redact(value: Any) -> Any:
+    """Replace serialized Pulumi secrets with `[secret]`, recursively."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return SECRET_MARK
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def integral(value: Any) -> Any:
+    """Protobuf carries every number as a double: give whole numbers back as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """Inputs with secrets unwrapped to their plain values (for local rehearsal only)."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return unwrap(value.get("value"))
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def fake_id(urn: str) -> str:
+    """A stable 32-hex id, shaped like Cloudflare's."""
+    return hashlib.sha256(urn.encode()).hexdigest()[:32]
+
+
+class EngineLikeMocks(pulumi.runtime.Mocks):
+    """Outputs = inputs + computed fields; prior state wins for generated values."""
+
+    def __init__(
+        self,
+        state: Mapping[str, dict[str, Any]] | None = None,
+        stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.state = dict(state or {})
+        self.stack_outputs = dict(stack_outputs or {})
+        self.project = "secrets-store"
+        self.stack = "stack"
+
+    def urn(self, args: pulumi.runtime.MockResourceArgs) -> str:
+        return f"urn:pulumi:{self.stack}::{self.project}::{args.typ}::{args.name}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomBytes:RandomBytes":
+            key = self.urn(args)
+            prior = self.state.get(key)
+            if prior is None or prior.get("length") != args.inputs.get("length"):
+                raw = os.urandom(int(args.inputs.get("length", 32)))
+                prior = {**outputs, "base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+                self.state[key] = prior
+            return fake_id(key), prior
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = str(args.inputs.get("name"))
+            return name, {
+                "name": name,
+                "outputs": dict(self.stack_outputs.get(name, {})),
+                "secretOutputNames": [],
+            }
+        if args.typ == "cloudflare:index/workersScript:WorkersScript":
+            return str(args.inputs.get("scriptName")), outputs
+        return fake_id(self.urn(args)), outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]] | dict:
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping each raw registration request.
+
+    It does not claim alias-spec support, so the SDK resolves aliases (including
+    those children inherit from a renamed parent) to full URNs, as it does for
+    older engines: tests can compare them with a previous run's URNs.
+    """
+
+    def __init__(self, mocks: EngineLikeMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.stack_urn = ""
+
+    def GetDeploymentInfo(self, request: Any) -> Any:
+        info = super().GetDeploymentInfo(request)
+        features = [
+            f
+            for f in info.supportedFeatures
+            if f != pulumi_mocks.resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS
+        ]
+        del info.supportedFeatures[:]
+        info.supportedFeatures.extend(features)
+        return info
+
+    def SupportsFeature(self, request: Any) -> Any:
+        if request.id == "aliasSpecs":
+            return type("SupportsFeatureResponse", (), {"hasSupport": False})
+        return super().SupportsFeature(request)
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            self.stack_urn = response.urn
+            return response
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                inputs=integral(json_format.MessageToDict(request.object)),
+                protect=request.protect,
+                retain_on_delete=request.retainOnDelete,
+                aliases=tuple(a.urn for a in request.aliases if a.urn) + tuple(request.aliasURNs),
+                dependencies=tuple(request.dependencies),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.stack_urn:
+            self.stack_outputs = integral(json_format.MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def run_program(
+    config: StackConfig,
+    *,
+    state: Mapping[str, dict[str, Any]] | None = None,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    program: Path | None = None,
+) -> ProgramRun:
+    """Run the Pulumi program for `config` under mocks; raises what the program raises.
+
+    `state`: a previous run's `ProgramRun.state`, to keep generated values.
+    `stack_outputs`: outputs of other stacks, by name, for StackReferences.
+    """
+    program = program or PROJECT_ROOT / "__main__.py"
+    config_values = dict(config.config)
+    if config.opaque_keys:
+        config_values["secretsctl:opaqueKeys"] = json.dumps(config.opaque_keys)
+    set_all_config(config_values, list(config.secret_keys))
+    pulumi_settings.reset_options()
+
+    # The SDK schedules registrations on the current loop from set_mocks on.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = EngineLikeMocks(state, stack_outputs)
+    mocks.stack = config.stack
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi_settings.configure(
+        pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(None),
+            project=mocks.project,
+            stack=config.stack,
+            dry_run=False,
+            organization=None,
+            callbacks=None,
+        )
+    )
+
+    def main() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    try:
+        loop.run_until_complete(run_in_stack(main))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    return ProgramRun(
+        stack=config.stack,
+        resources=monitor.registrations,
+        outputs=monitor.stack_outputs,
+        state=mocks.state,
+    )

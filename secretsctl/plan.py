@@ -1,0 +1,86 @@
+"""The offline plan: what `pulumi up` would register for a stack, without secret values.
+
+Runs the real `__main__.py` under the mock runtime (see `mockrun`) and shapes
+the result as DESIGN.md's plan contract, which other tools and tests read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secretsctl.mockrun import ProgramRun, Registration, run_program
+from secretsctl.stackfile import StackConfig, load_stack_config
+
+SCRIPT_TYPE = "cloudflare:index/workersScript:WorkersScript"
+SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plan and the program run it came from."""
+
+    document: dict[str, Any]
+    run: ProgramRun
+
+
+def plan_stack(
+    stack: str,
+    config_file: Path | None = None,
+    *,
+    config: StackConfig | None = None,
+    **run_options: Any,
+) -> Plan:
+    """Plan one stack from its stack file (or an already loaded `config`).
+
+    Raises `SpecError` for invalid config, before anything is registered.
+    """
+    config = config or load_stack_config(stack, config_file)
+    run = run_program(config, **run_options)
+    return Plan(plan_document(run), run)
+
+
+def plan_document(run: ProgramRun) -> dict[str, Any]:
+    """DESIGN.md's plan JSON from one program run. Every secret shows as `[secret]`."""
+    names = {r.urn: r.name for r in run.resources}
+    resources = [
+        {
+            "type": r.type,
+            "name": r.name,
+            "parent": names.get(r.parent, ""),
+            "urn": r.urn,
+            "inputs": r.redacted_inputs(),
+            **({"protect": True} if r.protect else {}),
+            **({"retain_on_delete": True} if r.retain_on_delete else {}),
+        }
+        for r in sorted(run.resources, key=lambda r: r.urn)
+    ]
+    workers = {}
+    scripts = {r.inputs.get("scriptName"): r for r in run.of_type(SCRIPT_TYPE)}
+    for worker, summary in sorted(run.outputs.get("workers", {}).items()):
+        script = scripts.get(summary["script_name"])
+        workers[worker] = {
+            "script_name": summary["script_name"],
+            "bindings": _bindings(script) if script else {},
+        }
+    return {
+        "stack": run.stack,
+        "store_id": run.outputs.get("store_id"),
+        "resources": resources,
+        "secrets": dict(sorted(run.outputs.get("rotation", {}).items())),
+        "workers": workers,
+    }
+
+
+def _bindings(script: Registration) -> dict[str, dict[str, Any]]:
+    """Every binding of a script by name, as registered (secret ones redacted)."""
+    out: dict[str, dict[str, Any]] = {}
+    for binding in script.redacted_inputs().get("bindings", []):
+        fields = {_snake(k): v for k, v in binding.items() if k != "name"}
+        out[binding["name"]] = fields
+    return dict(sorted(out.items()))
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

@@ -1,0 +1,1 @@
+"""`secretsctl rehearse`: local rotation rehearsal on workerd (not yet built)."""

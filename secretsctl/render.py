@@ -1,0 +1,82 @@
+"""Plans and diffs for people: rich tables in a terminal, pipe tables in markdown."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
+    """(secret rows, worker binding rows) shared by every human format."""
+    secrets = [
+        [
+            name,
+            s.get("kind", ""),
+            s["stage"],
+            f"v{s['current']}",
+            f"v{s['next']}" if s.get("next") else "-",
+            ", ".join(s["cloudflare_names"]),
+        ]
+        for name, s in plan["secrets"].items()
+    ]
+    bindings = []
+    for worker, w in plan["workers"].items():
+        for binding, b in w["bindings"].items():
+            target = {
+                "secrets_store_secret": b.get("secret_name", ""),
+                "plain_text": "(plain text)",
+                "secret_text": "(legacy secret_text)",
+                "kv_namespace": f"kv {b.get('namespace_id', '')}",
+                "service": f"service {b.get('service', '')}",
+            }.get(b["type"], b["type"])
+            bindings.append([worker, w["script_name"], binding, target])
+    return secrets, bindings
+
+
+SECRET_HEADERS = ["secret", "kind", "stage", "current", "next", "cloudflare secrets"]
+BINDING_HEADERS = ["worker", "script", "binding", "points at"]
+
+
+def resource_counts(plan: dict[str, Any]) -> str:
+    counts = Counter(r["type"].rsplit(":", 1)[-1] for r in plan["resources"])
+    return ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+
+
+def render_plan_text(plan: dict[str, Any], console: Console) -> None:
+    secrets, bindings = plan_rows(plan)
+    console.print(f"[bold]Plan for stack {plan['stack']}[/]  store {plan['store_id']}")
+    for title, headers, rows in (
+        ("Secrets", SECRET_HEADERS, secrets),
+        ("Worker bindings", BINDING_HEADERS, bindings),
+    ):
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for header in headers:
+            table.add_column(header)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"Resources: {resource_counts(plan)}. Secret values are never shown.")
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_plan_markdown(plan: dict[str, Any]) -> str:
+    secrets, bindings = plan_rows(plan)
+    return (
+        "\n\n".join(
+            [
+                f"### Plan for stack `{plan['stack']}`",
+                markdown_table(SECRET_HEADERS, secrets),
+                markdown_table(BINDING_HEADERS, bindings),
+                f"Resources: {resource_counts(plan)}. Secret values are never shown.",
+            ]
+        )
+        + "\n"
+    )

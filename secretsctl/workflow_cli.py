@@ -1,0 +1,1 @@
+"""`secretsctl rotate`, `promote`, `check` and `diff`: the rotation workflow (not yet built)."""
