@@ -487,7 +487,8 @@ def _value_problems(
             f"that is not (generate one: `openssl rand -base64 {KEY_BYTES}`)",
         )
     if spec.kind == "json":
-        lines = schema_problems(spec.schema_name, text) if spec.schema_name else json_problems(text)
+        known = spec.schema_name in SCHEMAS  # an unknown schema is reported on its own key
+        lines = schema_problems(spec.schema_name, text) if known else json_problems(text)
         for line in lines:
             add(value_key, f"{line} (fix the value and run {set_cmd})")
 

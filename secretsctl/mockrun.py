@@ -162,6 +162,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
         self.stack_urn = ""
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine's rule (the SDK mock keeps only the last parent type): the type
+        # chain is the parent's full qualified type, and the root stack adds nothing.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
+
     def GetDeploymentInfo(self, request: Any) -> Any:
         info = super().GetDeploymentInfo(request)
         features = [

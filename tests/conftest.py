@@ -1,0 +1,114 @@
+"""Shared fixtures: build stack configs in memory and run the real program under mocks."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from secretsctl.mockrun import ProgramRun, run_program
+from secretsctl.plan import plan_document
+from secretsctl.stackfile import StackConfig
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+# Canary values: tests assert these never show up anywhere but Pulumi secrets.
+CANARY = "canary-Zx9QvT3pL7"
+
+
+def key_value(fill: int) -> str:
+    """A valid encryption/signing key value: base64 of 32 bytes."""
+    import base64
+
+    return base64.b64encode(bytes([fill]) * 32).decode()
+
+
+def stack_config(
+    namespace: dict[str, Any],
+    values: dict[str, str] | None = None,
+    stack: str = "dev",
+    plain_values: dict[str, str] | None = None,
+) -> StackConfig:
+    """A StackConfig as the runtime sees it: structured keys as JSON, values as secrets."""
+    config = {
+        f"secrets-store:{k}": v if isinstance(v, str) else json.dumps(v)
+        for k, v in namespace.items()
+    }
+    secret_keys = []
+    for key, value in (values or {}).items():
+        config[f"secrets-store:{key}"] = value
+        secret_keys.append(f"secrets-store:{key}")
+    for key, value in (plain_values or {}).items():
+        config[f"secrets-store:{key}"] = value
+    return StackConfig(stack, Path(f"Pulumi.{stack}.yaml"), config, secret_keys, [])
+
+
+BASE_NAMESPACE: dict[str, Any] = {
+    "accountId": ACCOUNT,
+    "store": {"name": "default_secrets_store"},
+    "secrets": {
+        "api_key": {"kind": "api_key", "scopes": ["workers"], "current": 1},
+        "db_config": {"kind": "json", "schema": "postgres", "current": 1},
+        "vault_key": {"kind": "encryption_key", "source": "generate"},
+        "hmac_key": {"kind": "signing_key", "source": "generate"},
+    },
+    "workers": {
+        "api": {
+            "module": "workers/api.js",
+            "secrets": {
+                "PRIMARY_KEY": {"secret": "api_key", "fallback": "FALLBACK_KEY"},
+                "DB_CONFIG": "db_config",
+            },
+        },
+        "billing": {"module": "workers/billing.js", "secrets": {"BILLING_KEY": "api_key"}},
+        "vault": {
+            "module": "workers/vault.js",
+            "secrets": {"ENCRYPTION_KEY": "vault_key"},
+            "kv": {"CACHE": "0f2ac74b498b48028cb68387c421e279"},
+        },
+        "signer": {"module": "workers/signer.js", "secrets": {"HMAC_SECRET": "hmac_key"}},
+    },
+}
+
+DB_CONFIG = json.dumps(
+    {"host": "db.example.com", "port": 5432, "username": "app", "password": CANARY + "-db"}
+)
+BASE_VALUES = {
+    "api_key_v1": CANARY + "-v1",
+    "api_key_v2": CANARY + "-v2",
+    "api_key_v3": CANARY + "-v3",
+    "db_config_v1": DB_CONFIG,
+}
+
+
+@pytest.fixture
+def namespace() -> dict[str, Any]:
+    """A fresh copy of a valid stack namespace that tests may edit."""
+    return copy.deepcopy(BASE_NAMESPACE)
+
+
+@pytest.fixture
+def run() -> Callable[..., ProgramRun]:
+    """Run the real __main__.py for a namespace (+ secret values) under mocks."""
+
+    def _run(
+        namespace: dict[str, Any],
+        values: dict[str, str] | None = None,
+        **options: Any,
+    ) -> ProgramRun:
+        stack = options.pop("stack", "dev")
+        vals = BASE_VALUES if values is None else values
+        return run_program(stack_config(namespace, vals, stack=stack), **options)
+
+    return _run
+
+
+@pytest.fixture
+def plan(run: Callable[..., ProgramRun]) -> Callable[..., dict[str, Any]]:
+    def _plan(namespace: dict[str, Any], values: dict[str, str] | None = None) -> dict[str, Any]:
+        return plan_document(run(namespace, values))
+
+    return _plan

@@ -1,0 +1,95 @@
+"""Renaming or moving a component keeps live secrets: old URNs stay reachable through aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from secretsctl.mockrun import ProgramRun, Registration, run_program
+from tests.conftest import stack_config
+
+SECRET = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
+RANDOM = "random:index/randomBytes:RandomBytes"
+
+HEADER = """
+import pulumi
+from components.secret import VersionedSecret, VersionedSecretArgs
+from components.spec import SecretSpec
+
+spec = SecretSpec(kind="api_key", source="generate", current=1, next=2, stage="fallback")
+args = VersionedSecretArgs(secret="api_key", spec=spec, account_id="a" * 32, store_id="store")
+"""
+
+# Release 1: the secret component at the root of the stack.
+BEFORE = HEADER + 'VersionedSecret("api_key", args)\n'
+
+# Release 2: renamed, and moved under a platform component a user wraps everything in.
+MOVED = (
+    HEADER
+    + """
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name):
+        super().__init__("acme:index:Platform", name)
+
+platform = Platform("platform")
+VersionedSecret("partner-api-key", args, opts=pulumi.ResourceOptions(
+    parent=platform,
+    aliases=[pulumi.Alias(name="api_key", parent=pulumi.ROOT_STACK_RESOURCE)] if ALIASED else [],
+))
+"""
+)
+
+
+def run_layout(tmp_path: Path, source: str, name: str) -> ProgramRun:
+    program = tmp_path / f"{name}.py"
+    program.write_text(source)
+    return run_program(stack_config({}), program=program)
+
+
+def engine_aliases(run: ProgramRun, registration: Registration) -> set[str]:
+    """A resource's aliases as the engine computes them: its own, plus one per alias of
+    its parent (a child of a moved parent moves with it), recursively."""
+    by_urn = {r.urn: r for r in run.resources}
+    aliases = set(registration.aliases)
+    parent = by_urn.get(registration.parent)
+    if parent is not None:
+        for parent_alias in engine_aliases(run, parent):
+            prefix, qualified, parent_name = parent_alias.rsplit("::", 2)
+            name = registration.name
+            if name.startswith(parent.name):  # children named after the parent follow its rename
+                name = parent_name + name[len(parent.name) :]
+            aliases.add(f"{prefix}::{qualified}${registration.type}::{name}")
+    return aliases
+
+
+def reachable(run: ProgramRun, type_: str) -> set[str]:
+    """Every URN the engine would match against state: the URN itself and its aliases."""
+    return {u for r in run.of_type(type_) for u in (r.urn, *engine_aliases(run, r))}
+
+
+def test_moving_and_renaming_a_secret_component_keeps_every_version_through_aliases(tmp_path):
+    # GIVEN a stack deployed with the secret component at the root
+    before = run_layout(tmp_path, BEFORE, "before")
+    old_urns = {r.urn for r in before.of_type(SECRET) + before.of_type(RANDOM)}
+    assert len(old_urns) == 4  # two versions, two generated values
+    # WHEN the component is renamed and moved under another component, with an alias
+    after = run_layout(tmp_path, "ALIASED = True\n" + MOVED, "after")
+    # THEN every live version and generated value maps onto its old URN: no replacement
+    assert old_urns <= reachable(after, SECRET) | reachable(after, RANDOM)
+
+
+def test_without_the_alias_the_move_would_replace_live_secrets(tmp_path):
+    # The control case: the URNs really change when a component moves.
+    before = run_layout(tmp_path, BEFORE, "before")
+    old_urns = {r.urn for r in before.of_type(SECRET)}
+    after = run_layout(tmp_path, "ALIASED = False\n" + MOVED, "after")
+    assert not old_urns & reachable(after, SECRET)
+
+
+def test_children_are_named_after_the_secret_so_a_rename_alone_keeps_urns(tmp_path):
+    before = run_layout(tmp_path, BEFORE, "before")
+    renamed = run_layout(
+        tmp_path,
+        BEFORE.replace('VersionedSecret("api_key"', 'VersionedSecret("partner-api-key"'),
+        "renamed",
+    )
+    assert {r.urn for r in before.of_type(SECRET)} == {r.urn for r in renamed.of_type(SECRET)}
