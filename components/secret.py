@@ -9,7 +9,7 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
-from components.rotation import Position
+from components.rotation import Position, cloudflare_secret_name
 from components.spec import KEY_BYTES, SecretSpec
 
 
@@ -66,7 +66,7 @@ class VersionedSecret(pulumi.ComponentResource):
         spec = args.spec
         self.kind = spec.kind
         self.position = spec.position
-        self._cloudflare_prefix = f"{args.name_prefix}{args.secret}"
+        self._prefix, self._secret = args.name_prefix, args.secret
         self.version_names = {}
         for version in self.position.live_versions:
             child = f"{args.secret}-v{version}"
@@ -89,7 +89,7 @@ class VersionedSecret(pulumi.ComponentResource):
 
     def cloudflare_name(self, version: int) -> str:
         """Cloudflare's name of one version, as plain text (for summaries)."""
-        return f"{self._cloudflare_prefix}_v{version}"
+        return cloudflare_secret_name(self._prefix, self._secret, version)
 
     def _value(self, child: str, version: int, args: VersionedSecretArgs) -> pulumi.Output[str]:
         if args.spec.source == "generate":

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.alias_generators import to_camel
 
 from components.errors import Problem, SpecError
-from components.rotation import Position, fallback_binding_name
+from components.rotation import Position, cloudflare_secret_name, fallback_binding_name
 from components.schemas import SCHEMAS, json_problems, schema_problems
 
 NAMESPACE = "secrets-store"
@@ -71,6 +71,9 @@ class PromotionSpec(_Model):
 
     after: str | None = None
     """Name of the stack that must be at least as far along (for prod: `staging`). Default: none."""
+    stack_reference: str | None = None
+    """Pulumi stack name of `after` for the StackReference at `pulumi up` (for example
+    `acme/secrets-store/staging`). Default `<organization>/<project>/<after>`."""
 
 
 class SecretSpec(_Model):
@@ -211,7 +214,7 @@ class StackSpec:
     values: Mapping[str, ConfigValue] = field(repr=False)
 
     def cloudflare_name(self, secret: str, version: int) -> str:
-        return f"{self.name_prefix}{secret}_v{version}"
+        return cloudflare_secret_name(self.name_prefix, secret, version)
 
     def script_name(self, worker: str) -> str:
         return f"{self.name_prefix}{worker}"
@@ -326,6 +329,26 @@ def parse_stack(
     for name, spec in secrets.items():
         for version in spec.position.live_versions:
             _value_problems(stack, name, spec, version, values, add)
+
+    # Every other key must hold a version's value or a worker's legacy secret text.
+    legacy = {k for w in workers.values() for k in w.secret_text.values()}
+    for value_key in sorted(values):
+        match = VALUE_KEY.match(value_key)
+        if not values[value_key].secure:
+            add(
+                value_key,
+                "is stored as plain text in the stack file, got an unencrypted value "
+                f"(run `pulumi config set --secret --stack {stack} {value_key} <value>` to store "
+                "it as a secret)",
+            )
+        if value_key in legacy or (match and match["secret"] in declared):
+            continue
+        add(
+            value_key,
+            f"unknown config key, got {value_key!r} (a value key is "
+            "<secret>_v<N> of a declared secret; remove it with "
+            f"`pulumi config rm --stack {stack} {value_key}`)",
+        )
 
     if problems:
         raise SpecError(problems)
@@ -464,12 +487,6 @@ def _value_problems(
             f"(run {set_cmd}, or set secrets.{name}.source: generate)",
         )
         return
-    if not entry.secure:
-        add(
-            value_key,
-            f"is stored as plain text in the stack file, got an unencrypted value "
-            f"(run {set_cmd} to store it as a secret)",
-        )
     if entry.value is None:
         return  # not decryptable offline: checked by `pulumi up`, which can read it
     text = entry.value.get_secret_value()

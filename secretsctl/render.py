@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -24,15 +25,19 @@ def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
     ]
     bindings = []
     for worker, w in plan["workers"].items():
-        for binding, b in w["bindings"].items():
+        for index, (binding, b) in enumerate(w["bindings"].items()):
             target = {
                 "secrets_store_secret": b.get("secret_name", ""),
                 "plain_text": "(plain text)",
                 "secret_text": "(legacy secret_text)",
-                "kv_namespace": f"kv {b.get('namespace_id', '')}",
+                "kv_namespace": f"kv namespace {b.get('namespace_id', '')}",
                 "service": f"service {b.get('service', '')}",
             }.get(b["type"], b["type"])
-            bindings.append([worker, w["script_name"], binding, target])
+            # Name the worker once per group: the table reads as one block per script.
+            first = index == 0
+            bindings.append(
+                [worker if first else "", w["script_name"] if first else "", binding, target]
+            )
     return secrets, bindings
 
 
@@ -52,7 +57,7 @@ def render_plan_text(plan: dict[str, Any], console: Console) -> None:
         ("Secrets", SECRET_HEADERS, secrets),
         ("Worker bindings", BINDING_HEADERS, bindings),
     ):
-        table = Table(title=title, title_justify="left", show_lines=False)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for header in headers:
             table.add_column(header)
         for row in rows:

@@ -253,3 +253,15 @@ def test_config_values_never_show_in_repr():
     spec = parse(copy.deepcopy(BASE_NAMESPACE))
     assert CANARY not in repr(spec)
     assert CANARY not in repr(spec.values)
+
+
+def test_a_value_key_of_no_declared_secret_or_worker_is_refused():
+    text = refusal(copy.deepcopy(BASE_NAMESPACE), {**BASE_VALUES, "apikey_v1": CANARY})
+    assert "secrets-store:apikey_v1: unknown config key, got 'apikey_v1'" in text
+    assert "pulumi config rm --stack dev apikey_v1" in text
+
+
+def test_old_version_values_may_stay_after_a_rotation_finishes():
+    namespace = copy.deepcopy(BASE_NAMESPACE)
+    namespace["secrets"]["api_key"]["current"] = 2
+    parse(namespace)  # api_key_v1 and _v3 are still in the values: allowed
