@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -26,9 +27,14 @@ class Deployment:
     workers: dict[str, Worker]
 
 
-def build(spec: StackSpec, root: Path) -> Deployment:
-    """Register every resource of the stack. `spec` is already validated."""
-    store = SecretsStore("store", spec.account_id, spec.store)
+def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -> Deployment:
+    """Register every resource of the stack. `spec` is already validated.
+
+    `gate` (the promotion guard, `components.promotion.promotion_gate`): every Cloudflare
+    resource's account id waits on it, so a refusal fails before any of them is sent.
+    """
+    account_id: Any = gate.apply(lambda _: spec.account_id) if gate is not None else spec.account_id
+    store = SecretsStore("store", account_id, spec.store)
 
     def secret_value(key: str) -> pulumi.Output[str]:
         entry = spec.values[key].value
@@ -41,7 +47,7 @@ def build(spec: StackSpec, root: Path) -> Deployment:
             VersionedSecretArgs(
                 secret=name,
                 spec=secret,
-                account_id=spec.account_id,
+                account_id=account_id,
                 store_id=store.store_id,
                 name_prefix=spec.name_prefix,
                 values={
@@ -59,7 +65,7 @@ def build(spec: StackSpec, root: Path) -> Deployment:
             WorkerArgs(
                 spec=worker,
                 script_name=spec.script_name(name),
-                account_id=spec.account_id,
+                account_id=account_id,
                 store_id=store.store_id,
                 modules=collect_modules(root, worker.module),
                 secrets=secrets,

@@ -37,6 +37,11 @@ def plan_stack(
     Raises `SpecError` for invalid config, before anything is registered.
     """
     config = config or load_stack_config(stack, config_file)
+    if "stack_outputs" not in run_options:
+        # The promotion guard's StackReference, answered from the after stack's file.
+        from secretsctl.references import run_options as reference_options
+
+        run_options.update(reference_options(config))
     run = run_program(config, **run_options)
     return Plan(plan_document(run), run)
 

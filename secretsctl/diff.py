@@ -1,0 +1,196 @@
+"""A reviewer's diff of two offline plans: the base ref's config against the working tree's.
+
+Shows rotation positions, secret versions added and removed, every binding change
+per worker (`PRIMARY_KEY: api_key_v1 → api_key_v2`) and resources created,
+updated, deleted or replaced. A normal rotation replaces nothing; a replacement
+is shown first and loudly. Plans carry no secret values (`[secret]`), so neither
+does the diff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from components.rotation import Position
+from secretsctl.gitbase import base_loader, verify_ref
+from secretsctl.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
+from secretsctl.references import Loader, directory_loader, run_options
+from secretsctl.render import markdown_table
+from secretsctl.stackfile import StackConfig, load_stack_config
+
+STORE_TYPE = "cloudflare:index/secretsStore:SecretsStore"
+# Inputs Cloudflare cannot change in place: a change deletes and recreates the resource.
+REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
+    SECRET_TYPE: ("name", "storeId", "accountId"),
+    SCRIPT_TYPE: ("scriptName", "accountId"),
+    STORE_TYPE: ("accountId", "name"),
+}
+NONE = "(none)"
+
+
+def plan_config(config: StackConfig, load: Loader) -> dict[str, Any]:
+    """The offline plan of one stack config, its StackReference answered through `load`."""
+    return plan_stack(config.stack, config=config, **run_options(config, load)).document
+
+
+def stack_diff(stack: str, root: Path, base: str) -> dict[str, Any]:
+    """The diff of stack `stack` between git ref `base` and the working tree under `root`.
+
+    Raises `SpecError` (either side invalid), `StackFileError`, `GitRefError`.
+    """
+    verify_ref(root, base)
+    base_config = base_loader(root, base)(stack)
+    head_config = load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml")
+    head = plan_config(head_config, directory_loader(root / "stacks"))
+    before = plan_config(base_config, base_loader(root, base)) if base_config else None
+    return {"base": base, **diff_plans(before, head)}
+
+
+def diff_plans(base: Mapping[str, Any] | None, head: Mapping[str, Any]) -> dict[str, Any]:
+    """What deploying `head` over `base` changes (`base` None: a new stack)."""
+    base = base or {"resources": [], "secrets": {}, "workers": {}}
+    return {
+        "stack": head["stack"],
+        "new_stack": not base["resources"],
+        "secrets": _secret_changes(base["secrets"], head["secrets"]),
+        "versions_added": sorted(_names(head) - _names(base)),
+        "versions_removed": sorted(_names(base) - _names(head)),
+        "bindings": _binding_changes(base["workers"], head["workers"]),
+        **_resource_changes(base["resources"], head["resources"]),
+    }
+
+
+def _describe(entry: Mapping[str, Any] | None) -> str:
+    if entry is None:
+        return NONE
+    return Position(entry["current"], entry["stage"], entry.get("next")).describe()
+
+
+def _secret_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[dict[str, str]]:
+    changes = []
+    for name in sorted(set(base) | set(head)):
+        before, after = _describe(base.get(name)), _describe(head.get(name))
+        if before != after:
+            changes.append({"secret": name, "before": before, "after": after})
+    return changes
+
+
+def _names(plan: Mapping[str, Any]) -> set[str]:
+    return {n for s in plan["secrets"].values() for n in s["cloudflare_names"]}
+
+
+def _target(binding: Mapping[str, Any] | None) -> str:
+    """What a binding points at, as a reviewer reads it (never a value)."""
+    if binding is None:
+        return NONE
+    kind = binding.get("type", "")
+    return {
+        "secrets_store_secret": str(binding.get("secret_name", "")),
+        "plain_text": "(plain text)",
+        "secret_text": "(legacy secret_text)",
+        "kv_namespace": f"kv {binding.get('namespace_id', '')}",
+        "service": f"service {binding.get('service', '')}",
+    }.get(kind, kind)
+
+
+def _binding_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[dict[str, str]]:
+    changes = []
+    for worker in sorted(set(base) | set(head)):
+        old = (base.get(worker) or {}).get("bindings", {})
+        new = (head.get(worker) or {}).get("bindings", {})
+        for name in sorted(set(old) | set(new)):
+            before, after = _target(old.get(name)), _target(new.get(name))
+            if before != after:
+                changes.append(
+                    {
+                        "worker": worker,
+                        "binding": name,
+                        "before": before,
+                        "after": after,
+                        "change": f"{name}: {before} → {after}",
+                    }
+                )
+    return changes
+
+
+def _resource_changes(
+    base: list[Mapping[str, Any]], head: list[Mapping[str, Any]]
+) -> dict[str, list[Any]]:
+    """Cloudflare/random resources created, deleted, updated in place or replaced, by URN."""
+    old = {
+        r["urn"]: r for r in base if ":index/" in r["type"] and "secrets-store:" not in r["type"]
+    }
+    new = {
+        r["urn"]: r for r in head if ":index/" in r["type"] and "secrets-store:" not in r["type"]
+    }
+    update, replace = [], []
+    for urn in sorted(set(old) & set(new)):
+        before, after = old[urn]["inputs"], new[urn]["inputs"]
+        if before == after:
+            continue
+        fields = [
+            f for f in REPLACE_FIELDS.get(new[urn]["type"], ()) if before.get(f) != after.get(f)
+        ]
+        row = {"type": new[urn]["type"], "name": new[urn]["name"], "urn": urn}
+        if fields:
+            replace.append({**row, "fields": fields})
+        else:
+            update.append(
+                {
+                    **row,
+                    "fields": sorted(
+                        k for k in set(before) | set(after) if before.get(k) != after.get(k)
+                    ),
+                }
+            )
+    return {
+        "create": [_row(new[u]) for u in sorted(set(new) - set(old))],
+        "delete": [_row(old[u]) for u in sorted(set(old) - set(new))],
+        "update": update,
+        "replace": replace,
+    }
+
+
+def _row(resource: Mapping[str, Any]) -> dict[str, str]:
+    return {"type": resource["type"], "name": resource["name"], "urn": resource["urn"]}
+
+
+def _short(type_: str) -> str:
+    return type_.rsplit(":", 1)[-1]
+
+
+def render_diff_markdown(diff: Mapping[str, Any]) -> str:
+    """The diff as a pull-request comment."""
+    title = f"### Rotation diff for stack `{diff['stack']}`"
+    if diff.get("base"):
+        title += f" (against `{diff['base']}`)"
+    parts = [title]
+    if diff["replace"]:
+        rows = [
+            [_short(r["type"]), f"`{r['name']}`", ", ".join(r["fields"])] for r in diff["replace"]
+        ]
+        parts.append(
+            f"> [!CAUTION]\n> **{len(rows)} resource(s) would be REPLACED** (deleted and "
+            "created again). A normal rotation replaces nothing: check that this is intended."
+        )
+        parts.append(markdown_table(["resource", "name", "changed input"], rows))
+    else:
+        parts.append("**No resource is replaced.**")
+    if diff["new_stack"]:
+        parts.append("New stack: everything below is created.")
+    if diff["secrets"]:
+        rows = [[f"`{s['secret']}`", s["before"], s["after"]] for s in diff["secrets"]]
+        parts.append(markdown_table(["secret", "before", "after"], rows))
+    added = ", ".join(f"`{n}`" for n in diff["versions_added"]) or "none"
+    removed = ", ".join(f"`{n}`" for n in diff["versions_removed"]) or "none"
+    parts.append(f"Secret versions added: {added}  \nSecret versions removed: {removed}")
+    if diff["bindings"]:
+        rows = [[f"`{b['worker']}`", f"`{b['change']}`"] for b in diff["bindings"]]
+        parts.append(markdown_table(["worker", "binding change"], rows))
+    else:
+        parts.append("No binding changes.")
+    counts = ", ".join(f"{len(diff[k])} to {k}" for k in ("create", "update", "delete", "replace"))
+    parts.append(f"Resources: {counts}. Secret values are never shown.")
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,62 @@
+"""Stack files as they were at a git ref (the pull request's base), read with `git show`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from secretsctl.references import Loader
+from secretsctl.stackfile import StackConfig, load_stack_config
+
+
+class GitRefError(ValueError):
+    """The base ref cannot be read: not a git repository, or no such commit."""
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
+
+
+def verify_ref(root: Path, ref: str) -> str:
+    """The commit `ref` names; raises `GitRefError` with the fix when there is none."""
+    result = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if result.returncode != 0:
+        raise GitRefError(
+            f"--base: no such git commit, got {ref!r} in {root} "
+            "(fetch it first, for example `git fetch origin main`, or pass another ref)"
+        )
+    return result.stdout.strip()
+
+
+def stack_file_at(root: Path, ref: str, stack: str) -> str | None:
+    """Text of stacks/Pulumi.<stack>.yaml at `ref`; None when the file is new since then."""
+    spec = f"{ref}:stacks/Pulumi.{stack}.yaml"
+    if _git(root, "cat-file", "-e", spec).returncode != 0:
+        return None
+    result = _git(root, "show", spec)
+    if result.returncode != 0:
+        raise GitRefError(f"--base: cannot read {spec} (git show failed)")
+    return result.stdout
+
+
+def stacks_at(root: Path, ref: str) -> list[str]:
+    """Stack names with a file under stacks/ at `ref`."""
+    result = _git(root, "ls-tree", "--name-only", f"{ref}:stacks")
+    if result.returncode != 0:
+        return []
+    names = [n for n in result.stdout.splitlines() if n.startswith("Pulumi.")]
+    return sorted(n[len("Pulumi.") : -len(".yaml")] for n in names if n.endswith(".yaml"))
+
+
+def base_loader(root: Path, ref: str) -> Loader:
+    """Stack configs as of `ref` (a stack missing there is None: a new stack)."""
+
+    def load(stack: str) -> StackConfig | None:
+        text = stack_file_at(root, ref, stack)
+        if text is None:
+            return None
+        return load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml", text=text)
+
+    return load

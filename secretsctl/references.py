@@ -1,0 +1,133 @@
+"""Offline stand-ins for the promotion guard's StackReference.
+
+At `pulumi up` the guard reads the `promotion.after` stack's deployed `rotation`
+output. Offline there is no deployment, so the other stack's *config file* stands
+in for it: its own plan (run under mocks, with its own references, recursively)
+gives the outputs the StackReference mock returns. The reference is keyed by the
+same name the program computes (`components.promotion.reference_name`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from components.errors import Problem, SpecError
+from components.promotion import PromotionError, ahead_problems, position_from, reference_name
+from components.spec import NAMESPACE
+from secretsctl.mockrun import run_program
+from secretsctl.stackfile import StackConfig, StackFileError, load_stack_config
+
+PROJECT = "secrets-store"  # Pulumi.yaml's project name, as the mock runtime reports it
+
+# stack name -> its config (None: the stack has no file there)
+Loader = Callable[[str], StackConfig | None]
+
+
+def directory_loader(stacks_dir: Path) -> Loader:
+    """Stack files of one directory (the working tree's stacks/, or a copy)."""
+
+    def load(stack: str) -> StackConfig | None:
+        path = stacks_dir / f"Pulumi.{stack}.yaml"
+        return load_stack_config(stack, path) if path.is_file() else None
+
+    return load
+
+
+def promotion_of(config: StackConfig) -> tuple[str | None, str | None]:
+    """(after, configured stackReference) from a stack's config, unvalidated."""
+    promotion = config.namespace().get("promotion")
+    if not isinstance(promotion, dict):
+        return None, None
+    return promotion.get("after"), promotion.get("stackReference")
+
+
+def reference_outputs(
+    config: StackConfig, load: Loader | None = None, _seen: tuple[str, ...] = ()
+) -> dict[str, dict[str, Any]]:
+    """`run_program(stack_outputs=...)` for `config`: the after stack's outputs by reference name.
+
+    Empty when the stack follows none, or the after stack has no file (the guard then
+    refuses: nothing to compare). Raises `SpecError` naming the after stack when its
+    config is invalid.
+    """
+    after, configured = promotion_of(config)
+    if not after or after in _seen:
+        return {}
+    load = load or directory_loader(config.path.parent)
+    try:
+        other = load(after)
+    except StackFileError as exc:
+        raise SpecError([Problem(f"{NAMESPACE}:promotion.after", str(exc))]) from None
+    if other is None:
+        return {}
+    try:
+        run = run_program(
+            other, stack_outputs=reference_outputs(other, load, (*_seen, config.stack))
+        )
+    except SpecError as exc:
+        raise SpecError(
+            [
+                Problem(p.key, f"(in stack {after!r}, which this stack follows) {p.message}")
+                for p in exc.problems
+            ]
+        ) from None
+    return {reference_name(after, PROJECT, None, configured): run.outputs}
+
+
+def offline_promotion_problems(
+    config: StackConfig, outputs: dict[str, dict[str, Any]]
+) -> list[Problem]:
+    """The guard's verdict offline, before running the program (clean messages, no traceback)."""
+    after, configured = promotion_of(config)
+    if not after:
+        return []
+    rotation = outputs.get(reference_name(after, PROJECT, None, configured), {}).get("rotation")
+    secrets = config.namespace().get("secrets")
+    mine = {}
+    for name, entry in (secrets if isinstance(secrets, dict) else {}).items():
+        position = position_from(entry) if isinstance(entry, dict) else None
+        if position is not None:
+            mine[name] = position
+    return ahead_problems(config.stack, after, mine, rotation)
+
+
+def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, Any]:
+    """Keyword arguments for `run_program`/`plan_stack` that satisfy the StackReference.
+
+    Raises `PromotionError` when this stack is ahead of the stack it follows.
+    """
+    outputs = reference_outputs(config, load)
+    problems = offline_promotion_problems(config, outputs)
+    if problems:
+        raise PromotionError(problems)
+    return {"stack_outputs": outputs}
+
+
+def file_rotation(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """A stack's `rotation` output as its file says it would be deployed (positions only)."""
+    secrets = config.namespace().get("secrets")
+    out = {}
+    for name, entry in (secrets if isinstance(secrets, dict) else {}).items():
+        position = position_from(entry) if isinstance(entry, dict) else None
+        if position is not None:
+            out[name] = {
+                "current": position.current,
+                "next": position.next,
+                "stage": position.stage,
+            }
+    return out
+
+
+def self_reference(config: StackConfig) -> dict[str, Any]:
+    """Run options whose StackReference answers with this stack's own positions.
+
+    For validating one stack's config on its own: the guard then passes, and the
+    caller checks promotion separately (see `secretsctl.check`).
+    """
+    after, configured = promotion_of(config)
+    if not after:
+        return {"stack_outputs": {}}
+    name = reference_name(after, PROJECT, None, configured)
+    return {"stack_outputs": {name: {"rotation": file_rotation(config)}}}
