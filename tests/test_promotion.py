@@ -1,0 +1,188 @@
+"""The promotion guard: pure comparison, and the real program under the mock runtime."""
+
+from __future__ import annotations
+
+import copy
+
+import pulumi
+import pytest
+
+import secretsctl.mockrun as mockrun
+from components.promotion import (
+    PromotionError,
+    ahead_problems,
+    is_ahead,
+    reference_name,
+)
+from components.rotation import Position
+from tests.conftest import BASE_NAMESPACE, stack_config
+from tests.workflow_support import Repo, secretsctl
+
+REFERENCE = "organization/secrets-store/dev"
+CLOUDFLARE_PREFIX = "cloudflare:"
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "ahead"),
+    [
+        (Position(1), Position(1), False),  # level
+        (Position(1), Position(1, "fallback", 2), False),  # behind by one stage
+        (Position(1, "fallback", 2), Position(1, "fallback", 2), False),
+        (Position(1, "fallback", 2), Position(1), True),  # started before the other stack
+        (Position(1, "swapped", 2), Position(1, "fallback", 2), True),
+        (Position(2), Position(1, "swapped", 2), True),  # finished first
+        (Position(1, "fallback", 3), Position(1, "fallback", 2), True),  # another next version
+        (Position(2), Position(3), False),
+    ],
+)
+def test_is_ahead_table(mine, theirs, ahead):
+    assert is_ahead(mine, theirs) is ahead
+
+
+def test_ahead_problem_names_the_key_both_positions_and_the_fix():
+    problems = ahead_problems(
+        "prod",
+        "staging",
+        {"api_key": Position(1, "fallback", 2)},
+        {"api_key": {"current": 1, "next": None, "stage": "steady"}},
+    )
+    assert [str(p) for p in problems] == [
+        "secrets-store:secrets.api_key: is ahead of stack 'staging', got v1 -> v2 fallback here "
+        "and v1 steady in staging (deploy staging first, or run "
+        "`secretsctl promote --from staging --to prod`)"
+    ]
+
+
+def test_a_secret_the_other_stack_does_not_declare_is_not_compared():
+    assert ahead_problems("prod", "staging", {"new": Position(4, "swapped", 5)}, {}) == []
+
+
+def test_no_rotation_output_at_all_is_a_refusal():
+    problems = ahead_problems("prod", "staging", {"api_key": Position(1)}, None)
+    assert problems[0].key == "secrets-store:promotion.after"
+    assert "stack 'staging' has no `rotation` output" in problems[0].message
+
+
+def test_reference_name_defaults_to_organization_project_stack_and_can_be_configured():
+    assert reference_name("staging", "secrets-store") == "organization/secrets-store/staging"
+    assert reference_name("staging", "secrets-store", "acme") == "acme/secrets-store/staging"
+    assert reference_name("staging", "p", "acme", "other/x/staging") == "other/x/staging"
+
+
+# ---- under the mock runtime: the real __main__.py, as `pulumi up` runs it ----------------
+
+
+def following_dev(position: dict, **promotion) -> dict:
+    namespace = copy.deepcopy(BASE_NAMESPACE)
+    namespace["promotion"] = {"after": "dev", **promotion}
+    namespace["secrets"]["api_key"].update(position)
+    return namespace
+
+
+def dev_outputs(current: int = 1, stage: str = "steady", next_: int | None = None) -> dict:
+    return {
+        "rotation": {
+            "api_key": {
+                "kind": "api_key",
+                "current": current,
+                "next": next_,
+                "stage": stage,
+                "cloudflare_names": [],
+            }
+        }
+    }
+
+
+@pytest.fixture
+def registered(monkeypatch) -> list[str]:
+    """Types the program asks the engine to register, even when the run then fails."""
+    types: list[str] = []
+    original = mockrun.RecordingMonitor.RegisterResource
+
+    def record(self, request):
+        types.append(request.type)
+        return original(self, request)
+
+    monkeypatch.setattr(mockrun.RecordingMonitor, "RegisterResource", record)
+    return types
+
+
+def test_up_proceeds_when_this_stack_is_behind_the_stack_it_follows(registered):
+    # GIVEN staging steady at v1 and dev deployed at fallback v1 -> v2
+    namespace = following_dev({"current": 1})
+    # WHEN the program runs (as `pulumi up`)
+    run = mockrun.run_program(
+        stack_config(namespace, _values(), stack="staging"),
+        stack_outputs={REFERENCE: dev_outputs(1, "fallback", 2)},
+    )
+    # THEN every Cloudflare resource is registered
+    assert any(r.type.startswith(CLOUDFLARE_PREFIX) for r in run.resources)
+    assert run.outputs["rotation"]["api_key"]["stage"] == "steady"
+
+
+def test_up_is_refused_before_any_cloudflare_resource_when_this_stack_is_ahead(registered):
+    # GIVEN staging swapped while dev is deployed at fallback
+    namespace = following_dev({"current": 1, "next": 2, "stage": "swapped"})
+    # WHEN the program runs (as `pulumi up`)
+    with pytest.raises(Exception, match=r"secrets.api_key: is ahead of stack 'dev'"):
+        mockrun.run_program(
+            stack_config(namespace, _values(), stack="staging"),
+            stack_outputs={REFERENCE: dev_outputs(1, "fallback", 2)},
+        )
+    # THEN nothing of Cloudflare's was sent to the engine
+    assert registered, "the program did not run"
+    assert [t for t in registered if t.startswith(CLOUDFLARE_PREFIX)] == []
+
+
+def test_up_is_refused_when_the_referenced_stack_has_no_rotation_output(registered):
+    namespace = following_dev({"current": 1})
+    with pytest.raises(Exception, match=r"stack 'dev' has no `rotation` output"):
+        mockrun.run_program(stack_config(namespace, _values(), stack="staging"))
+    assert [t for t in registered if t.startswith(CLOUDFLARE_PREFIX)] == []
+
+
+def test_the_configured_stack_reference_name_is_the_one_read():
+    namespace = following_dev({"current": 1}, stackReference="acme/secrets-store/dev")
+    config = stack_config(namespace, _values(), stack="staging")
+    run = mockrun.run_program(config, stack_outputs={"acme/secrets-store/dev": dev_outputs()})
+    assert run.outputs["rotation"]["api_key"]["current"] == 1
+    with pytest.raises(Exception, match=r"has no `rotation` output"):
+        mockrun.run_program(config, stack_outputs={REFERENCE: dev_outputs()})
+
+
+def test_preview_warns_instead_of_refusing(monkeypatch):
+    # `pulumi preview` on a pull request that moves dev and staging together must pass;
+    # the merge deploys dev first, so staging's `up` then sees dev's new position.
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
+    namespace = following_dev({"current": 1, "next": 2, "stage": "fallback"})
+    run = mockrun.run_program(
+        stack_config(namespace, _values(), stack="staging"),
+        stack_outputs={REFERENCE: dev_outputs()},
+    )
+    assert any(r.type.startswith(CLOUDFLARE_PREFIX) for r in run.resources)
+    assert any("is ahead of stack 'dev'" in w for w in warnings)
+
+
+def test_offline_plan_answers_the_reference_from_the_after_stack_file(tmp_path):
+    repo = Repo(tmp_path / "repo")
+    ok = secretsctl("plan", "--stack", "staging", "--config-file", str(repo.path("staging")))
+    assert ok.exit_code == 0, ok.stderr
+    repo.set_api_key("staging", "current: 1\nnext: 2\nstage: swapped")
+    repo.add_value("staging", "api_key_v2")
+    refused = secretsctl("plan", "--stack", "staging", "--config-file", str(repo.path("staging")))
+    assert refused.exit_code == 2
+    assert refused.stdout == ""
+    assert "secrets-store:secrets.api_key: is ahead of stack 'dev'" in refused.stderr
+
+
+def test_promotion_error_is_a_spec_error_pulumi_prints_without_traceback():
+    error = PromotionError([])
+    assert isinstance(error, ValueError) and isinstance(error, pulumi.RunError)
+
+
+def _values() -> dict[str, str]:
+    from tests.conftest import BASE_VALUES
+
+    return dict(BASE_VALUES)

@@ -1,0 +1,91 @@
+"""Helpers for the workflow tests: a temporary git repo holding copies of the example stacks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from secretsctl.cli import app
+from secretsctl.stackfile import PROJECT_ROOT
+
+# Stands in for a `secure:` ciphertext: no tool may ever print it.
+CANARY_CIPHERTEXT = "v1:Q0FOQVJZ:Y2FuYXJ5LXNlY3VyZS1ibG9iLVp4OVF2VDNwTDc="
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def secretsctl(*args: str) -> Result:
+    """Run the CLI in-process, as a user would from a shell."""
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+class Repo:
+    """A git repo with stacks/ copied from the project; edits never touch the real files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "stacks").mkdir(parents=True)
+        for path in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml"):
+            shutil.copy(path, root / "stacks" / path.name)
+        git(root, "init", "-q", "-b", "main")
+        self.commit("base")
+
+    def path(self, stack: str) -> Path:
+        return self.root / "stacks" / f"Pulumi.{stack}.yaml"
+
+    def read(self, stack: str) -> str:
+        return self.path(stack).read_text()
+
+    def write(self, stack: str, text: str) -> None:
+        self.path(stack).write_text(text)
+
+    def sub(self, stack: str, pattern: str, replacement: str, count: int = 1) -> None:
+        """Edit one stack file with a regex that must match."""
+        text, n = re.subn(pattern, replacement, self.read(stack), count=count, flags=re.M)
+        assert n, f"{pattern!r} not found in {stack}"
+        self.write(stack, text)
+
+    def add_value(self, stack: str, key: str, ciphertext: str = CANARY_CIPHERTEXT) -> None:
+        """Add a `secure:` value key (as `pulumi config set --secret` would)."""
+        self.write(stack, self.read(stack) + f"  secrets-store:{key}:\n    secure: {ciphertext}\n")
+
+    def set_api_key(self, stack: str, block: str) -> None:
+        """Replace the position lines (current/next/stage) of `api_key` in a stack file."""
+        text = self.read(stack)
+        start = text.index("    api_key:\n")
+        end = text.index("    db_config:", start)
+        lines = [
+            line
+            for line in text[start:end].splitlines(keepends=True)
+            if not re.match(r"\s+(current|next|stage):", line)
+        ]
+        lines.insert(2, "".join(f"      {line}\n" for line in block.strip().splitlines()))
+        self.write(stack, text[:start] + "".join(lines) + text[end:])
+
+    def commit(self, message: str) -> None:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "--allow-empty", "-m", message)
