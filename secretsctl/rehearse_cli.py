@@ -1,1 +1,90 @@
-"""`secretsctl rehearse`: local rotation rehearsal on workerd (not yet built)."""
+"""`secretsctl rehearse`: a whole rotation on local workerd under live traffic, and its verdict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from components.errors import SpecError
+from secretsctl.cli import EXIT_FAILED, app, err, fail_invalid, out
+from secretsctl.stackfile import StackFileError
+
+
+class Unsafe(StrEnum):
+    revoke_early = "revoke-early"
+    skip_stage = "skip-stage"
+
+
+@app.command()
+def rehearse(
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="Rehearse this stack's next transition (default: the built-in demo).",
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option(help="Stack file to read instead of stacks/Pulumi.<stack>.yaml.")
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            help="With --stack: the secret(s) to move one stage (default: those mid-rotation, "
+            "else what promotion.after allows).",
+        ),
+    ] = None,
+    unsafe: Annotated[
+        Unsafe | None,
+        typer.Option(
+            help="Rehearse a careless operator: revoke-early (upstream drops the old key before "
+            "workers have the new one) or skip-stage (steady straight to finished). Must fail."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout, for tools.")
+    ] = False,
+) -> None:
+    """Deploy each stage's offline plan onto local workerd and rotate under live traffic.
+
+    The workers are the real modules with the bindings and secret values the plan
+    produced; a local fake upstream API accepts and revokes keys. Prints a per-stage
+    table (requests, failures, fallbacks, p50/p99 latency). Exit code 1 on any
+    failed request or lost value.
+
+    Example: python -m secretsctl rehearse --unsafe skip-stage
+    """
+    from secretsctl.rehearse import Options, RehearsalInputError
+    from secretsctl.rehearse import rehearse as run_rehearsal
+    from secretsctl.rehearse_driver import DriverError
+    from secretsctl.rehearse_report import render
+
+    options = Options(
+        stack=stack,
+        config_file=config_file,
+        secrets=tuple(secret or ()),
+        unsafe=unsafe.value if unsafe else None,
+    )
+    if stack is None and (config_file or secret):
+        raise fail_invalid(
+            ["--config-file and --secret need --stack (the demo has its own config)"]
+        )
+    try:
+        report = run_rehearsal(options, progress=lambda line: err.print(line, markup=False))
+    except SpecError as exc:
+        raise fail_invalid([str(p) for p in exc.problems]) from None
+    except (StackFileError, RehearsalInputError, DriverError) as exc:
+        raise fail_invalid([str(exc)]) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json(), indent=2) + "\n")
+    else:
+        render(report, out)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)

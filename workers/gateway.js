@@ -3,6 +3,7 @@
 // JWT_KEY (signing_key; fallback JWT_KEY_FALLBACK), against B or F by kid.
 //   POST /login  body {"sub": "..."} -> forwards to AUTH /token -> {token}
 //   GET  /me     Authorization: Bearer <jwt> -> {sub, kid_binding} or 401 {error}
+// JWT_LEEWAY_SECONDS (plain_text, optional, default 30): clock leeway on exp/nbf.
 
 import { json, serve } from "./lib/http.js";
 import { TokenError, verifyJwt } from "./lib/signing.js";
@@ -24,7 +25,8 @@ export default serve("gateway", async (request, secrets, env) => {
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
     if (!token) return json({ error: "missing_token" }, 401);
     try {
-      const claims = await verifyJwt(secrets, KEY, token);
+      const leeway = Number(env.JWT_LEEWAY_SECONDS ?? NaN);
+      const claims = await verifyJwt(secrets, KEY, token, leeway >= 0 ? { leewaySeconds: leeway } : {});
       return json({ sub: claims.sub });
     } catch (err) {
       if (err instanceof TokenError) return json({ error: err.code, message: err.message }, 401);

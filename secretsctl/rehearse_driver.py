@@ -1,0 +1,190 @@
+"""The rehearsal's handle on workerd: `workers/local/rehearsal_driver.mjs` over JSON lines.
+
+One Node process runs one workerd for the whole rehearsal, so stages are deploys
+(`update()`), not restarts, and KV contents survive them as on Cloudflare. The
+fake upstream API lives in the same process; Python only ever sends it SHA-256
+digests of the keys a tenant accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from secretsctl.stackfile import PROJECT_ROOT
+
+DRIVER = PROJECT_ROOT / "workers" / "local" / "rehearsal_driver.mjs"
+
+
+class DriverError(RuntimeError):
+    """The Node driver is missing, died, or refused a request."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to one worker (by script name)."""
+
+    worker: str
+    method: str = "GET"
+    path: str = "/"
+    body: str | None = None
+    headers: Mapping[str, str] | None = None
+
+    def wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"worker": self.worker, "method": self.method, "path": self.path}
+        if self.body is not None:
+            out["body"] = self.body
+        if self.headers:
+            out["headers"] = dict(self.headers)
+        return out
+
+
+@dataclass(frozen=True)
+class Response:
+    """What came back: status 0 means no answer (timeout or runtime error)."""
+
+    status: int
+    ms: float
+    fallback: bool
+    body: str
+
+    def error_code(self) -> str:
+        """The `error` code of a JSON error body (never a value), else a status summary."""
+        if self.status == 0:
+            return self.body or "no_answer"
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return f"http_{self.status}"
+        code = data.get("error") if isinstance(data, dict) else None
+        return str(code) if isinstance(code, str) and code else f"http_{self.status}"
+
+
+def digest(key: str) -> str:
+    """What the fake upstream stores for an accepted key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Driver:
+    """A running `rehearsal_driver.mjs`. Use as a context manager."""
+
+    def __init__(self, node: str | None = None, stderr: IO[str] | None = None) -> None:
+        node = node or shutil.which("node")
+        if not node:
+            raise DriverError("node not found on PATH (install Node 20, then run `npm ci`)")
+        if not (PROJECT_ROOT / "node_modules" / "miniflare").is_dir():
+            raise DriverError("miniflare is not installed (run `npm ci` or `make setup`)")
+        self._proc = subprocess.Popen(
+            [node, str(DRIVER)],
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.log: list[str] = []
+        # Drain workerd's console so a chatty worker can never block the pipe.
+        self._stderr = threading.Thread(target=self._drain, args=(stderr,), daemon=True)
+        self._stderr.start()
+
+    def _drain(self, sink: IO[str] | None) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            self.log.append(line.rstrip("\n"))
+            if sink is not None:
+                sink.write(line)
+
+    def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        try:
+            self._proc.stdin.write(json.dumps(message) + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            raise DriverError(self._died()) from None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise DriverError(self._died())
+        answer = json.loads(line)
+        if "error" in answer:
+            raise DriverError(f"rehearsal driver refused {message['op']}: {answer['error']}")
+        return answer
+
+    def _died(self) -> str:
+        self._proc.wait(timeout=5)
+        tail = "; ".join(self.log[-3:])
+        return f"rehearsal driver exited with code {self._proc.returncode} ({tail})"
+
+    def deploy(self, description: Mapping[str, Any]) -> float:
+        """Make workerd run exactly `description`; returns how long it took, in ms."""
+        return float(self._call({"op": "deploy", "description": description})["ms"])
+
+    def accept(self, tenants: Mapping[str, Iterable[str]]) -> None:
+        """Set the keys each upstream tenant accepts (plain keys in, digests on the wire)."""
+        self._call(
+            {"op": "upstream", "tenants": {t: sorted(map(digest, ks)) for t, ks in tenants.items()}}
+        )
+
+    def traffic(
+        self, requests: list[Request], concurrency: int = 8, timeout_ms: int = 5000
+    ) -> list[Response]:
+        answer = self._call(
+            {
+                "op": "traffic",
+                "requests": [r.wire() for r in requests],
+                "concurrency": concurrency,
+                "timeout_ms": timeout_ms,
+            }
+        )
+        return [
+            Response(int(r["status"]), float(r["ms"]), r.get("fallback") == "1", r.get("body", ""))
+            for r in answer["results"]
+        ]
+
+    def upstream_calls(self) -> dict[str, dict[str, int]]:
+        return dict(self._call({"op": "upstream_calls"})["calls"])
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            with contextlib.suppress(DriverError, OSError, ValueError):
+                self._call({"op": "dispose"})
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_modules(directory: Path, inputs: Mapping[str, Any]) -> Path:
+    """Write one WorkersScript's modules (`content` + `files`) under `directory`.
+
+    Returns the folder to use as `modules_root`: workerd loads the uploaded
+    modules themselves, not the files in workers/.
+    """
+    import base64
+
+    directory.mkdir(parents=True, exist_ok=True)
+    main = directory / str(inputs["mainModule"])
+    main.parent.mkdir(parents=True, exist_ok=True)
+    main.write_text(str(inputs["content"]))
+    for name, part in (inputs.get("files") or {}).items():
+        path = (directory / name).resolve()
+        if directory.resolve() not in path.parents:
+            raise DriverError(f"script {inputs.get('scriptName')}: part {name!r} leaves its folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(part["contentBase64"]))
+    return directory

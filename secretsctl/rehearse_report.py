@@ -1,0 +1,193 @@
+"""The rehearsal's results: per-stage counts and latencies, the table for people, JSON for tools.
+
+Only names, counts, timings and error codes are kept here: a report can be
+printed whole, with no secret value in it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from secretsctl.rehearse_traffic import Outcome
+
+
+@dataclass
+class Row:
+    """Traffic of one secret (and upstream schedule) during one stage."""
+
+    secret: str
+    kind: str
+    stage: str
+    schedule: str | None
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    fallbacks: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    def percentile(self, q: float) -> float:
+        """Nearest-rank percentile of the latencies, in ms (0 when there were none)."""
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "secret": self.secret,
+            "kind": self.kind,
+            "stage": self.stage,
+            "schedule": self.schedule,
+            "requests": self.requests,
+            "failures": self.failures,
+            "fallbacks": self.fallbacks,
+            "p50_ms": self.percentile(0.50),
+            "p99_ms": self.percentile(0.99),
+        }
+
+    def name(self) -> str:
+        schedule = f" (upstream: {self.schedule})" if self.schedule else ""
+        return f"{self.secret} {self.stage}{schedule}"
+
+
+class Tally:
+    """Outcomes grouped by (secret, schedule, stage), rows in order of first appearance."""
+
+    def __init__(self, kinds: Mapping[str, str]) -> None:
+        self.kinds = dict(kinds)
+        self._rows: dict[tuple[str, str | None, str], Row] = {}
+
+    def open(self, labels: Mapping[str, str], schedules: Iterable[str | None]) -> None:
+        """Create every secret's row for these stages (a stage with no traffic shows 0)."""
+        for secret, stage in labels.items():
+            for schedule in schedules if self.kinds.get(secret) == "api_key" else [None]:
+                self._row(secret, schedule, stage)
+
+    def _row(self, secret: str, schedule: str | None, stage: str) -> Row:
+        key = (secret, schedule, stage)
+        if key not in self._rows:
+            self._rows[key] = Row(secret, self.kinds.get(secret, ""), stage, schedule)
+        return self._rows[key]
+
+    def add(self, labels: Mapping[str, str], outcomes: Iterable[Outcome]) -> tuple[int, int]:
+        """Count outcomes under each secret's current stage label; returns (requests, failures)."""
+        n = failed = 0
+        for o in outcomes:
+            row = self._row(o.secret, o.schedule, labels[o.secret])
+            row.latencies.append(o.ms)
+            row.fallbacks += o.fallback
+            n += 1
+            if not o.ok:
+                row.failures += 1
+                failed += 1
+                row.reasons[o.reason or "failed"] += 1
+        return n, failed
+
+    def rows(self) -> list[Row]:
+        return list(self._rows.values())
+
+
+@dataclass
+class Report:
+    """Everything a rehearsal found."""
+
+    mode: str
+    """`demo` or `stack <name>`."""
+    unsafe: str | None
+    rows: list[Row]
+    lost_values: int
+    values_written: int
+    notes: list[str] = field(default_factory=list)
+    deploys: list[dict[str, Any]] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def failing(self) -> list[Row]:
+        return [r for r in self.rows if r.failures]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing and self.lost_values == 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "unsafe": self.unsafe,
+            "stages": [r.as_json() for r in self.rows],
+            "lost_values": self.lost_values,
+            "values_written": self.values_written,
+            "ok": self.ok,
+            "failing_stages": [
+                {
+                    "secret": r.secret,
+                    "stage": r.stage,
+                    "schedule": r.schedule,
+                    "failures": r.failures,
+                    "reasons": dict(r.reasons),
+                }
+                for r in self.failing
+            ],
+            "deploys": self.deploys,
+            "notes": self.notes,
+            "duration_s": round(self.duration_s, 2),
+        }
+
+
+def render(report: Report, console: Console) -> None:
+    """The per-stage table, then one line per failing stage, then the verdict."""
+    table = Table(
+        title=f"Rehearsal: {report.mode}" + (f" --unsafe {report.unsafe}" if report.unsafe else "")
+    )
+    for column in ("secret", "kind", "stage", "upstream"):
+        table.add_column(column)
+    for column in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for r in report.rows:
+        table.add_row(
+            r.secret,
+            r.kind,
+            r.stage,
+            r.schedule or "",
+            str(r.requests),
+            f"[red]{r.failures}[/red]" if r.failures else "0",
+            str(r.fallbacks),
+            f"{r.percentile(0.5):.1f}",
+            f"{r.percentile(0.99):.1f}",
+        )
+    # A table wider than an 80-column pipe is still better than truncated names.
+    Console(file=console.file, width=max(console.width, 110), highlight=False).print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False)
+    for r in report.failing:
+        reasons = ", ".join(f"{reason} x{n}" for reason, n in r.reasons.most_common())
+        console.print(
+            f"FAILED in stage {r.stage}: {r.name()}: "
+            f"{r.failures} of {r.requests} requests failed ({reasons})",
+            markup=False,
+        )
+    lost = f"{report.lost_values} of {report.values_written} values written no longer read back"
+    if report.lost_values:
+        console.print(f"LOST VALUES: {lost}", markup=False)
+    elif report.values_written:
+        console.print(
+            f"values: all {report.values_written} written at every stage read back at the end",
+            markup=False,
+        )
+    total = sum(r.requests for r in report.rows)
+    failed = sum(r.failures for r in report.rows)
+    verdict = "OK" if report.ok else "FAILED"
+    console.print(
+        f"{verdict}: {total} requests, {failed} failed, {len(report.deploys)} deploys, "
+        f"{report.duration_s:.1f}s",
+        markup=False,
+    )

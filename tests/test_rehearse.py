@@ -1,0 +1,225 @@
+"""`secretsctl rehearse`: a real rotation on workerd under live traffic, and the careless ones.
+
+Every rehearsal here runs the real workers on workerd (miniflare) with the plan's
+bindings and values. The demo's api_key values are canaries: they must never show
+up in what the command prints.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from secretsctl import rehearse_stages
+from secretsctl.cli import app
+from secretsctl.rehearse_stages import (
+    demo_config,
+    full_rotation,
+    plan_stages,
+    positions_of,
+    transition_steps,
+)
+
+CANARY = "canary-Rh3arsal9Q"
+STAGES = ["steady", "fallback", "swapped", "finished"]
+ROTATED = {"api_key": "api_key", "vault_key": "encryption_key", "jwt_key": "signing_key"}
+
+
+@dataclass(frozen=True)
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def invoke(*args: str) -> Run:
+    """Run the command in-process with canary api_key values in the demo."""
+    counter = itertools.count(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rehearse_stages, "api_key_value", lambda: f"{CANARY}-{next(counter)}")
+        mp.setenv("COLUMNS", "200")
+        result = CliRunner().invoke(app, ["rehearse", *args], catch_exceptions=False)
+    assert CANARY not in result.stdout + result.stderr, "a secret value was printed"
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def rows(report: dict, secret: str, stage: str) -> list[dict]:
+    return [r for r in report["stages"] if r["secret"] == secret and r["stage"] == stage]
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Run]:
+    yield invoke("--json")
+
+
+@pytest.fixture(scope="module")
+def skip_stage() -> Iterator[Run]:
+    yield invoke("--json", "--unsafe", "skip-stage")
+
+
+# -- the demo: a careful rotation passes
+
+
+def test_demo_rotates_each_kind_through_every_stage_without_a_failure(demo):
+    # GIVEN the built-in demo WHEN rehearsed THEN every stage of every secret saw traffic
+    report = demo.json()
+    assert demo.exit_code == 0, demo.stdout
+    assert report["ok"] is True
+    for secret, kind in ROTATED.items():
+        for stage in STAGES:
+            found = rows(report, secret, stage)
+            assert found, f"no row for {secret} {stage}"
+            assert all(r["kind"] == kind for r in found)
+            assert all(r["requests"] > 0 for r in found), f"{secret} {stage}: no traffic"
+            assert all(r["failures"] == 0 for r in found), f"{secret} {stage}: {found}"
+            assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in found)
+
+
+def test_demo_values_written_at_every_stage_all_read_back(demo):
+    report = demo.json()
+    assert report["lost_values"] == 0
+    assert report["values_written"] >= 4 * len(STAGES)
+
+
+def test_demo_upstream_schedules_lean_on_the_fallback_exactly_where_they_should(demo):
+    # The earliest revoke makes fallback-stage calls retry with F (the new key); the
+    # latest register makes swapped-stage calls retry with F (the old key); careful never does.
+    report = demo.json()
+
+    def fallbacks(stage: str, schedule: str) -> int:
+        return sum(
+            r["fallbacks"] for r in rows(report, "api_key", stage) if r["schedule"] == schedule
+        )
+
+    assert fallbacks("fallback", "early-revoke") > 0
+    assert fallbacks("swapped", "late-register") > 0
+    assert all(fallbacks(stage, "careful") == 0 for stage in STAGES)
+    assert fallbacks("steady", "early-revoke") == fallbacks("steady", "late-register") == 0
+
+
+def test_demo_applies_each_transition_in_pulumi_up_order(demo):
+    steps = [(d["stage"], d["step"]) for d in demo.json()["deploys"]]
+    assert steps == [
+        ("steady", "initial"),
+        ("fallback", "create"),
+        ("fallback", "workers"),
+        ("swapped", "workers"),
+        ("finished", "workers"),
+        ("finished", "delete"),
+    ]
+
+
+def test_demo_table_shows_every_stage_and_exits_zero():
+    result = invoke()
+    assert result.exit_code == 0, result.stdout
+    for word in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms", *STAGES):
+        assert word in result.stdout
+    assert "OK:" in result.stdout
+    assert "stage fallback" in result.stderr  # the progress display
+
+
+# -- careless operators fail, in the stage where they go wrong
+
+
+def test_revoke_early_fails_in_the_fallback_stage_and_exits_non_zero():
+    result = invoke("--unsafe", "revoke-early")
+    assert result.exit_code == 1, result.stdout
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED in stage")]
+    assert failed, result.stdout
+    assert all(line.startswith("FAILED in stage fallback: api_key") for line in failed), failed
+    assert "invalid_key" in failed[0]
+
+
+def test_skip_stage_fails_in_the_finished_stage_for_every_kind(skip_stage):
+    report = skip_stage.json()
+    assert skip_stage.exit_code == 1
+    assert report["ok"] is False
+    failing = {(f["secret"], f["stage"]) for f in report["failing_stages"]}
+    assert failing == {(s, "finished") for s in ROTATED}
+    reasons = {f["secret"]: f["reasons"] for f in report["failing_stages"]}
+    assert any("unknown_key_id" in r for r in reasons["vault_key"])
+    assert any("unknown_key_id" in r for r in reasons["jwt_key"])
+
+
+def test_skip_stage_loses_the_values_encrypted_under_the_old_key(skip_stage):
+    report = skip_stage.json()
+    assert report["lost_values"] > 0
+    assert [r["stage"] for r in report["stages"] if r["secret"] == "vault_key"] == [
+        "steady",
+        "finished",
+    ]
+
+
+# -- a real stack's next transition
+
+
+def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
+    result = invoke("--stack", "dev", "--json")
+    report = result.json()
+    assert result.exit_code == 0, result.stdout
+    assert {(r["secret"], r["stage"]) for r in report["stages"]} == {
+        ("api_key", "fallback"),
+        ("api_key", "swapped"),
+    }
+    assert any("stand-ins" in note and "api_key_v1" in note for note in report["notes"])
+
+
+def test_stack_with_nothing_to_rehearse_is_invalid_input():
+    result = invoke("--stack", "prod")
+    assert result.exit_code == 2
+    assert "nothing to promote" in result.stderr
+
+
+def test_unknown_secret_is_invalid_input():
+    result = invoke("--stack", "dev", "--secret", "nope")
+    assert result.exit_code == 2
+    assert "'nope' is not declared" in result.stderr
+
+
+# -- stage planning, without workerd
+
+
+def test_transition_creates_before_workers_move_and_deletes_last(tmp_path: Path):
+    base = demo_config({1: f"{CANARY}-1", 2: f"{CANARY}-2"})
+    stages = plan_stages(base, full_rotation(positions_of(base), skip_stage=False), tmp_path)
+    into_fallback = transition_steps(stages[0].deployment, stages[1].deployment)
+    finish = transition_steps(stages[2].deployment, stages[3].deployment)
+    assert [s.name for s in into_fallback] == ["create", "workers"]
+    assert [s.name for s in finish] == ["workers", "delete"]
+    # While workers move, both versions exist; only the delete step drops the old ones.
+    names = lambda step: {n for store in step.description["secrets"].values() for n in store}  # noqa: E731
+    assert {"demo_api_key_v1", "demo_api_key_v2"} <= names(finish[0])
+    assert "demo_api_key_v1" not in names(finish[1])
+    assert "demo_vault_key_v1" not in names(finish[1])
+
+
+def test_generated_keys_stay_the_same_across_stages(tmp_path: Path):
+    base = demo_config()
+    stages = plan_stages(base, full_rotation(positions_of(base), skip_stage=False), tmp_path)
+    v1 = [s.deployment.value("demo_vault_key_v1") for s in stages[:3]]
+    assert v1[0] is not None and v1.count(v1[0]) == 3
+    assert stages[1].deployment.value("demo_vault_key_v2") == stages[3].deployment.value(
+        "demo_vault_key_v2"
+    )
+
+
+def test_workerd_gets_the_registered_modules_not_the_files_on_disk(tmp_path: Path):
+    base = demo_config()
+    stage = plan_stages(base, full_rotation(positions_of(base), skip_stage=False), tmp_path)[0]
+    worker = stage.deployment.workers["demo_vault"]
+    root = Path(worker["modules_root"])
+    assert root.is_relative_to(tmp_path)
+    script = next(r for r in stage.plan.run.resources if r.inputs.get("scriptName") == "demo_vault")
+    assert (root / "vault.js").read_text() == script.inputs["content"]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.js")) == sorted(
+        ["vault.js", *script.inputs["files"]]
+    )
