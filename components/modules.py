@@ -8,6 +8,7 @@ relative to the main module's folder, the name its importers resolve.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import posixpath
 import re
@@ -30,11 +31,12 @@ class Module:
     """Path relative to the main module's folder, for example `lib/rotation.js`."""
     source: str
 
-    @property
+    # Cached: one module is uploaded by every worker that imports it.
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()
 
-    @property
+    @functools.cached_property
     def base64(self) -> str:
         return base64.b64encode(self.source.encode()).decode()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
         )
         for name, secret in spec.secrets.items()
     }
+    # Workers that share a main module share its graph: each file is read and hashed once.
+    modules = functools.cache(lambda main: collect_modules(root, main))
+    service_scripts = {w: spec.script_name(w) for w in spec.workers}
     workers = {
         name: Worker(
             name,
@@ -67,9 +71,9 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
                 script_name=spec.script_name(name),
                 account_id=account_id,
                 store_id=store.store_id,
-                modules=collect_modules(root, worker.module),
+                modules=modules(worker.module),
                 secrets=secrets,
-                service_scripts={w: spec.script_name(w) for w in spec.workers},
+                service_scripts=service_scripts,
                 secret_texts={b: secret_value(k) for b, k in worker.secret_text.items()},
             ),
         )
