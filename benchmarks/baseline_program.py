@@ -1,0 +1,154 @@
+"""Baseline Pulumi program: the same Cloudflare resources as `__main__.py`, registered directly.
+
+No spec, no components, no validation: read the config as JSON, register one
+SecretsStore, one SecretsStoreSecret (+ RandomBytes for `source: generate`) per
+live version and one WorkersScript per worker, with the same names and inputs,
+and export the same outputs. It covers what the generated benchmark configs use
+(secret bindings and vars); `benchmarks/run.py` checks that both programs
+register identical inputs before it compares their times.
+"""
+
+import base64
+import hashlib
+import posixpath
+import re
+from pathlib import Path
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+import pulumi_random as random
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT = re.compile(
+    r"""^\s*(?:import|export)\b[^'"]*?(?:\bfrom\s*)?['"](?P<spec>\.{1,2}/[^'"]+)['"]""",
+    re.MULTILINE,
+)
+
+config = pulumi.Config("secrets-store")
+account_id = config.require("accountId")
+prefix = config.get("namePrefix") or ""
+secrets = config.require_object("secrets")
+workers = config.require_object("workers")
+store_name = (config.get_object("store") or {}).get("name", "default_secrets_store")
+
+store = cloudflare.SecretsStore(
+    "store-store",
+    account_id=account_id,
+    name=store_name,
+    opts=pulumi.ResourceOptions(protect=True, retain_on_delete=True),
+)
+
+
+def position(spec: dict) -> tuple[list[int], int, int | None]:
+    """(live versions, primary version, fallback version) of a secret's stage."""
+    current, nxt, stage = spec.get("current", 1), spec.get("next"), spec.get("stage", "steady")
+    if stage == "fallback":
+        return [current, nxt], current, nxt
+    if stage == "swapped":
+        return [current, nxt], nxt, current
+    return [current], current, None
+
+
+names: dict[tuple[str, int], pulumi.Output[str]] = {}
+rotation = {}
+for secret, spec in secrets.items():
+    live, _, _ = position(spec)
+    for version in live:
+        if spec.get("source", "config") == "generate":
+            value = pulumi.Output.secret(
+                random.RandomBytes(
+                    f"{secret}-v{version}-value",
+                    length=32,
+                    opts=pulumi.ResourceOptions(additional_secret_outputs=["base64", "hex"]),
+                ).base64
+            )
+        else:
+            value = config.require_secret(f"{secret}_v{version}")
+        names[secret, version] = cloudflare.SecretsStoreSecret(
+            f"{secret}-v{version}",
+            account_id=account_id,
+            store_id=store.id,
+            name=f"{prefix}{secret}_v{version}",
+            value=value,
+            scopes=sorted(spec.get("scopes", ["workers"])),
+            comment=spec.get("comment"),
+        ).name
+    rotation[secret] = {
+        "kind": spec["kind"],
+        "current": spec.get("current", 1),
+        "next": spec.get("next"),
+        "stage": spec.get("stage", "steady"),
+        "cloudflare_names": [f"{prefix}{secret}_v{v}" for v in live],
+    }
+
+modules_cache: dict[str, list[tuple[str, str]]] = {}
+
+
+def modules(main: str) -> list[tuple[str, str]]:
+    """(name, source) of the main module and everything it imports, read once per module."""
+    if main not in modules_cache:
+        base = (ROOT / main).resolve().parent
+        seen: dict[str, str] = {}
+        pending = [posixpath.basename(main)]
+        while pending:
+            name = pending.pop(0)
+            if name not in seen:
+                seen[name] = (base / name).read_text()
+                folder = posixpath.dirname(name)
+                pending += [
+                    posixpath.normpath(posixpath.join(folder, m["spec"]))
+                    for m in IMPORT.finditer(seen[name])
+                ]
+        modules_cache[main] = list(seen.items())
+    return modules_cache[main]
+
+
+summaries = {}
+for worker, spec in workers.items():
+    bindings = []
+    bound = {}
+    for binding, target in spec.get("secrets", {}).items():
+        target = {"secret": target} if isinstance(target, str) else target
+        secret = target["secret"]
+        _, primary, fallback = position(secrets[secret])
+        pairs = [(binding, primary)]
+        if fallback is not None:
+            pairs.append((target.get("fallback") or f"{binding}_FALLBACK", fallback))
+        for name, version in pairs:
+            bindings.append(
+                cloudflare.WorkersScriptBindingArgs(
+                    type="secrets_store_secret",
+                    name=name,
+                    store_id=store.id,
+                    secret_name=names[secret, version],
+                )
+            )
+            bound[name] = f"{prefix}{secret}_v{version}"
+    bindings += [
+        cloudflare.WorkersScriptBindingArgs(type="plain_text", name=k, text=v)
+        for k, v in spec.get("vars", {}).items()
+    ]
+    (main, content), *imported = modules(spec["module"])
+    cloudflare.WorkersScript(
+        f"{worker}-script",
+        account_id=account_id,
+        script_name=f"{prefix}{worker}",
+        main_module=main,
+        content=content,
+        files={
+            name: cloudflare.WorkersScriptFilesArgs(
+                content_type="application/javascript+module",
+                content_base64=base64.b64encode(source.encode()).decode(),
+                content_sha256=hashlib.sha256(source.encode()).hexdigest(),
+            )
+            for name, source in imported
+        },
+        bindings=bindings,
+        compatibility_date=spec.get("compatibilityDate", "2025-11-01"),
+        compatibility_flags=spec.get("compatibilityFlags") or None,
+    )
+    summaries[worker] = {"script_name": f"{prefix}{worker}", "bindings": bound}
+
+pulumi.export("store_id", store.id)
+pulumi.export("rotation", rotation)
+pulumi.export("workers", summaries)

@@ -1,0 +1,167 @@
+"""`make bench`: program cost at scale, overhead against raw resources, minimal change, start-up.
+
+Prints four sections and ends with one summary line:
+
+    bench: overhead_ratio=<largest ours/baseline> growth_10x=<t(100x500)/t(100x50)>
+           minimal_change=<ok|fail> plan_startup_s=<seconds>
+
+Goals (reported, not enforced by tests): overhead_ratio <= 1.25, growth_10x <= 10.5.
+Each size runs in its own fresh process (`benchmarks/measure.py`), so sizes and
+programs do not pollute each other's memory. Usage: python benchmarks/run.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PYTHON = sys.executable
+SIZES = [(s, w) for s in (10, 100) for w in (5, 50, 500)]
+OVERHEAD_GOAL = 1.25
+GROWTH_GOAL = 10.5
+STARTUP_RUNS = 7
+
+
+def measure(*args: object) -> dict[str, Any]:
+    out = subprocess.run(
+        [PYTHON, str(ROOT / "benchmarks" / "measure.py"), *map(str, args)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def scale_and_overhead(quick: bool) -> tuple[float, float]:
+    print("## 1-2. Program evaluation under the mock runtime: ours vs raw-resource baseline")
+    print("generated: N secrets x W workers x 10 secret bindings; median of interleaved runs;")
+    print("memory: peak RSS of a fresh process (imports included) and traced peak of one run")
+    header = (
+        f"{'secrets':>7} {'workers':>7} {'resources':>9} {'ours_s':>8} {'base_s':>8} "
+        f"{'ratio':>6} {'ours_rss_mb':>11} {'base_rss_mb':>11} {'ours_run_mb':>11} "
+        f"{'base_run_mb':>11} {'same_inputs':>11}"
+    )
+    print(header)
+    ratios: list[float] = []
+    times: dict[tuple[int, int], float] = {}
+    for secrets, workers in SIZES:
+        runs = 3 if workers >= 500 or quick else 7
+        timing = measure("time", secrets, workers, runs)
+        memory = {p: measure("memory", secrets, workers, p) for p in ("ours", "baseline")}
+        ours, base = timing["median_s"]["ours"], timing["median_s"]["baseline"]
+        ratios.append(ours / base)
+        times[secrets, workers] = ours
+        print(
+            f"{secrets:>7} {workers:>7} "
+            f"{timing['resources']['ours']:>4}/{timing['resources']['cloudflare']:<4} "
+            f"{ours:>8.3f} {base:>8.3f} {ours / base:>6.2f} "
+            f"{memory['ours']['peak_rss_mb']:>11.0f} {memory['baseline']['peak_rss_mb']:>11.0f} "
+            f"{memory['ours']['traced_peak_mb']:>11.1f} "
+            f"{memory['baseline']['traced_peak_mb']:>11.1f} "
+            f"{'yes' if timing['identical'] else 'NO':>11}",
+            flush=True,
+        )
+        for problem in timing["problems"]:
+            print(f"    baseline differs: {problem}")
+    growth = times[100, 500] / times[100, 50]
+    print("resources: ours (components included) / Cloudflare+random ones (same in both programs)")
+    print(
+        f"overhead_ratio={max(ratios):.2f} (goal <= {OVERHEAD_GOAL}), "
+        f"growth_10x={growth:.2f} (goal <= {GROWTH_GOAL}: 100 secrets, 50 -> 500 workers)\n"
+    )
+    return max(ratios), growth
+
+
+def minimal_change() -> bool:
+    from benchmarks.minimal_change import check_all
+
+    print("## 3. Minimal change per rotation stage (URNs; also tests/test_minimal_change.py)")
+    print(
+        f"{'kind':<15} {'source':<9} {'transition':<18} {'created':>7} {'deleted':>7} "
+        f"{'changed':>7} {'replaced':>8} {'untouched':>9} {'minimum':>7}"
+    )
+    reports = check_all()
+    for r in reports:
+        a = r.actual
+        print(
+            f"{r.kind:<15} {r.source:<9} {r.transition:<18} {len(a.created):>7} "
+            f"{len(a.deleted):>7} {len(a.changed):>7} {len(a.replaced):>8} {a.unchanged:>9} "
+            f"{'ok' if r.ok else 'FAIL':>7}"
+        )
+    ok = all(r.ok for r in reports)
+    print("changed = scripts binding the secret (2 workers, 3 binding names); created/deleted =")
+    print("the version's SecretsStoreSecret (+ its RandomBytes when generated)\n")
+    return ok
+
+
+def first_byte_seconds(command: list[str]) -> tuple[float, float]:
+    """(seconds to the first stdout byte, seconds to exit) of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    proc.stdout.read(1)
+    first = time.perf_counter() - start
+    proc.stdout.read()
+    if proc.wait() != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {proc.returncode}")
+    return first, time.perf_counter() - start
+
+
+def top_imports(command: list[str], count: int = 6) -> list[tuple[str, float]]:
+    """Packages by the import time of their own modules (`python -X importtime`, self times)."""
+    out = subprocess.run(
+        [PYTHON, "-X", "importtime", *command[1:]], cwd=ROOT, capture_output=True, text=True
+    )
+    packages: dict[str, float] = {}
+    for line in out.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \| \s*(\S+)", line)
+        if m:
+            name = m[2].split(".")[0]
+            packages[name] = packages.get(name, 0.0) + int(m[1]) / 1e6
+    return sorted(packages.items(), key=lambda kv: -kv[1])[:count]
+
+
+def startup() -> float:
+    command = [PYTHON, "-m", "secretsctl", "plan", "--stack", "dev"]
+    print("## 4. Start-up: `python -m secretsctl plan --stack dev` to its first output byte")
+    samples = [first_byte_seconds(command) for _ in range(STARTUP_RUNS)]
+    first = statistics.median(s[0] for s in samples)
+    total = statistics.median(s[1] for s in samples)
+    print(
+        f"first byte {first:.3f} s, exit {total:.3f} s (median of {STARTUP_RUNS} fresh processes)"
+    )
+    print(
+        "largest imports (cumulative, one run): "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in top_imports(command))
+    )
+    print()
+    return first
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    started = time.perf_counter()
+    ratio, growth = scale_and_overhead(quick)
+    minimal_ok = minimal_change()
+    plan_startup = startup()
+    print(f"(bench took {time.perf_counter() - started:.0f} s)")
+    print(
+        f"bench: overhead_ratio={ratio:.2f} growth_10x={growth:.2f} "
+        f"minimal_change={'ok' if minimal_ok else 'fail'} plan_startup_s={plan_startup:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
