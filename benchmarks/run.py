@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -118,18 +117,21 @@ def first_byte_seconds(command: list[str]) -> tuple[float, float]:
     return first, time.perf_counter() - start
 
 
-def top_imports(command: list[str], count: int = 6) -> list[tuple[str, float]]:
-    """Packages by the import time of their own modules (`python -X importtime`, self times)."""
-    out = subprocess.run(
-        [PYTHON, "-X", "importtime", *command[1:]], cwd=ROOT, capture_output=True, text=True
-    )
-    packages: dict[str, float] = {}
-    for line in out.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \| \s*(\S+)", line)
-        if m:
-            name = m[2].split(".")[0]
-            packages[name] = packages.get(name, 0.0) + int(m[1]) / 1e6
-    return sorted(packages.items(), key=lambda kv: -kv[1])[:count]
+def phases() -> dict[str, float]:
+    """Start-up phase by phase, medians over fresh processes (`startup_phases.py`)."""
+    runs = [
+        json.loads(
+            subprocess.run(
+                [PYTHON, str(ROOT / "benchmarks" / "startup_phases.py")],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        for _ in range(3)
+    ]
+    return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
 
 
 def startup() -> float:
@@ -141,10 +143,9 @@ def startup() -> float:
     print(
         f"first byte {first:.3f} s, exit {total:.3f} s (median of {STARTUP_RUNS} fresh processes)"
     )
-    print(
-        "largest imports (cumulative, one run): "
-        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in top_imports(command))
-    )
+    print("where it goes (median of 3 processes, in order; the rest is interpreter start-up):")
+    for name, seconds in phases().items():
+        print(f"  {seconds:6.3f} s  {name}")
     print()
     return first
 
