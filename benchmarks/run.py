@@ -13,7 +13,6 @@ programs do not pollute each other's memory. Usage: python benchmarks/run.py [--
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -152,7 +151,6 @@ def startup() -> float:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     started = time.perf_counter()
     ratio, growth = scale_and_overhead(quick)
     minimal_ok = minimal_change()
