@@ -408,6 +408,10 @@ def run_program(
         with lean_sdk():
             loop.run_until_complete(run_in_stack(main))
     finally:
+        # The SDK's mock monitor runs in executor threads, each with a loop of its own:
+        # end those threads now, so their loops are collected while the process is whole
+        # (left to interpreter exit, they print "Exception ignored in BaseEventLoop.__del__").
+        loop.run_until_complete(loop.shutdown_default_executor())
         asyncio.set_event_loop(None)
         loop.close()
     return ProgramRun(
