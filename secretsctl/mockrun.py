@@ -20,6 +20,7 @@ import os
 import re
 import runpy
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,6 +172,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.stack_outputs: dict[str, Any] = {}
         self.stack_urn = ""
+        self.thread_loops: list[asyncio.AbstractEventLoop] = []
+        self.loops_lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The engine's rule (the SDK mock keeps only the last parent type): the type
@@ -197,7 +200,32 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return type("SupportsFeatureResponse", (), {"hasSupport": False})
         return super().SupportsFeature(request)
 
+    def thread_loop(self) -> None:
+        """Give this executor thread an event loop we own, before the SDK makes one.
+
+        The SDK's mock monitor needs a loop per thread and creates one it never closes;
+        left to the garbage collector, such a loop can be finalized after its own
+        sockets and print "Exception ignored in BaseEventLoop.__del__". Ours are
+        closed by `run_program` when the run ends.
+        """
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            with self.loops_lock:
+                self.thread_loops.append(loop)
+
+    def Invoke(self, request: Any) -> Any:
+        self.thread_loop()
+        return super().Invoke(request)
+
+    def ReadResource(self, request: Any) -> Any:
+        self.thread_loop()
+        return super().ReadResource(request)
+
     def RegisterResource(self, request: Any) -> Any:
+        self.thread_loop()
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
@@ -408,10 +436,10 @@ def run_program(
         with lean_sdk():
             loop.run_until_complete(run_in_stack(main))
     finally:
-        # The SDK's mock monitor runs in executor threads, each with a loop of its own:
-        # end those threads now, so their loops are collected while the process is whole
-        # (left to interpreter exit, they print "Exception ignored in BaseEventLoop.__del__").
+        # End the executor threads the mock monitor ran in, then close their loops.
         loop.run_until_complete(loop.shutdown_default_executor())
+        for thread_loop in monitor.thread_loops:
+            thread_loop.close()
         asyncio.set_event_loop(None)
         loop.close()
     return ProgramRun(
