@@ -93,7 +93,7 @@ def export_outputs(deployment: Deployment) -> None:
                 "current": s.position.current,
                 "next": s.position.next,
                 "stage": s.position.stage,
-                "cloudflare_names": [s.cloudflare_name(v) for v in s.position.live_versions],
+                "cloudflare_names": s.cloudflare_names,
             }
             for name, s in deployment.secrets.items()
         },

@@ -56,8 +56,8 @@ class VersionedSecret(pulumi.ComponentResource):
     """Where this secret stands in its rotation (plain data, not secret)."""
     version_names: dict[int, pulumi.Output[str]]
     """Cloudflare secret name per live version; binding these makes workers wait for them."""
-    cloudflare_names: pulumi.Output[list[str]]
-    """Cloudflare names of the live versions, oldest first."""
+    cloudflare_names: list[str]
+    """Cloudflare names of the live versions, oldest first (plain data: known before deploy)."""
 
     def __init__(
         self, name: str, args: VersionedSecretArgs, opts: pulumi.ResourceOptions | None = None
@@ -82,7 +82,7 @@ class VersionedSecret(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.version_names[version] = resource.name
-        self.cloudflare_names = pulumi.Output.all(*self.version_names.values()).apply(list)
+        self.cloudflare_names = [self.cloudflare_name(v) for v in self.position.live_versions]
         self.register_outputs(
             {"cloudflare_names": self.cloudflare_names, "position": self.position.describe()}
         )
