@@ -34,7 +34,9 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
     `gate` (the promotion guard, `components.promotion.promotion_gate`): every Cloudflare
     resource's account id waits on it, so a refusal fails before any of them is sent.
     """
-    account_id: Any = gate.apply(lambda _: spec.account_id) if gate is not None else spec.account_id
+    account_id: pulumi.Input[str] = (
+        gate.apply(lambda _: spec.account_id) if gate is not None else spec.account_id
+    )
     store = SecretsStore("store", account_id, spec.store)
 
     def secret_value(key: str) -> pulumi.Output[str]:

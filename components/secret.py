@@ -20,7 +20,7 @@ class VersionedSecretArgs:
     secret: str
     """The secret's name in config (S); Cloudflare names are `{prefix}{S}_v{N}`."""
     spec: SecretSpec
-    account_id: str
+    account_id: pulumi.Input[str]
     store_id: pulumi.Input[str]
     name_prefix: str = ""
     values: Mapping[int, pulumi.Output[str]] | None = None

@@ -34,7 +34,7 @@ class SecretsStore(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        account_id: str,
+        account_id: pulumi.Input[str],
         spec: StoreSpec,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:

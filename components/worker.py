@@ -22,7 +22,7 @@ class WorkerArgs:
 
     spec: WorkerSpec
     script_name: str
-    account_id: str
+    account_id: pulumi.Input[str]
     store_id: pulumi.Input[str]
     modules: list[Module]
     """Main module first, then its imports (see `components.modules.collect_modules`)."""
