@@ -15,7 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from components.errors import Problem, SpecError
@@ -97,26 +105,15 @@ class SecretSpec(_Model):
     comment: str | None = Field(default=None, max_length=1024)
     """Free text shown in the Cloudflare dashboard."""
 
-    @field_validator("kind")
+    @field_validator("kind", "stage", "source")
     @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind, got {kind!r} (use one of {_one_of(KINDS)})")
-        return kind
-
-    @field_validator("stage")
-    @classmethod
-    def _known_stage(cls, stage: str) -> str:
-        if stage not in STAGE_NAMES:
-            raise ValueError(f"unknown stage, got {stage!r} (use one of {_one_of(STAGE_NAMES)})")
-        return stage
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, source: str) -> str:
-        if source not in SOURCES:
-            raise ValueError(f"unknown source, got {source!r} (use one of {_one_of(SOURCES)})")
-        return source
+    def _known_choice(cls, value: str, info: ValidationInfo) -> str:
+        choices = {"kind": KINDS, "stage": STAGE_NAMES, "source": SOURCES}[info.field_name]
+        if value not in choices:
+            raise ValueError(
+                f"unknown {info.field_name}, got {value!r} (use one of {_one_of(choices)})"
+            )
+        return value
 
     @field_validator("scopes", mode="before")
     @classmethod
