@@ -20,6 +20,7 @@ node_modules/.installed: package-lock.json
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy components secretsctl policies/secrets_store_policies.py benchmarks tests
 
 test-py: setup
 	$(PY) -m pytest -q

@@ -108,7 +108,7 @@ class SecretSpec(_Model):
     @field_validator("kind", "stage", "source")
     @classmethod
     def _known_choice(cls, value: str, info: ValidationInfo) -> str:
-        choices = {"kind": KINDS, "stage": STAGE_NAMES, "source": SOURCES}[info.field_name]
+        choices = {"kind": KINDS, "stage": STAGE_NAMES, "source": SOURCES}[str(info.field_name)]
         if value not in choices:
             raise ValueError(
                 f"unknown {info.field_name}, got {value!r} (use one of {_one_of(choices)})"
@@ -501,8 +501,11 @@ def _value_problems(
             f"that is not (generate one: `openssl rand -base64 {KEY_BYTES}`)",
         )
     if spec.kind == "json":
-        known = spec.schema_name in SCHEMAS  # an unknown schema is reported on its own key
-        lines = schema_problems(spec.schema_name, text) if known else json_problems(text)
+        schema = spec.schema_name  # an unknown schema is reported on its own key
+        known = schema is not None and schema in SCHEMAS
+        lines = (
+            schema_problems(schema, text) if schema is not None and known else json_problems(text)
+        )
         for line in lines:
             add(value_key, f"{line} (fix the value and run {set_cmd})")
 

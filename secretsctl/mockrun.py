@@ -155,8 +155,10 @@ class EngineLikeMocks(pulumi.runtime.Mocks):
             return str(args.inputs.get("scriptName")), outputs
         return fake_id(self.urn(args)), outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]] | dict:
-        return {}
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -327,7 +329,7 @@ def lean_sdk() -> Iterator[None]:
     threshold = gc.get_threshold()
     pulumi_stack.wait_for_rpcs = wait_for_rpcs
     pulumi_resource._get_stack_trace = no_stack_trace
-    pulumi_types.resource_types = cached_resource_types()
+    pulumi_types.resource_types = cached_resource_types()  # type: ignore[assignment]
     gc.set_threshold(max(GC_THRESHOLD, threshold[0]), *threshold[1:])
     try:
         yield
@@ -381,7 +383,7 @@ def lazy_cloudflare() -> None:
         loader.exec_module(package)  # the real __init__: everything, and its registrations
         return getattr(package, name)
 
-    package.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    package.__getattr__ = __getattr__  # type: ignore[attr-defined,method-assign]
     sys.modules[CLOUDFLARE] = package
 
 

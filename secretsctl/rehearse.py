@@ -201,8 +201,8 @@ def _next_deploy(
         ahead = positions_of(load_stack_config(after, config.path.parent / f"Pulumi.{after}.yaml"))
     except StackFileError:
         ahead = {}
-    moves = {n: step_toward(every[n], ahead[n]) for n in keys if n in ahead}
-    moves = {n: p for n, p in moves.items() if p is not None}
+    steps = {n: step_toward(every[n], ahead[n]) for n in keys if n in ahead}
+    moves = {n: p for n, p in steps.items() if p is not None}
     if not moves:
         raise RehearsalInputError(
             f"--stack {config.stack}: no rotation under way and nothing to promote from "
