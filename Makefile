@@ -33,7 +33,9 @@ test: lint test-py test-workers
 demo: setup
 	$(PY) -m secretsctl rehearse
 
+# Worker throughput on workerd first; run.py prints the summary line last.
 bench: setup
+	node benchmarks/workers_rps.mjs
 	$(PY) benchmarks/run.py
 
 clean:
