@@ -278,8 +278,12 @@ def parse_stack(
     if promotion and promotion.after == stack:
         add("promotion.after", f"names this stack itself, got {stack!r} (name the stack before it)")
 
+    # Names as declared (even when a declaration is invalid), for cross-references.
+    raw_secrets = _mapping(config.get("secrets"), "secrets", add)
+    raw_workers = _mapping(config.get("workers"), "workers", add)
+
     secrets: dict[str, SecretSpec] = {}
-    for name, data in _mapping(config.get("secrets"), "secrets", add).items():
+    for name, data in raw_secrets.items():
         if not SECRET_NAME.match(name):
             add(
                 f"secrets.{name}",
@@ -291,7 +295,7 @@ def parse_stack(
             secrets[name] = spec
 
     workers: dict[str, WorkerSpec] = {}
-    for name, data in _mapping(config.get("workers"), "workers", add).items():
+    for name, data in raw_workers.items():
         if not SCRIPT_NAME.match(f"{name_prefix}{name}"):
             add(
                 f"workers.{name}",
@@ -303,17 +307,9 @@ def parse_stack(
         if spec is not None:
             workers[name] = spec
 
-    declared = set(_mapping(config.get("secrets"), "secrets", lambda *_: None))
+    declared = set(raw_secrets)
     for name, worker in workers.items():
-        _worker_problems(
-            name,
-            worker,
-            declared,
-            set(_mapping(config.get("workers"), "", None)),
-            values,
-            module_exists,
-            add,
-        )
+        _worker_problems(name, worker, declared, set(raw_workers), values, module_exists, add)
 
     live = sum(len(s.position.live_versions) for s in secrets.values())
     if live > MAX_SECRETS_PER_ACCOUNT:
@@ -353,12 +349,11 @@ def parse_stack(
     return StackSpec(stack, account_id, name_prefix, store, promotion, secrets, workers, values)
 
 
-def _mapping(data: Any, path: str, add: Callable[[str, str], None] | None) -> dict[str, Any]:
+def _mapping(data: Any, path: str, add: Callable[[str, str], None]) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, Mapping):
-        if add:
-            add(path, f"must be a mapping of name to settings, got {type(data).__name__}")
+        add(path, f"must be a mapping of name to settings, got {type(data).__name__}")
         return {}
     return {str(k): v for k, v in data.items()}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
 import pytest
 
 from components.errors import SpecError
@@ -260,4 +259,3 @@ def test_component_type_tokens_are_in_the_project_namespace(run, namespace):
         "secrets-store:index:VersionedSecret",
         "secrets-store:index:Worker",
     }
-    assert pulumi  # the SDK is importable in tests (mock runtime)

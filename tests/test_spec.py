@@ -265,3 +265,14 @@ def test_old_version_values_may_stay_after_a_rotation_finishes():
     namespace = copy.deepcopy(BASE_NAMESPACE)
     namespace["secrets"]["api_key"]["current"] = 2
     parse(namespace)  # api_key_v1 and _v3 are still in the values: allowed
+
+
+def test_secrets_that_are_not_a_mapping_are_refused():
+    namespace = copy.deepcopy(BASE_NAMESPACE)
+    namespace["secrets"] = ["api_key"]
+    with pytest.raises(
+        SpecError,
+        match=r"secrets-store:secrets: must be a mapping of name to "
+        r"settings, got list",
+    ):
+        parse(namespace)
