@@ -31,7 +31,7 @@ from typing import Any
 import pulumi
 
 from components.errors import Problem, SpecError
-from components.rotation import Position
+from components.rotation import Position, position_from
 from components.spec import NAMESPACE, StackSpec
 
 # What the local backend and Pulumi's mock runtime report as the organization.
@@ -47,18 +47,6 @@ def reference_name(
 ) -> str:
     """The StackReference name of the `promotion.after` stack."""
     return configured or f"{organization or DEFAULT_ORGANIZATION}/{project}/{after}"
-
-
-def position_from(entry: Mapping[str, Any]) -> Position | None:
-    """A `rotation` output entry ({current, next, stage}) as a Position; None if unusable."""
-    try:
-        return Position(
-            int(entry.get("current") or 1),
-            entry.get("stage") or "steady",
-            int(entry["next"]) if entry.get("next") is not None else None,
-        )
-    except (TypeError, ValueError):
-        return None
 
 
 def is_ahead(mine: Position, theirs: Position) -> bool:

@@ -14,8 +14,9 @@ For a secret S with current version a and next version b, DESIGN.md's table:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Stage = Literal["steady", "fallback", "swapped"]
 STAGES: tuple[Stage, ...] = ("steady", "fallback", "swapped")
@@ -81,6 +82,19 @@ class Position:
         if self.next is None:
             return f"v{self.current} steady"
         return f"v{self.current} -> v{self.next} {self.stage}"
+
+
+def position_from(entry: Mapping[str, Any]) -> Position | None:
+    """A stack file's secret entry or a `rotation` output entry ({current, next, stage}) as a
+    Position; None when it is not a valid position."""
+    try:
+        return Position(
+            int(entry.get("current") or 1),
+            entry.get("stage") or "steady",
+            int(entry["next"]) if entry.get("next") is not None else None,
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def steps_between(before: Position, after: Position, limit: int = 12) -> int | None:

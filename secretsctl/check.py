@@ -22,7 +22,6 @@ from components.spec import NAMESPACE
 from secretsctl.gitbase import stack_file_at, verify_ref
 from secretsctl.plan import plan_stack
 from secretsctl.references import file_rotation, promotion_of, self_reference
-from secretsctl.rotate import positions
 from secretsctl.stackfile import StackConfig, StackFileError, list_stacks, load_stack_config
 
 
@@ -65,7 +64,7 @@ def live_names(config: StackConfig) -> set[str]:
     prefix = config.namespace().get("namePrefix") or ""
     return {
         cloudflare_secret_name(str(prefix), name, version)
-        for name, position in positions(config).items()
+        for name, position in config.positions().items()
         for version in position.live_versions
     }
 
@@ -120,7 +119,7 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
             )
             continue
         report(
-            stack, ahead_problems(stack, after, positions(config), file_rotation(configs[after]))
+            stack, ahead_problems(stack, after, config.positions(), file_rotation(configs[after]))
         )
 
     # 3 and 4 compare with the base ref.
@@ -137,7 +136,7 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
         except StackFileError as exc:
             lines.append(f"{base}: {exc}")
             continue
-        report(stack, move_problems(positions(old), positions(config), base))
+        report(stack, move_problems(old.positions(), config.positions(), base))
         account = str(config.namespace().get("accountId"))
         removed.setdefault(account, []).extend(
             (stack, n) for n in sorted(live_names(old) - live_names(config))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import Problem, SpecError
-from components.promotion import PromotionError, ahead_problems, position_from, reference_name
+from components.promotion import PromotionError, ahead_problems, reference_name
 from components.spec import NAMESPACE
 from secretsctl.mockrun import run_program
 from secretsctl.stackfile import StackConfig, StackFileError, load_stack_config
@@ -84,13 +84,7 @@ def offline_promotion_problems(
     if not after:
         return []
     rotation = outputs.get(reference_name(after, PROJECT, None, configured), {}).get("rotation")
-    secrets = config.namespace().get("secrets")
-    mine = {}
-    for name, entry in (secrets if isinstance(secrets, dict) else {}).items():
-        position = position_from(entry) if isinstance(entry, dict) else None
-        if position is not None:
-            mine[name] = position
-    return ahead_problems(config.stack, after, mine, rotation)
+    return ahead_problems(config.stack, after, config.positions(), rotation)
 
 
 def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, Any]:
@@ -107,17 +101,10 @@ def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, An
 
 def file_rotation(config: StackConfig) -> dict[str, dict[str, Any]]:
     """A stack's `rotation` output as its file says it would be deployed (positions only)."""
-    secrets = config.namespace().get("secrets")
-    out = {}
-    for name, entry in (secrets if isinstance(secrets, dict) else {}).items():
-        position = position_from(entry) if isinstance(entry, dict) else None
-        if position is not None:
-            out[name] = {
-                "current": position.current,
-                "next": position.next,
-                "stage": position.stage,
-            }
-    return out
+    return {
+        name: {"current": p.current, "next": p.next, "stage": p.stage}
+        for name, p in config.positions().items()
+    }
 
 
 def self_reference(config: StackConfig) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from secretsctl.rehearse_stages import (
     full_rotation,
     kinds_of,
     plan_stages,
-    positions_of,
     transition_steps,
     with_standins,
 )
@@ -143,11 +142,11 @@ def plan_rehearsal(
     notes: list[str] = []
     if options.stack is None:
         base = demo_config(options.api_key_values)
-        start = positions_of(base)
+        start = base.positions()
         path = full_rotation(start, skip)
     else:
         config = load_stack_config(options.stack, options.config_file)
-        every = positions_of(config)
+        every = config.positions()
         kinds = kinds_of(config)
         for name in options.secrets:
             if name not in every:
@@ -198,7 +197,7 @@ def _next_deploy(
         notes.append("no rotation under way: rehearsing the start of one for " + ", ".join(keys))
         return {n: every[n] for n in keys}, {n: every[n].advance() for n in keys}
     try:
-        ahead = positions_of(load_stack_config(after, config.path.parent / f"Pulumi.{after}.yaml"))
+        ahead = load_stack_config(after, config.path.parent / f"Pulumi.{after}.yaml").positions()
     except StackFileError:
         ahead = {}
     steps = {n: step_toward(every[n], ahead[n]) for n in keys if n in ahead}

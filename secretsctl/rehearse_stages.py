@@ -92,17 +92,6 @@ def demo_config(api_key_values: Mapping[int, str] | None = None) -> StackConfig:
     return StackConfig("demo", Path("<built-in demo>"), config, secret_keys, [])
 
 
-def positions_of(config: StackConfig) -> dict[str, Position]:
-    """Each declared secret's rotation position in `config`."""
-    out = {}
-    for name, data in (config.namespace().get("secrets") or {}).items():
-        data = data or {}
-        out[name] = Position(
-            int(data.get("current", 1)), data.get("stage", "steady"), data.get("next")
-        )
-    return out
-
-
 def kinds_of(config: StackConfig) -> dict[str, str]:
     return {
         n: (d or {}).get("kind", "") for n, d in (config.namespace().get("secrets") or {}).items()

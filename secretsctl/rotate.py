@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from components.errors import Problem
-from components.promotion import ahead_problems, position_from
+from components.promotion import ahead_problems
 from components.rotation import Position, steps_between
 from components.spec import NAMESPACE
 from secretsctl.diff import diff_plans, plan_config
@@ -60,17 +60,6 @@ class Edit:
 
 
 # ---- positions as written in a stack file ----------------------------------------------
-
-
-def positions(config: StackConfig) -> dict[str, Position]:
-    """Each secret's position as written (defaults applied); unusable entries left out."""
-    secrets = config.namespace().get("secrets")
-    out = {}
-    for name, entry in (secrets if isinstance(secrets, dict) else {}).items():
-        position = position_from(entry) if isinstance(entry, dict) else None
-        if position is not None:
-            out[name] = position
-    return out
 
 
 def step_toward(position: Position, target: Position) -> Position | None:
@@ -221,7 +210,7 @@ def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Posit
         return []
     theirs = {
         n: {"current": p.current, "next": p.next, "stage": p.stage}
-        for n, p in positions(other).items()
+        for n, p in other.positions().items()
     }
     return [str(p) for p in ahead_problems(config.stack, after, after_positions, theirs)]
 
@@ -232,7 +221,7 @@ def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = F
     lines = _encryption_problems(secrets, moves, reencrypted)
     lines += _value_problems(config, secrets, moves)
     lines += _promotion_problems(
-        config, {**positions(config), **{m.secret: m.after for m in moves}}
+        config, {**config.positions(), **{m.secret: m.after for m in moves}}
     )
     if lines:
         raise RotationRefused(lines)
@@ -263,7 +252,7 @@ def rotate(
 ) -> Edit:
     """Advance one secret of one stack by exactly one stage (see `Position.advance`)."""
     config = load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml")
-    current = positions(config)
+    current = config.positions()
     if secret not in current:
         known = ", ".join(sorted(current)) or "none"
         raise RotationRefused(
@@ -316,7 +305,7 @@ def promote(
                 f"{source!r} (set promotion.after: {source} in stacks/Pulumi.{target}.yaml)"
             ]
         )
-    theirs, mine = positions(source_config), positions(target_config)
+    theirs, mine = source_config.positions(), target_config.positions()
     names = list(secrets) or sorted(set(theirs) & set(mine))
     problems: list[Problem] = []
     moves = []

@@ -9,6 +9,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from components.rotation import Position, position_from
 from components.spec import NAMESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,16 @@ class StackConfig:
                     out[key[len(prefix) :]] = json.loads(text)
                 except json.JSONDecodeError:
                     out[key[len(prefix) :]] = text
+        return out
+
+    def positions(self) -> dict[str, Position]:
+        """Each secret's rotation position as written (defaults applied); unusable ones left out."""
+        secrets = self.namespace().get("secrets")
+        out = {}
+        for name, entry in (secrets if isinstance(secrets, dict) else {}).items():
+            position = position_from(entry) if isinstance(entry, dict) else None
+            if position is not None:
+                out[name] = position
         return out
 
 
