@@ -17,7 +17,7 @@ from components.rotation import Position
 from secretsctl.gitbase import base_loader, verify_ref
 from secretsctl.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.references import Loader, directory_loader, run_options
-from secretsctl.render import markdown_table
+from secretsctl.render import binding_target, markdown_table
 from secretsctl.stackfile import StackConfig, load_stack_config
 
 STORE_TYPE = "cloudflare:index/secretsStore:SecretsStore"
@@ -83,16 +83,7 @@ def _names(plan: Mapping[str, Any]) -> set[str]:
 
 def _target(binding: Mapping[str, Any] | None) -> str:
     """What a binding points at, as a reviewer reads it (never a value)."""
-    if binding is None:
-        return NONE
-    kind = binding.get("type", "")
-    return {
-        "secrets_store_secret": str(binding.get("secret_name", "")),
-        "plain_text": "(plain text)",
-        "secret_text": "(legacy secret_text)",
-        "kv_namespace": f"kv {binding.get('namespace_id', '')}",
-        "service": f"service {binding.get('service', '')}",
-    }.get(kind, kind)
+    return NONE if binding is None else binding_target(binding)
 
 
 def _binding_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+
+def binding_target(binding: Mapping[str, Any]) -> str:
+    """What a binding points at, as a reviewer reads it (never a value)."""
+    kind = str(binding.get("type", ""))
+    return {
+        "secrets_store_secret": str(binding.get("secret_name", "")),
+        "plain_text": "(plain text)",
+        "secret_text": "(legacy secret_text)",
+        "kv_namespace": f"kv namespace {binding.get('namespace_id', '')}",
+        "service": f"service {binding.get('service', '')}",
+    }.get(kind, kind)
 
 
 def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
@@ -26,13 +39,7 @@ def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
     bindings = []
     for worker, w in plan["workers"].items():
         for index, (binding, b) in enumerate(w["bindings"].items()):
-            target = {
-                "secrets_store_secret": b.get("secret_name", ""),
-                "plain_text": "(plain text)",
-                "secret_text": "(legacy secret_text)",
-                "kv_namespace": f"kv namespace {b.get('namespace_id', '')}",
-                "service": f"service {b.get('service', '')}",
-            }.get(b["type"], b["type"])
+            target = binding_target(b)
             # Name the worker once per group: the table reads as one block per script.
             first = index == 0
             bindings.append(
