@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 setup: $(VENV)/.installed node_modules/.installed
 
 # The virtualenv is rebuilt whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
@@ -20,7 +20,7 @@ node_modules/.installed: package-lock.json
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components secretsctl policies/secrets_store_policies.py benchmarks tests
+	$(VENV)/bin/mypy secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
 
 test-py: setup
 	$(PY) -m pytest -q
@@ -31,7 +31,7 @@ test-workers: setup
 test: lint test-py test-workers
 
 demo: setup
-	$(PY) -m secretsctl rehearse
+	$(VENV)/bin/secretsctl rehearse
 
 # Worker throughput on workerd first; run.py prints the summary line last.
 bench: setup

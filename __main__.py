@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from components.config import read_stack_spec
-from components.program import build, export_outputs
-from components.promotion import promotion_gate
+from secrets_store.config import read_stack_spec
+from secrets_store.program import build, export_outputs
+from secrets_store.promotion import promotion_gate
 
 ROOT = Path(__file__).resolve().parent
 

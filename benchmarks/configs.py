@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from secretsctl.stackfile import StackConfig
+from secretsctl.offline.stackfile import StackConfig
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 BINDINGS_PER_WORKER = 10

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.configs import generated  # noqa: E402
-from secretsctl.mockrun import ProgramRun, run_program  # noqa: E402
+from secretsctl.offline.mockrun import ProgramRun, run_program  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "baseline_program.py"
 PROGRAMS: dict[str, Path | None] = {"ours": None, "baseline": BASELINE}

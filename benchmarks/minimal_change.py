@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.configs import ACCOUNT, stack_config
-from secretsctl.mockrun import ProgramRun, run_program
+from secretsctl.offline.mockrun import ProgramRun, run_program
 
 SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
 SCRIPT_TYPE = "cloudflare:index/workersScript:WorkersScript"

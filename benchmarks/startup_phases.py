@@ -29,16 +29,16 @@ def main() -> None:
     import secretsctl.cli  # noqa: F401  typer, rich, the command modules
 
     phase("cli imports (typer, rich, command modules)")
-    from secretsctl.mockrun import lazy_cloudflare
-    from secretsctl.plan import plan_stack
-    from secretsctl.render import render_plan_text
+    from secretsctl.offline.mockrun import lazy_cloudflare
+    from secretsctl.offline.plan import plan_stack
+    from secretsctl.workflow.render import render_plan_text
 
     phase("plan imports (pulumi SDK, mock runtime)")
     lazy_cloudflare()
     import pulumi_cloudflare as cloudflare
     import pulumi_random  # noqa: F401
 
-    import components.program  # noqa: F401  what __main__.py imports first
+    import secrets_store.program  # noqa: F401  what __main__.py imports first
 
     # What the components touch first: loads workers_script, _inputs and outputs.
     _ = cloudflare.SecretsStore, cloudflare.SecretsStoreSecret, cloudflare.WorkersScript

@@ -1,3 +1,3 @@
-from secretsctl.cli import app
+from secretsctl.cli import main
 
-app(prog_name="secretsctl")
+main()

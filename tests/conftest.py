@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from secretsctl.mockrun import ProgramRun, run_program
-from secretsctl.plan import plan_document
-from secretsctl.stackfile import StackConfig
+from secretsctl.offline.mockrun import ProgramRun, run_program
+from secretsctl.offline.plan import plan_document
+from secretsctl.offline.stackfile import StackConfig
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 # Canary values: tests assert these never show up anywhere but Pulumi secrets.

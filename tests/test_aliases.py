@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from secretsctl.mockrun import ProgramRun, Registration, run_program
+from secretsctl.offline.mockrun import ProgramRun, Registration, run_program
 from tests.conftest import stack_config
 
 SECRET = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
@@ -12,8 +12,8 @@ RANDOM = "random:index/randomBytes:RandomBytes"
 
 HEADER = """
 import pulumi
-from components.secret import VersionedSecret, VersionedSecretArgs
-from components.spec import SecretSpec
+from secrets_store.secret import VersionedSecret, VersionedSecretArgs
+from secrets_store.spec import SecretSpec
 
 spec = SecretSpec(kind="api_key", source="generate", current=1, next=2, stage="fallback")
 args = VersionedSecretArgs(secret="api_key", spec=spec, account_id="a" * 32, store_id="store")

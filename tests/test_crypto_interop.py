@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from components import crypto_envelope as ce
+from secrets_store import crypto_envelope as ce
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "workers" / "local" / "run.mjs"

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from secretsctl.cli import app
-from secretsctl.stackfile import PROJECT_ROOT, list_stacks, load_stack_config
+from secretsctl.offline.stackfile import SOURCE_ROOT as PROJECT_ROOT
+from secretsctl.offline.stackfile import list_stacks, read_stack
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -59,9 +60,9 @@ def test_pull_requests_run_check_and_post_the_diff_as_a_comment():
     assert action(job, "actions/checkout")["with"]["fetch-depth"] == 0  # git show of the base
     assert job["env"]["BASE"] == "origin/${{ github.base_ref }}"
     script = runs(job)
-    assert 'python -m secretsctl check --base "$BASE"' in script
+    assert 'secretsctl check --base "$BASE"' in script
     assert re.search(
-        r"python -m secretsctl diff --stack \"\$stack\" --base \"\$BASE\" "
+        r"secretsctl diff --stack \"\$stack\" --base \"\$BASE\" "
         r"--format markdown",
         script,
     )
@@ -72,7 +73,7 @@ def test_pull_requests_run_check_and_post_the_diff_as_a_comment():
 def test_pull_requests_preview_every_stack_with_pulumis_action_commenting():
     job = load("pull-request.yml")["jobs"]["preview"]
     assert job["needs"] == "check"
-    assert sorted(job["strategy"]["matrix"]["stack"]) == list_stacks()
+    assert sorted(job["strategy"]["matrix"]["stack"]) == list_stacks(PROJECT_ROOT)
     pulumi = action(job, "pulumi/actions")
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
@@ -86,12 +87,12 @@ def test_merges_to_main_deploy_in_promotion_order_through_environments():
     assert deploy["concurrency"]["cancel-in-progress"] is False
     jobs = deploy["jobs"]
     # Each stack's job waits for the job of the stack it follows (promotion.after).
-    for stack in list_stacks():
+    for stack in list_stacks(PROJECT_ROOT):
         job = jobs[stack]
         assert job["uses"] == "./.github/workflows/pulumi-up.yml"
         assert job["with"]["stack"] == stack
-        promotion = load_stack_config(stack).namespace().get("promotion") or {}
-        assert job["needs"] == promotion.get("after", "check"), stack
+        after = read_stack(stack, root=PROJECT_ROOT).promotion_after
+        assert job["needs"] == (after or "check"), stack
     up = load("pulumi-up.yml")
     assert up["on"]["workflow_call"]["inputs"]["stack"]["required"] is True
     job = up["jobs"]["up"]
@@ -105,7 +106,7 @@ def test_workflows_call_only_commands_secretsctl_has():
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
     used = set()
     for path in FILES:
-        used |= set(re.findall(r"python -m secretsctl (\w+)", path.read_text()))
+        used |= set(re.findall(r"secretsctl (\w+)", path.read_text()))
     assert used == {"check", "diff"}
     assert used <= commands
 

@@ -21,7 +21,7 @@ from benchmarks.minimal_change import (
     run_stages,
     urn_of,
 )
-from secretsctl.mockrun import run_program
+from secretsctl.offline.mockrun import run_program
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{k}-{s}" for k, s in CASES])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.modules import ModuleGraphError, collect_modules
+from secrets_store.modules import ModuleGraphError, collect_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 

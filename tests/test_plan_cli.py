@@ -1,4 +1,4 @@
-"""`secretsctl plan`: DESIGN.md's offline plan contract, as a user runs it."""
+"""`secretsctl plan`: the README's offline plan contract, as a user runs it."""
 
 from __future__ import annotations
 

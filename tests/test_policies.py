@@ -14,7 +14,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from secretsctl.plan import plan_stack
+from secretsctl.offline.plan import plan_stack
 from tests.conftest import CANARY
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.errors import SpecError
-from secretsctl.mockrun import ProgramRun, redact, unwrap
+from secrets_store.errors import SpecError
+from secretsctl.offline.mockrun import ProgramRun, redact, unwrap
 from tests.conftest import ACCOUNT, CANARY, key_value
 
 SECRET = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
@@ -25,7 +25,7 @@ VALUE_FOR = {
     "signing_key": lambda n: key_value(100 + n),
 }
 
-# DESIGN.md's stage table for S with a=1, b=2: (stage spec, live, B, F).
+# The README's stage table for S with a=1, b=2: (stage spec, live, B, F).
 STAGES = [
     ({"current": 1}, ["s_v1"], "s_v1", None),
     ({"current": 1, "next": 2, "stage": "fallback"}, ["s_v1", "s_v2"], "s_v1", "s_v2"),

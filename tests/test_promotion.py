@@ -7,14 +7,10 @@ import copy
 import pulumi
 import pytest
 
-import secretsctl.mockrun as mockrun
-from components.promotion import (
-    PromotionError,
-    ahead_problems,
-    is_ahead,
-    reference_name,
-)
-from components.rotation import Position
+import secretsctl.offline.mockrun as mockrun
+from secrets_store.ordering import ahead_problems, reference_name
+from secrets_store.promotion import PromotionError
+from secrets_store.rotation import Position, is_ahead
 from tests.conftest import BASE_NAMESPACE, stack_config
 from tests.workflow_support import Repo, secretsctl
 

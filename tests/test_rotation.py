@@ -1,10 +1,10 @@
-"""The rotation state machine, as plain functions against DESIGN.md's table."""
+"""The rotation state machine, as plain functions against the README's rotation table."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.rotation import (
+from secrets_store.rotation import (
     Position,
     bound_versions,
     cloudflare_secret_name,
@@ -12,7 +12,7 @@ from components.rotation import (
     steps_between,
 )
 
-# One row per stage of DESIGN.md's table: (position, live versions, primary, fallback).
+# One row per stage of the README's rotation table: (position, live versions, primary, fallback).
 TABLE = [
     (Position(1), (1,), 1, None),  # steady: only a; B -> a; F absent
     (Position(1, "fallback", 2), (1, 2), 1, 2),  # fallback: a, b; B -> a; F -> b

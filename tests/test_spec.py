@@ -1,4 +1,4 @@
-"""Every config guard of DESIGN.md: refused before any resource, named by key, with the fix."""
+"""Every config guard of the README: refused before any resource, named by key, with the fix."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from components.errors import SpecError
-from components.spec import ConfigValue, parse_stack
+from secrets_store.errors import SpecError
+from secrets_store.spec import ConfigValue, parse_stack
 from tests.conftest import BASE_NAMESPACE, BASE_VALUES, CANARY, key_value
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.rotation import Position
-from secretsctl.check import move_problems
+from secrets_store.rotation import Position
+from secretsctl.workflow.check import move_problems
 from tests.workflow_support import CANARY_CIPHERTEXT, Repo, secretsctl
 
 

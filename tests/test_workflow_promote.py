@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.rotation import Position
-from secretsctl.rotate import step_toward
+from secrets_store.rotation import Position, step_toward
 from tests.workflow_support import Repo, secretsctl
 
 

@@ -6,8 +6,8 @@ import difflib
 
 import pytest
 
-from components.rotation import Position
-from secretsctl.rotate import RotationRefused, edit_positions
+from secrets_store.rotation import Position
+from secretsctl.workflow.rotate import RotationRefused, edit_positions
 from tests.workflow_support import CANARY_CIPHERTEXT, Repo, secretsctl
 
 

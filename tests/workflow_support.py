@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from secretsctl.cli import app
-from secretsctl.stackfile import PROJECT_ROOT
+from secretsctl.offline.stackfile import SOURCE_ROOT as PROJECT_ROOT
 
 # Stands in for a `secure:` ciphertext: no tool may ever print it.
 CANARY_CIPHERTEXT = "v1:Q0FOQVJZ:Y2FuYXJ5LXNlY3VyZS1ibG9iLVp4OVF2VDNwTDc="

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import hashlib
 import importlib
 import importlib.util
@@ -21,24 +20,19 @@ import re
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from google.protobuf import json_format
-from pulumi import _types as pulumi_types
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_in_stack
 
-from secretsctl.stackfile import PROJECT_ROOT, StackConfig
+from secrets_store.sdk_internals import configure_mock_runtime, lean_sdk
+from secretsctl.offline.stackfile import SOURCE_ROOT, StackConfig, StackFileError, project_root
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -254,94 +248,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-async def wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
-    """The SDK's `wait_for_rpcs`, awaiting the outstanding outputs one after another.
-
-    The SDK re-runs `asyncio.wait(FIRST_COMPLETED)` over every pending output each time
-    one completes, which costs (pending outputs x completions): quadratic in the number
-    of resources, about half of a 600-resource run. Awaiting each output in turn
-    waits for the same set (outputs created meanwhile are picked up on the next pass)
-    and raises the same errors, in linear time.
-    """
-    rpc_manager = pulumi_settings._get_rpc_manager()
-    settings = pulumi_settings.SETTINGS
-    while True:
-        while rpc_manager.rpcs:
-            await asyncio.sleep(0)
-            await rpc_manager.rpcs.pop()
-        if rpc_manager.unhandled_exception is not None:
-            raise rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
-        while await_all_outstanding_tasks:
-            with settings.lock:
-                pending = list(settings.outputs)
-                settings.outputs.clear()
-            if not pending:
-                break
-            for task in pending:
-                await task
-        if not rpc_manager.rpcs:
-            break
-
-
-def no_stack_trace() -> Any:
-    """Stands in for the SDK's `_get_stack_trace` while mocked: an empty stack trace.
-
-    The SDK walks and resolves the whole Python stack (file URIs, lines) at every
-    resource registration so the engine can show source positions; the mock monitor
-    never reads them, and it cost a fifth of a run.
-    """
-    return source_pb2.StackTrace()
-
-
-def cached_resource_types() -> Callable[[type], dict[str, type]]:
-    """The SDK's `resource_types`, computed once per resource class instead of per resource.
-
-    The SDK resolves a class's type hints (`typing.get_type_hints`, string annotations
-    included) each time a resource's outputs arrive; components annotate their outputs,
-    so this was a tenth of a run with many components. The hints never change in a run.
-    """
-    sdk = pulumi_types.resource_types
-    cache: dict[type, dict[str, type]] = {}
-
-    def resource_types(cls: type) -> dict[str, type]:
-        if cls not in cache:
-            cache[cls] = sdk(cls)
-        return cache[cls]
-
-    return resource_types
-
-
-# Young-generation GC threshold while a program runs (CPython's default: 700). A run
-# allocates hundreds of thousands of short-lived objects (outputs, futures, tasks) next
-# to a large long-lived heap (pulumi_cloudflare's classes), and the default collects
-# so often that it cost 40% of a run. Peak memory grows by ~15% at 600 resources.
-GC_THRESHOLD = 10_000
-
-
-@contextmanager
-def lean_sdk() -> Iterator[None]:
-    """The SDK with the speed-ups above, for the length of one mocked run only."""
-    saved = (
-        pulumi_stack.wait_for_rpcs,
-        pulumi_resource._get_stack_trace,
-        pulumi_types.resource_types,
-    )
-    threshold = gc.get_threshold()
-    pulumi_stack.wait_for_rpcs = wait_for_rpcs
-    pulumi_resource._get_stack_trace = no_stack_trace
-    pulumi_types.resource_types = cached_resource_types()  # type: ignore[assignment]
-    gc.set_threshold(max(GC_THRESHOLD, threshold[0]), *threshold[1:])
-    try:
-        yield
-    finally:
-        (
-            pulumi_stack.wait_for_rpcs,
-            pulumi_resource._get_stack_trace,
-            pulumi_types.resource_types,
-        ) = saved
-        gc.set_threshold(*threshold)
-
-
 CLOUDFLARE = "pulumi_cloudflare"
 
 
@@ -391,6 +297,16 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def program_for(stack_file: Path) -> Path:
+    """The `__main__.py` that `pulumi up` runs for a stack file: its project's program, or
+    this checkout's when the file lies outside any project with one (a scratch copy)."""
+    try:
+        main = project_root(stack_file.parent) / "__main__.py"
+    except StackFileError:
+        main = SOURCE_ROOT / "__main__.py"
+    return main if main.is_file() else SOURCE_ROOT / "__main__.py"
+
+
 def run_program(
     config: StackConfig,
     *,
@@ -402,14 +318,14 @@ def run_program(
 
     `state`: a previous run's `ProgramRun.state`, to keep generated values.
     `stack_outputs`: outputs of other stacks, by name, for StackReferences.
+    `program`: the Pulumi program to run (default: `program_for(config.path)`).
     """
-    program = program or PROJECT_ROOT / "__main__.py"
+    program = program or program_for(config.path)
     lazy_cloudflare()
     config_values = dict(config.config)
     if config.opaque_keys:
         config_values["secretsctl:opaqueKeys"] = json.dumps(config.opaque_keys)
     set_all_config(config_values, list(config.secret_keys))
-    pulumi_settings.reset_options()
 
     # The SDK schedules registrations on the current loop from set_mocks on.
     loop = asyncio.new_event_loop()
@@ -417,19 +333,7 @@ def run_program(
     mocks = EngineLikeMocks(state, stack_outputs)
     mocks.stack = config.stack
     monitor = RecordingMonitor(mocks)
-    pulumi_settings.ROOT.set(None)
-    pulumi_settings.configure(
-        pulumi_mocks.MockSettings(
-            monitor=monitor,
-            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-            engine=pulumi_mocks.MockEngine(None),
-            project=mocks.project,
-            stack=config.stack,
-            dry_run=False,
-            organization=None,
-            callbacks=None,
-        )
-    )
+    configure_mock_runtime(monitor, mocks.project, config.stack)
 
     def main() -> None:
         runpy.run_path(str(program), run_name="__main__")

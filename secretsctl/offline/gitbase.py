@@ -5,11 +5,18 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from secretsctl.references import Loader
-from secretsctl.stackfile import StackConfig, load_stack_config
+from secretsctl.errors import InvalidInput
+from secretsctl.offline.references import Loader
+from secretsctl.offline.stackfile import (
+    STACKS_DIR,
+    StackConfig,
+    load_stack_config,
+    stack_file_name,
+    stack_path,
+)
 
 
-class GitRefError(ValueError):
+class GitRefError(InvalidInput):
     """The base ref cannot be read: not a git repository, or no such commit."""
 
 
@@ -32,22 +39,13 @@ def verify_ref(root: Path, ref: str) -> str:
 
 def stack_file_at(root: Path, ref: str, stack: str) -> str | None:
     """Text of stacks/Pulumi.<stack>.yaml at `ref`; None when the file is new since then."""
-    spec = f"{ref}:stacks/Pulumi.{stack}.yaml"
+    spec = f"{ref}:{STACKS_DIR}/{stack_file_name(stack)}"
     if _git(root, "cat-file", "-e", spec).returncode != 0:
         return None
     result = _git(root, "show", spec)
     if result.returncode != 0:
         raise GitRefError(f"--base: cannot read {spec} (git show failed)")
     return result.stdout
-
-
-def stacks_at(root: Path, ref: str) -> list[str]:
-    """Stack names with a file under stacks/ at `ref`."""
-    result = _git(root, "ls-tree", "--name-only", f"{ref}:stacks")
-    if result.returncode != 0:
-        return []
-    names = [n for n in result.stdout.splitlines() if n.startswith("Pulumi.")]
-    return sorted(n[len("Pulumi.") : -len(".yaml")] for n in names if n.endswith(".yaml"))
 
 
 def base_loader(root: Path, ref: str) -> Loader:
@@ -57,6 +55,6 @@ def base_loader(root: Path, ref: str) -> Loader:
         text = stack_file_at(root, ref, stack)
         if text is None:
             return None
-        return load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml", text=text)
+        return load_stack_config(stack, stack_path(root, stack), text=text)
 
     return load

@@ -10,7 +10,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import SecretStr
 
-from components.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
+from secrets_store import sdk_internals
+from secrets_store.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
 
 STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers")
 PLAIN_KEYS = ("accountId", "namePrefix")
@@ -21,9 +22,7 @@ OPAQUE_KEYS = "secretsctl:opaqueKeys"
 def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
     """The validated spec of the running stack. Raises `SpecError` before any resource exists."""
     raw = _namespace_config()
-    secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(
-        runtime_config._SECRET_KEYS.get()
-    )
+    secret_keys = sdk_internals.secret_config_keys()
     opaque = set(json.loads(runtime_config.get_config(OPAQUE_KEYS) or "[]"))
     structured: dict[str, Any] = {}
     values: dict[str, ConfigValue] = {}
@@ -48,7 +47,7 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
 
 def _namespace_config() -> dict[str, str]:
     """Every `secrets-store:` key the runtime was given, without the namespace."""
-    merged: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    merged = sdk_internals.all_config()
     prefix = f"{NAMESPACE}:"
     return {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
 

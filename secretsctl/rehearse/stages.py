@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from components.rotation import Position
-from components.spec import NAMESPACE
-from secretsctl.mockrun import unwrap
-from secretsctl.plan import SCRIPT_TYPE, SECRET_TYPE, Plan, plan_stack
-from secretsctl.rehearse_driver import write_modules
-from secretsctl.stackfile import StackConfig
+from secrets_store.rotation import Position
+from secrets_store.spec import NAMESPACE, value_key
+from secretsctl.offline.mockrun import unwrap
+from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, Plan, plan_stack
+from secretsctl.offline.stackfile import StackConfig, config_key
+from secretsctl.rehearse.driver import write_modules
 
 ROTATED_KINDS = ("api_key", "encryption_key", "signing_key")
 SECRETS_KEY = f"{NAMESPACE}:secrets"
@@ -86,16 +86,10 @@ def demo_config(api_key_values: Mapping[int, str] | None = None) -> StackConfig:
     }
     secret_keys = []
     for version in (1, 2):
-        key = f"{NAMESPACE}:api_key_v{version}"
+        key = config_key(value_key("api_key", version))
         config[key] = values.get(version) or api_key_value()
         secret_keys.append(key)
     return StackConfig("demo", Path("<built-in demo>"), config, secret_keys, [])
-
-
-def kinds_of(config: StackConfig) -> dict[str, str]:
-    return {
-        n: (d or {}).get("kind", "") for n, d in (config.namespace().get("secrets") or {}).items()
-    }
 
 
 def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> StackConfig:
@@ -295,8 +289,7 @@ def with_standins(
     the path creates that the stack file does not hold yet. Returns notes naming
     the keys replaced (never a value).
     """
-    namespace = config.namespace()
-    secrets = namespace.get("secrets") or {}
+    secrets = config.namespace.get("secrets") or {}
     values = dict(config.config)
     secret_keys = list(config.secret_keys)
     opaque = set(config.opaque_keys)
@@ -321,7 +314,7 @@ def with_standins(
             if data.get("source", "config") != "config":
                 continue
             for version in position.live_versions:
-                key = f"{NAMESPACE}:{name}_v{version}"
+                key = config_key(value_key(name, version))
                 if key not in values:
                     values[key] = standin(str(data.get("kind")), data.get("schema"))
                     secret_keys.append(key)

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components.rotation import Position
-from secretsctl.gitbase import base_loader, verify_ref
-from secretsctl.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
-from secretsctl.references import Loader, directory_loader, run_options
-from secretsctl.render import binding_target, markdown_table
-from secretsctl.stackfile import StackConfig, load_stack_config
+from secrets_store.rotation import Position
+from secretsctl.offline.gitbase import base_loader, verify_ref
+from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
+from secretsctl.offline.references import Loader, directory_loader, run_options
+from secretsctl.offline.stackfile import StackConfig, load_stack_config, stack_path
+from secretsctl.workflow.render import binding_target, markdown_table
 
 STORE_TYPE = "cloudflare:index/secretsStore:SecretsStore"
 # Inputs Cloudflare cannot change in place: a change deletes and recreates the resource.
@@ -42,8 +42,8 @@ def stack_diff(stack: str, root: Path, base: str) -> dict[str, Any]:
     """
     verify_ref(root, base)
     base_config = base_loader(root, base)(stack)
-    head_config = load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml")
-    head = plan_config(head_config, directory_loader(root / "stacks"))
+    head_config = load_stack_config(stack, stack_path(root, stack))
+    head = plan_config(head_config, directory_loader(head_config.path.parent))
     before = plan_config(base_config, base_loader(root, base)) if base_config else None
     return {"base": base, **diff_plans(before, head)}
 

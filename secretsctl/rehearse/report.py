@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from secretsctl.rehearse_traffic import Outcome
+from secretsctl.rehearse.traffic import Outcome
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The offline plan: what `pulumi up` would register for a stack, without secret values.
 
 Runs the real `__main__.py` under the mock runtime (see `mockrun`) and shapes
-the result as DESIGN.md's plan contract, which other tools and tests read.
+the result as the plan contract in the README, which other tools and tests read.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secretsctl.mockrun import ProgramRun, Registration, run_program
-from secretsctl.stackfile import StackConfig, load_stack_config
+from secretsctl.offline.mockrun import ProgramRun, Registration, run_program
+from secretsctl.offline.stackfile import StackConfig, read_stack
 
 SCRIPT_TYPE = "cloudflare:index/workersScript:WorkersScript"
 SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
@@ -36,10 +36,10 @@ def plan_stack(
 
     Raises `SpecError` for invalid config, before anything is registered.
     """
-    config = config or load_stack_config(stack, config_file)
+    config = config or read_stack(stack, config_file)
     if "stack_outputs" not in run_options:
         # The promotion guard's StackReference, answered from the after stack's file.
-        from secretsctl.references import run_options as reference_options
+        from secretsctl.offline.references import run_options as reference_options
 
         run_options.update(reference_options(config))
     run = run_program(config, **run_options)
@@ -47,7 +47,7 @@ def plan_stack(
 
 
 def plan_document(run: ProgramRun) -> dict[str, Any]:
-    """DESIGN.md's plan JSON from one program run. Every secret shows as `[secret]`."""
+    """The plan JSON (README, "What secretsctl plan shows offline") from one program run. Every secret shows as `[secret]`."""
     names = {r.urn: r.name for r in run.resources}
     resources = [
         {

@@ -18,21 +18,24 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from components.errors import Problem
-from components.promotion import ahead_problems
-from components.rotation import Position, steps_between
-from components.spec import NAMESPACE
-from secretsctl.diff import diff_plans, plan_config
-from secretsctl.references import directory_loader
-from secretsctl.stackfile import StackConfig, load_stack_config
+from secrets_store.errors import Problem
+from secrets_store.ordering import ahead_problems
+from secrets_store.rotation import Position, step_toward, steps_between
+from secrets_store.spec import NAMESPACE, value_key
+from secretsctl.errors import InvalidInput
+from secretsctl.offline.references import directory_loader
+from secretsctl.offline.stackfile import (
+    StackConfig,
+    config_key,
+    load_stack_config,
+    stack_file_name,
+    stack_path,
+)
+from secretsctl.workflow.diff import diff_plans, plan_config
 
 
-class RotationRefused(ValueError):
+class RotationRefused(InvalidInput):
     """A rotate or promote that must not happen; `lines` say why and what to run instead."""
-
-    def __init__(self, lines: Sequence[str]) -> None:
-        self.lines = list(lines)
-        super().__init__("\n".join(self.lines))
 
 
 @dataclass(frozen=True)
@@ -57,19 +60,6 @@ class Edit:
     text: str
     diff: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-# ---- positions as written in a stack file ----------------------------------------------
-
-
-def step_toward(position: Position, target: Position) -> Position | None:
-    """One stage from `position` toward `target`; None when already there or not reachable."""
-    if not steps_between(position, target):
-        return None
-    if position.stage != "steady":
-        return position.advance()
-    version = target.current if position.current < target.current else target.next
-    return position.advance(version)
 
 
 # ---- the round-trip edit ------------------------------------------------------------------
@@ -163,16 +153,16 @@ def _set_position(entry: CommentedMap, position: Position) -> None:
 # ---- rotate and promote -------------------------------------------------------------------
 
 
-def _value_problems(config: StackConfig, kinds: Mapping[str, Any], moves: list[Move]) -> list[str]:
+def _value_problems(config: StackConfig, moves: list[Move]) -> list[str]:
     """The exact command for each `source: config` version that has no value yet."""
     lines = []
     for move in moves:
-        entry = kinds.get(move.secret) or {}
-        if entry.get("source", "config") != "config":
+        entry = config.secrets.get(move.secret)
+        if entry is None or entry.source != "config":
             continue
         for version in move.after.live_versions:
-            key = f"{NAMESPACE}:{move.secret}_v{version}"
-            if key not in config.config and f"{move.secret}_v{version}" not in config.config:
+            if not config.has_value(move.secret, version):
+                key = config_key(value_key(move.secret, version))
                 lines.append(
                     f"{key}: missing value for version {version} of secret {move.secret!r} in "
                     f"stack {config.stack!r}, got nothing (set it, then run this again):"
@@ -181,48 +171,41 @@ def _value_problems(config: StackConfig, kinds: Mapping[str, Any], moves: list[M
     return lines
 
 
-def _encryption_problems(
-    kinds: Mapping[str, Any], moves: list[Move], reencrypted: bool
-) -> list[str]:
+def _encryption_problems(config: StackConfig, moves: list[Move], reencrypted: bool) -> list[str]:
     lines = []
     for move in moves:
         finishing = move.before.stage == "swapped"
-        if finishing and (kinds.get(move.secret) or {}).get("kind") == "encryption_key":
+        if finishing and config.kinds.get(move.secret) == "encryption_key":
             old = move.before.current
             if not reencrypted:
                 lines.append(
-                    f"{NAMESPACE}:secrets.{move.secret}: finishing deletes {move.secret}_v{old}, "
-                    f"got no --reencrypted (values encrypted with v{old} could never be "
-                    f"decrypted again: re-encrypt them with v{move.after.current}, then rerun "
-                    "with --reencrypted)"
+                    f"{NAMESPACE}:secrets.{move.secret}: finishing deletes "
+                    f"{value_key(move.secret, old)}, got no --reencrypted (values encrypted with "
+                    f"v{old} could never be decrypted again: re-encrypt them with "
+                    f"v{move.after.current}, then rerun with --reencrypted)"
                 )
     return lines
 
 
 def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Position]) -> list[str]:
     """Refuse a move that would put this stack ahead of its `promotion.after` stack's file."""
-    promotion = config.namespace().get("promotion")
-    after = promotion.get("after") if isinstance(promotion, dict) else None
+    after = config.promotion_after
     if not after:
         return []
     other = directory_loader(config.path.parent)(after)
     if other is None:
         return []
-    theirs = {
-        n: {"current": p.current, "next": p.next, "stage": p.stage}
-        for n, p in other.positions().items()
-    }
-    return [str(p) for p in ahead_problems(config.stack, after, after_positions, theirs)]
+    return [
+        str(p)
+        for p in ahead_problems(config.stack, after, after_positions, other.rotation_output())
+    ]
 
 
 def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = False) -> Edit:
     """Check `moves`, edit the file text and plan both sides. Writes nothing."""
-    secrets = config.namespace().get("secrets") or {}
-    lines = _encryption_problems(secrets, moves, reencrypted)
-    lines += _value_problems(config, secrets, moves)
-    lines += _promotion_problems(
-        config, {**config.positions(), **{m.secret: m.after for m in moves}}
-    )
+    lines = _encryption_problems(config, moves, reencrypted)
+    lines += _value_problems(config, moves)
+    lines += _promotion_problems(config, {**config.positions, **{m.secret: m.after for m in moves}})
     if lines:
         raise RotationRefused(lines)
     text = config.path.read_text()
@@ -231,14 +214,15 @@ def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = F
     load = directory_loader(config.path.parent)
     # Both plans run the real program: an invalid result is refused before anything is written.
     diff = diff_plans(plan_config(config, load), plan_config(new_config, load))
-    notes = [
-        f"{NAMESPACE}:{m.secret}_v{m.before.current} is no longer used once this is deployed: "
-        f"remove it then with `pulumi config rm --stack {config.stack} "
-        f"{NAMESPACE}:{m.secret}_v{m.before.current}`"
-        for m in moves
-        if m.after.stage == "steady"
-        and (secrets.get(m.secret) or {}).get("source", "config") == "config"
-    ]
+    notes = []
+    for m in moves:
+        entry = config.secrets.get(m.secret)
+        if m.after.stage == "steady" and entry is not None and entry.source == "config":
+            key = config_key(value_key(m.secret, m.before.current))
+            notes.append(
+                f"{key} is no longer used once this is deployed: remove it then with "
+                f"`pulumi config rm --stack {config.stack} {key}`"
+            )
     return Edit(config.stack, config.path, moves, new_text, diff, notes)
 
 
@@ -251,8 +235,8 @@ def rotate(
     reencrypted: bool = False,
 ) -> Edit:
     """Advance one secret of one stack by exactly one stage (see `Position.advance`)."""
-    config = load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml")
-    current = config.positions()
+    config = load_stack_config(stack, stack_path(root, stack))
+    current = config.positions
     if secret not in current:
         known = ", ".join(sorted(current)) or "none"
         raise RotationRefused(
@@ -290,11 +274,9 @@ def promote(
     reencrypted: bool = False,
 ) -> Edit:
     """Move `target`'s positions one stage toward `source`'s, never past them."""
-    stacks = root / "stacks"
-    source_config = load_stack_config(source, stacks / f"Pulumi.{source}.yaml")
-    target_config = load_stack_config(target, stacks / f"Pulumi.{target}.yaml")
-    promotion = target_config.namespace().get("promotion")
-    after = promotion.get("after") if isinstance(promotion, dict) else None
+    source_config = load_stack_config(source, stack_path(root, source))
+    target_config = load_stack_config(target, stack_path(root, target))
+    after = target_config.promotion_after
     if after != source:
         raise RotationRefused(
             [
@@ -302,10 +284,10 @@ def promote(
                 f"{source!r} (promote from {after!r}, the stack it follows)"
                 if after
                 else f"{NAMESPACE}:promotion.after: stack {target!r} follows no stack, got --from "
-                f"{source!r} (set promotion.after: {source} in stacks/Pulumi.{target}.yaml)"
+                f"{source!r} (set promotion.after: {source} in stacks/{stack_file_name(target)})"
             ]
         )
-    theirs, mine = source_config.positions(), target_config.positions()
+    theirs, mine = source_config.positions, target_config.positions
     names = list(secrets) or sorted(set(theirs) & set(mine))
     problems: list[Problem] = []
     moves = []

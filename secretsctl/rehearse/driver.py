@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from secretsctl.stackfile import PROJECT_ROOT
+from secretsctl.errors import InvalidInput
+from secretsctl.offline.stackfile import SOURCE_ROOT
 
-DRIVER = PROJECT_ROOT / "workers" / "local" / "rehearsal_driver.mjs"
+DRIVER = SOURCE_ROOT / "workers" / "local" / "rehearsal_driver.mjs"
 
 
-class DriverError(RuntimeError):
+class DriverError(InvalidInput):
     """The Node driver is missing, died, or refused a request."""
 
 
@@ -80,11 +81,11 @@ class Driver:
         node = node or shutil.which("node")
         if not node:
             raise DriverError("node not found on PATH (install Node 20, then run `npm ci`)")
-        if not (PROJECT_ROOT / "node_modules" / "miniflare").is_dir():
+        if not (SOURCE_ROOT / "node_modules" / "miniflare").is_dir():
             raise DriverError("miniflare is not installed (run `npm ci` or `make setup`)")
         self._proc = subprocess.Popen(
             [node, str(DRIVER)],
-            cwd=PROJECT_ROOT,
+            cwd=SOURCE_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -15,14 +15,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components.errors import Problem, SpecError
-from components.promotion import ahead_problems
-from components.rotation import Position, cloudflare_secret_name, steps_between
-from components.spec import NAMESPACE
-from secretsctl.gitbase import stack_file_at, verify_ref
-from secretsctl.plan import plan_stack
-from secretsctl.references import file_rotation, promotion_of, self_reference
-from secretsctl.stackfile import StackConfig, StackFileError, list_stacks, load_stack_config
+from secrets_store.errors import Problem, SpecError
+from secrets_store.ordering import ahead_problems
+from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
+from secrets_store.spec import NAMESPACE
+from secretsctl.offline.gitbase import stack_file_at, verify_ref
+from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.references import self_reference
+from secretsctl.offline.stackfile import (
+    STACKS_DIR,
+    StackConfig,
+    StackFileError,
+    list_stacks,
+    load_stack_config,
+    stack_file_name,
+    stack_path,
+)
 
 
 def one_stage_back(position: Position) -> Position | None:
@@ -61,10 +69,9 @@ def move_problems(
 
 def live_names(config: StackConfig) -> set[str]:
     """Cloudflare secret names a stack file keeps alive (prefix + S_vN)."""
-    prefix = config.namespace().get("namePrefix") or ""
     return {
-        cloudflare_secret_name(str(prefix), name, version)
-        for name, position in config.positions().items()
+        cloudflare_secret_name(config.name_prefix, name, version)
+        for name, position in config.positions.items()
         for version in position.live_versions
     }
 
@@ -85,12 +92,12 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
     configs: dict[str, StackConfig] = {}
     for stack in list_stacks(root):
         try:
-            configs[stack] = load_stack_config(stack, root / "stacks" / f"Pulumi.{stack}.yaml")
+            configs[stack] = load_stack_config(stack, stack_path(root, stack))
         except StackFileError as exc:
             lines.append(str(exc))
 
     def report(stack: str, problems: list[Problem]) -> None:
-        lines.extend(f"stacks/Pulumi.{stack}.yaml: {p}" for p in problems)
+        lines.extend(f"{STACKS_DIR}/{stack_file_name(stack)}: {p}" for p in problems)
 
     # 1. Validity: the real program; its promotion guard answered by the stack itself,
     # because promotion is checked below against the other stack's file.
@@ -103,7 +110,7 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
 
     # 2. Promotion order, file against file.
     for stack, config in configs.items():
-        after, _ = promotion_of(config)
+        after = config.promotion_after
         if not after:
             continue
         if after not in configs:
@@ -113,13 +120,14 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
                     Problem(
                         f"{NAMESPACE}:promotion.after",
                         f"names a stack with no file, got {after!r} "
-                        f"(create stacks/Pulumi.{after}.yaml or fix the name)",
+                        f"(create {STACKS_DIR}/{stack_file_name(after)} or fix the name)",
                     )
                 ],
             )
             continue
         report(
-            stack, ahead_problems(stack, after, config.positions(), file_rotation(configs[after]))
+            stack,
+            ahead_problems(stack, after, config.positions, configs[after].rotation_output()),
         )
 
     # 3 and 4 compare with the base ref.
@@ -136,13 +144,13 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
         except StackFileError as exc:
             lines.append(f"{base}: {exc}")
             continue
-        report(stack, move_problems(old.positions(), config.positions(), base))
-        account = str(config.namespace().get("accountId"))
+        report(stack, move_problems(old.positions, config.positions, base))
+        account = str(config.account_id)
         removed.setdefault(account, []).extend(
             (stack, n) for n in sorted(live_names(old) - live_names(config))
         )
     for stack, plan in plans.items():
-        account = str(configs[stack].namespace().get("accountId"))
+        account = str(configs[stack].account_id)
         bound = bound_names(plan)
         for owner, name in removed.get(account, []):
             if name in bound:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from components.errors import SpecError
-from secretsctl.cli import EXIT_FAILED, app, err, fail_invalid, out
-from secretsctl.stackfile import StackFileError
+from secretsctl.console import EXIT_FAILED, ConfigFileOption, err, exits, fail_invalid, out
 
 
 class Unsafe(StrEnum):
@@ -20,7 +17,7 @@ class Unsafe(StrEnum):
     skip_stage = "skip-stage"
 
 
-@app.command()
+@exits
 def rehearse(
     stack: Annotated[
         str | None,
@@ -30,9 +27,7 @@ def rehearse(
             help="Rehearse this stack's next transition (default: the built-in demo).",
         ),
     ] = None,
-    config_file: Annotated[
-        Path | None, typer.Option(help="Stack file to read instead of stacks/Pulumi.<stack>.yaml.")
-    ] = None,
+    config_file: ConfigFileOption = None,
     secret: Annotated[
         list[str] | None,
         typer.Option(
@@ -59,12 +54,11 @@ def rehearse(
     table (requests, failures, fallbacks, p50/p99 latency). Exit code 1 on any
     failed request or lost value.
 
-    Example: python -m secretsctl rehearse --unsafe skip-stage
+    Example: secretsctl rehearse --unsafe skip-stage
     """
-    from secretsctl.rehearse import Options, RehearsalInputError
-    from secretsctl.rehearse import rehearse as run_rehearsal
-    from secretsctl.rehearse_driver import DriverError
-    from secretsctl.rehearse_report import render
+    from secretsctl.rehearse.report import render
+    from secretsctl.rehearse.run import Options
+    from secretsctl.rehearse.run import rehearse as run_rehearsal
 
     options = Options(
         stack=stack,
@@ -76,12 +70,7 @@ def rehearse(
         raise fail_invalid(
             ["--config-file and --secret need --stack (the demo has its own config)"]
         )
-    try:
-        report = run_rehearsal(options, progress=lambda line: err.print(line, markup=False))
-    except SpecError as exc:
-        raise fail_invalid([str(p) for p in exc.problems]) from None
-    except (StackFileError, RehearsalInputError, DriverError) as exc:
-        raise fail_invalid([str(exc)]) from None
+    report = run_rehearsal(options, progress=lambda line: err.print(line, markup=False))
     if as_json:
         sys.stdout.write(json.dumps(report.as_json(), indent=2) + "\n")
     else:

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from secretsctl.rehearse_driver import Request, Response
-from secretsctl.rehearse_stages import Deployment
+from secretsctl.rehearse.driver import Request, Response
+from secretsctl.rehearse.stages import Deployment
 
 # Main module -> (its secret binding, traffic profile). auth.js is reached through gateway.
 PROFILES: dict[str, tuple[str, str]] = {

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from components.modules import Module
-from components.rotation import bound_versions
-from components.secret import VersionedSecret
-from components.spec import WorkerSpec
+from secrets_store.modules import Module
+from secrets_store.rotation import bound_versions
+from secrets_store.secret import VersionedSecret
+from secrets_store.spec import WorkerSpec
 
 MODULE_CONTENT_TYPE = "application/javascript+module"
 
@@ -25,7 +25,7 @@ class WorkerArgs:
     account_id: pulumi.Input[str]
     store_id: pulumi.Input[str]
     modules: list[Module]
-    """Main module first, then its imports (see `components.modules.collect_modules`)."""
+    """Main module first, then its imports (see `secrets_store.modules.collect_modules`)."""
     secrets: Mapping[str, VersionedSecret]
     """The shared secret components, by secret name: one set per stack, never per worker."""
     service_scripts: Mapping[str, str] = field(default_factory=dict)

@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.errors import Problem, SpecError
-from components.rotation import Position, cloudflare_secret_name, fallback_binding_name
-from components.schemas import SCHEMAS, json_problems, schema_problems
+from secrets_store.errors import Problem, SpecError
+from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
+from secrets_store.schemas import SCHEMAS, json_problems, schema_problems
 
 NAMESPACE = "secrets-store"
 
@@ -47,6 +47,11 @@ SCRIPT_NAME = re.compile(r"^[a-z0-9_-]{1,63}$")
 BINDING_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 VALUE_KEY = re.compile(r"^(?P<secret>.+)_v(?P<version>[0-9]+)$")
+
+
+def value_key(secret: str, version: int) -> str:
+    """The config key (without namespace) holding version N of a `source: config` secret."""
+    return f"{secret}_v{version}"
 
 
 def _one_of(options: tuple[str, ...]) -> str:
@@ -217,8 +222,7 @@ class StackSpec:
         return f"{self.name_prefix}{worker}"
 
     def value_key(self, secret: str, version: int) -> str:
-        """The config key holding version N of a `source: config` secret."""
-        return f"{secret}_v{version}"
+        return value_key(secret, version)
 
     def live_secret_count(self) -> int:
         """Cloudflare secrets this stack keeps, counting every live version."""
@@ -325,22 +329,22 @@ def parse_stack(
 
     # Every other key must hold a version's value or a worker's legacy secret text.
     legacy = {k for w in workers.values() for k in w.secret_text.values()}
-    for value_key in sorted(values):
-        match = VALUE_KEY.match(value_key)
-        if not values[value_key].secure:
+    for config_key in sorted(values):
+        match = VALUE_KEY.match(config_key)
+        if not values[config_key].secure:
             add(
-                value_key,
+                config_key,
                 "is stored as plain text in the stack file, got an unencrypted value "
-                f"(run `pulumi config set --secret --stack {stack} {value_key} <value>` to store "
+                f"(run `pulumi config set --secret --stack {stack} {config_key} <value>` to store "
                 "it as a secret)",
             )
-        if value_key in legacy or (match and match["secret"] in declared):
+        if config_key in legacy or (match and match["secret"] in declared):
             continue
         add(
-            value_key,
-            f"unknown config key, got {value_key!r} (a value key is "
+            config_key,
+            f"unknown config key, got {config_key!r} (a value key is "
             "<secret>_v<N> of a declared secret; remove it with "
-            f"`pulumi config rm --stack {stack} {value_key}`)",
+            f"`pulumi config rm --stack {stack} {config_key}`)",
         )
 
     if problems:
@@ -467,14 +471,14 @@ def _value_problems(
     add: Callable[[str, str], None],
 ) -> None:
     """Rules on one version's value. Messages give sizes and rules, never content."""
-    value_key = f"{name}_v{version}"
-    set_cmd = f"`pulumi config set --secret --stack {stack} {value_key} <value>`"
-    entry = values.get(value_key)
+    key = value_key(name, version)
+    set_cmd = f"`pulumi config set --secret --stack {stack} {key} <value>`"
+    entry = values.get(key)
     if spec.source == "generate":
         return
     if entry is None:
         add(
-            value_key,
+            key,
             f"missing value for version {version} of secret {name!r}, got nothing "
             f"(run {set_cmd}, or set secrets.{name}.source: generate)",
         )
@@ -485,13 +489,13 @@ def _value_problems(
     size = len(text.encode())
     if size > MAX_VALUE_BYTES:
         add(
-            value_key,
+            key,
             f"value is too large, got {size:,} bytes (Cloudflare allows at most "
             f"{MAX_VALUE_BYTES:,}; store a smaller value)",
         )
     if spec.kind in ("encryption_key", "signing_key") and not _is_key_material(text):
         add(
-            value_key,
+            key,
             f"a {spec.kind} must be base64 of {KEY_BYTES} random bytes, got a value "
             f"that is not (generate one: `openssl rand -base64 {KEY_BYTES}`)",
         )
@@ -502,7 +506,7 @@ def _value_problems(
             schema_problems(schema, text) if schema is not None and known else json_problems(text)
         )
         for line in lines:
-            add(value_key, f"{line} (fix the value and run {set_cmd})")
+            add(key, f"{line} (fix the value and run {set_cmd})")
 
 
 def _is_key_material(text: str) -> bool:

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
-from components.rotation import Position, cloudflare_secret_name
-from components.spec import KEY_BYTES, SecretSpec
+from secrets_store.rotation import Position, cloudflare_secret_name
+from secrets_store.spec import KEY_BYTES, SecretSpec
 
 
 @dataclass(frozen=True)

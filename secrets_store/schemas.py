@@ -7,7 +7,7 @@ registered.
 Register your own model (in your fork, or in code imported before the program runs):
 
     from pydantic import BaseModel
-    from components.schemas import register_schema
+    from secrets_store.schemas import register_schema
 
     @register_schema("redis")
     class RedisConfig(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from components.spec import StoreSpec
+from secrets_store.spec import StoreSpec
 
 
 class SecretsStore(pulumi.ComponentResource):

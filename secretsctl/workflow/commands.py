@@ -10,22 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from components.errors import SpecError
-from secretsctl.cli import EXIT_OK, StackOption, app, fail_invalid, out
-from secretsctl.gitbase import GitRefError
-from secretsctl.stackfile import PROJECT_ROOT, StackFileError
+from secretsctl.console import EXIT_OK, RootOption, StackOption, exits, fail_invalid, out
+from secretsctl.offline.stackfile import project_root
 
-RootOption = Annotated[
-    Path,
-    typer.Option(
-        "--root", help="Repository holding stacks/ (default: this project).", show_default=False
-    ),
-]
+if TYPE_CHECKING:
+    from secretsctl.workflow.rotate import Edit
 BaseOption = Annotated[
     str, typer.Option("--base", help="Git ref of the pull request's base, e.g. origin/main.")
 ]
@@ -44,11 +37,9 @@ class DiffFormat(StrEnum):
     json = "json"
 
 
-def _print_edit(edit: object) -> None:
-    from secretsctl.diff import render_diff_markdown
-    from secretsctl.rotate import Edit
+def _print_edit(edit: Edit) -> None:
+    from secretsctl.workflow.diff import render_diff_markdown
 
-    assert isinstance(edit, Edit)
     for move in edit.moves:
         out.print(f"{edit.stack}: {move.describe()}", markup=False)
     out.print(
@@ -61,18 +52,8 @@ def _print_edit(edit: object) -> None:
         out.print(f"Note: {note}", markup=False)
 
 
-def _run_edit(make: object) -> None:
-    """Run a rotate/promote, write the file only when every check passed."""
-    from secretsctl.rotate import RotationRefused
-
-    try:
-        edit = make()  # type: ignore[operator]
-    except RotationRefused as exc:
-        raise fail_invalid(exc.lines) from None
-    except SpecError as exc:
-        raise fail_invalid([str(p) for p in exc.problems]) from None
-    except StackFileError as exc:
-        raise fail_invalid([str(exc)]) from None
+def _write_edit(edit: Edit) -> None:
+    """Write a rotate/promote's file (every check has passed) and say what it changes."""
     if not edit.moves:
         out.print(
             f"{edit.stack}: already level with the stack it follows; nothing to promote.",
@@ -83,7 +64,7 @@ def _run_edit(make: object) -> None:
     _print_edit(edit)
 
 
-@app.command()
+@exits
 def rotate(
     secret: Annotated[str, typer.Argument(help="Secret to move one stage (e.g. api_key).")],
     stack: StackOption,
@@ -91,7 +72,7 @@ def rotate(
         int | None, typer.Option("--next", help="New version when starting (default current+1).")
     ] = None,
     reencrypted: ReencryptedOption = False,
-    root: RootOption = PROJECT_ROOT,
+    root: RootOption = None,
 ) -> None:
     """Advance SECRET in one stack by exactly one stage, editing its stack file in place.
 
@@ -100,16 +81,22 @@ def rotate(
     it is printed and nothing is edited (exit 2). Finishing an encryption_key needs
     --reencrypted. Prints what the next `pulumi up` will change.
 
-    Example: python -m secretsctl rotate api_key --stack dev
+    Example: secretsctl rotate api_key --stack dev
     """
-    from secretsctl.rotate import rotate as do_rotate
+    from secretsctl.workflow.rotate import rotate as do_rotate
 
-    _run_edit(
-        lambda: do_rotate(stack, secret, root, next_version=next_version, reencrypted=reencrypted)
+    _write_edit(
+        do_rotate(
+            stack,
+            secret,
+            root or project_root(),
+            next_version=next_version,
+            reencrypted=reencrypted,
+        )
     )
 
 
-@app.command()
+@exits
 def promote(
     source: Annotated[str, typer.Option("--from", help="Stack that is ahead (e.g. dev).")],
     target: Annotated[str, typer.Option("--to", help="Stack that follows it (e.g. staging).")],
@@ -117,26 +104,28 @@ def promote(
         list[str] | None, typer.Argument(help="Secrets to move (default: all both declare).")
     ] = None,
     reencrypted: ReencryptedOption = False,
-    root: RootOption = PROJECT_ROOT,
+    root: RootOption = None,
 ) -> None:
     """Move the --to stack's rotations one stage toward the --from stack's, never past them.
 
     --to must name --from as its promotion.after. Exit 0 with nothing edited when the
     stacks are already level.
 
-    Example: python -m secretsctl promote --from dev --to staging api_key
+    Example: secretsctl promote --from dev --to staging api_key
     """
-    from secretsctl.rotate import promote as do_promote
+    from secretsctl.workflow.rotate import promote as do_promote
 
-    _run_edit(lambda: do_promote(source, target, secrets or [], root, reencrypted=reencrypted))
+    _write_edit(
+        do_promote(source, target, secrets or [], root or project_root(), reencrypted=reencrypted)
+    )
 
 
-@app.command()
+@exits
 def check(
     base: Annotated[
         str | None, typer.Option("--base", help="Git ref to compare with, e.g. origin/main.")
     ] = None,
-    root: RootOption = PROJECT_ROOT,
+    root: RootOption = None,
 ) -> None:
     """The offline pull-request gate over every stack file.
 
@@ -144,45 +133,38 @@ def check(
     secret moved more than one stage, and no version deleted while a worker binds it.
     Exit 2 with one line per problem.
 
-    Example: python -m secretsctl check --base origin/main
+    Example: secretsctl check --base origin/main
     """
-    from secretsctl.check import check_stacks
-    from secretsctl.stackfile import list_stacks
+    from secretsctl.offline.stackfile import list_stacks
+    from secretsctl.workflow.check import check_stacks
 
-    try:
-        lines = check_stacks(root, base)
-    except GitRefError as exc:
-        raise fail_invalid([str(exc)]) from None
+    root = root or project_root()
+    lines = check_stacks(root, base)
     if lines:
         raise fail_invalid(lines)
     against = f" against {base}" if base else ""
     out.print(f"check: {len(list_stacks(root))} stacks OK{against}.", markup=False)
 
 
-@app.command()
+@exits
 def diff(
     stack: StackOption,
     base: BaseOption,
     format: Annotated[
         DiffFormat, typer.Option("--format", "-f", help="markdown for PR comments; json for tools.")
     ] = DiffFormat.markdown,
-    root: RootOption = PROJECT_ROOT,
+    root: RootOption = None,
 ) -> None:
     """What deploying the working tree's config changes, compared with the base ref's.
 
     Secret versions added and removed, each binding change per worker, and any
     resource that would be replaced (a normal rotation replaces none). No secret values.
 
-    Example: python -m secretsctl diff --stack dev --base origin/main --format markdown
+    Example: secretsctl diff --stack dev --base origin/main --format markdown
     """
-    from secretsctl.diff import render_diff_markdown, stack_diff
+    from secretsctl.workflow.diff import render_diff_markdown, stack_diff
 
-    try:
-        document = stack_diff(stack, root, base)
-    except SpecError as exc:
-        raise fail_invalid([str(p) for p in exc.problems]) from None
-    except (StackFileError, GitRefError) as exc:
-        raise fail_invalid([str(exc)]) from None
+    document = stack_diff(stack, root or project_root(), base)
     if format is DiffFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

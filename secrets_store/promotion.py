@@ -4,7 +4,7 @@ Pure part: `ahead_problems` compares this stack's rotation positions with the
 `rotation` output of the stack it follows (plain data, no Pulumi). Pulumi part:
 `promotion_gate` reads that output through a `pulumi.StackReference` and returns
 an Output that every Cloudflare resource's `account_id` waits on (see
-`components.program.build`), so a refused `pulumi up` fails before the engine is
+`secrets_store.program.build`), so a refused `pulumi up` fails before the engine is
 asked to create, update or delete anything.
 
 Behavior:
@@ -30,65 +30,14 @@ from typing import Any
 
 import pulumi
 
-from components.errors import Problem, SpecError
-from components.rotation import Position, position_from
-from components.spec import NAMESPACE, StackSpec
-
-# What the local backend and Pulumi's mock runtime report as the organization.
-DEFAULT_ORGANIZATION = "organization"
+from secrets_store.errors import SpecError
+from secrets_store.ordering import ahead_problems, reference_name
+from secrets_store.spec import StackSpec
 
 
 class PromotionError(SpecError, pulumi.RunError):
     """This stack would be ahead of the stack it follows. A RunError: Pulumi shows no traceback."""
 
-
-def reference_name(
-    after: str, project: str, organization: str | None = None, configured: str | None = None
-) -> str:
-    """The StackReference name of the `promotion.after` stack."""
-    return configured or f"{organization or DEFAULT_ORGANIZATION}/{project}/{after}"
-
-
-def is_ahead(mine: Position, theirs: Position) -> bool:
-    """True when `mine` is further along than `theirs` (or rotates towards another version)."""
-    if mine.ordinal != theirs.ordinal:
-        return mine.ordinal > theirs.ordinal
-    return mine.next != theirs.next
-
-
-def ahead_problems(
-    stack: str,
-    after: str,
-    mine: Mapping[str, Position],
-    theirs: Mapping[str, Mapping[str, Any]] | None,
-) -> list[Problem]:
-    """Every secret of `stack` that is ahead of the same secret in `after`.
-
-    `theirs` is the other stack's `rotation` output (None: it has none, so it was
-    never deployed by this program and everything here is ahead of it).
-    """
-    fix = f"deploy {after} first, or run `secretsctl promote --from {after} --to {stack}`"
-    if theirs is None:
-        return [
-            Problem(
-                f"{NAMESPACE}:promotion.after",
-                f"stack {after!r} has no `rotation` output, got nothing to compare "
-                f"(deploy {after} with this program first, or fix promotion.stackReference)",
-            )
-        ]
-    problems = []
-    for name, position in sorted(mine.items()):
-        entry = theirs.get(name)
-        other = position_from(entry) if isinstance(entry, Mapping) else None
-        if other is not None and is_ahead(position, other):
-            problems.append(
-                Problem(
-                    f"{NAMESPACE}:secrets.{name}",
-                    f"is ahead of stack {after!r}, got {position.describe()} here and "
-                    f"{other.describe()} in {after} ({fix})",
-                )
-            )
-    return problems
 
 
 def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:

@@ -1,6 +1,6 @@
 """The rotation state machine: pure functions, no Pulumi, no I/O.
 
-For a secret S with current version a and next version b, DESIGN.md's table:
+For a secret S with current version a and next version b, the README's rotation table:
 
 | stage      | versions that exist | primary binding B | fallback binding F |
 |------------|---------------------|-------------------|--------------------|
@@ -115,6 +115,23 @@ def steps_between(before: Position, after: Position, limit: int = 12) -> int | N
                 return None
         position = position.advance(target)
     return None
+
+
+def step_toward(position: Position, target: Position) -> Position | None:
+    """One stage from `position` toward `target`; None when already there or not reachable."""
+    if not steps_between(position, target):
+        return None
+    if position.stage != "steady":
+        return position.advance()
+    version = target.current if position.current < target.current else target.next
+    return position.advance(version)
+
+
+def is_ahead(mine: Position, theirs: Position) -> bool:
+    """True when `mine` is further along than `theirs` (or rotates towards another version)."""
+    if mine.ordinal != theirs.ordinal:
+        return mine.ordinal > theirs.ordinal
+    return mine.next != theirs.next
 
 
 def fallback_binding_name(binding: str, fallback: str | None) -> str:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pulumi
 
-from components.modules import collect_modules
-from components.secret import VersionedSecret, VersionedSecretArgs
-from components.spec import StackSpec
-from components.store import SecretsStore
-from components.worker import Worker, WorkerArgs
+from secrets_store.modules import collect_modules
+from secrets_store.secret import VersionedSecret, VersionedSecretArgs
+from secrets_store.spec import StackSpec
+from secrets_store.store import SecretsStore
+from secrets_store.worker import Worker, WorkerArgs
 
 # Stands in for a value the offline plan could not decrypt; it is a Pulumi secret like any other.
 UNDECRYPTED = "[undecrypted]"
@@ -31,7 +31,7 @@ class Deployment:
 def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -> Deployment:
     """Register every resource of the stack. `spec` is already validated.
 
-    `gate` (the promotion guard, `components.promotion.promotion_gate`): every Cloudflare
+    `gate` (the promotion guard, `secrets_store.promotion.promotion_gate`): every Cloudflare
     resource's account id waits on it, so a refusal fails before any of them is sent.
     """
     account_id: pulumi.Input[str] = (

@@ -4,7 +4,7 @@ At `pulumi up` the guard reads the `promotion.after` stack's deployed `rotation`
 output. Offline there is no deployment, so the other stack's *config file* stands
 in for it: its own plan (run under mocks, with its own references, recursively)
 gives the outputs the StackReference mock returns. The reference is keyed by the
-same name the program computes (`components.promotion.reference_name`).
+same name the program computes (`secrets_store.promotion.reference_name`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from components.errors import Problem, SpecError
-from components.promotion import PromotionError, ahead_problems, reference_name
-from components.spec import NAMESPACE
-from secretsctl.mockrun import run_program
-from secretsctl.stackfile import StackConfig, StackFileError, load_stack_config
+from secrets_store.errors import Problem, SpecError
+from secrets_store.ordering import ahead_problems, reference_name
+from secrets_store.promotion import PromotionError
+from secrets_store.spec import NAMESPACE
+from secretsctl.offline.mockrun import run_program
+from secretsctl.offline.stackfile import (
+    StackConfig,
+    StackFileError,
+    load_stack_config,
+    stack_file_name,
+)
 
 PROJECT = "secrets-store"  # Pulumi.yaml's project name, as the mock runtime reports it
 
@@ -29,18 +35,10 @@ def directory_loader(stacks_dir: Path) -> Loader:
     """Stack files of one directory (the working tree's stacks/, or a copy)."""
 
     def load(stack: str) -> StackConfig | None:
-        path = stacks_dir / f"Pulumi.{stack}.yaml"
+        path = stacks_dir / stack_file_name(stack)
         return load_stack_config(stack, path) if path.is_file() else None
 
     return load
-
-
-def promotion_of(config: StackConfig) -> tuple[str | None, str | None]:
-    """(after, configured stackReference) from a stack's config, unvalidated."""
-    promotion = config.namespace().get("promotion")
-    if not isinstance(promotion, dict):
-        return None, None
-    return promotion.get("after"), promotion.get("stackReference")
 
 
 def reference_outputs(
@@ -52,7 +50,7 @@ def reference_outputs(
     refuses: nothing to compare). Raises `SpecError` naming the after stack when its
     config is invalid.
     """
-    after, configured = promotion_of(config)
+    after, configured = config.promotion_after, config.stack_reference
     if not after or after in _seen:
         return {}
     load = load or directory_loader(config.path.parent)
@@ -80,11 +78,12 @@ def offline_promotion_problems(
     config: StackConfig, outputs: dict[str, dict[str, Any]]
 ) -> list[Problem]:
     """The guard's verdict offline, before running the program (clean messages, no traceback)."""
-    after, configured = promotion_of(config)
+    after = config.promotion_after
     if not after:
         return []
-    rotation = outputs.get(reference_name(after, PROJECT, None, configured), {}).get("rotation")
-    return ahead_problems(config.stack, after, config.positions(), rotation)
+    name = reference_name(after, PROJECT, None, config.stack_reference)
+    rotation = outputs.get(name, {}).get("rotation")
+    return ahead_problems(config.stack, after, config.positions, rotation)
 
 
 def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, Any]:
@@ -99,22 +98,14 @@ def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, An
     return {"stack_outputs": outputs}
 
 
-def file_rotation(config: StackConfig) -> dict[str, dict[str, Any]]:
-    """A stack's `rotation` output as its file says it would be deployed (positions only)."""
-    return {
-        name: {"current": p.current, "next": p.next, "stage": p.stage}
-        for name, p in config.positions().items()
-    }
-
-
 def self_reference(config: StackConfig) -> dict[str, Any]:
     """Run options whose StackReference answers with this stack's own positions.
 
     For validating one stack's config on its own: the guard then passes, and the
-    caller checks promotion separately (see `secretsctl.check`).
+    caller checks promotion separately (see `secretsctl.workflow.check`).
     """
-    after, configured = promotion_of(config)
+    after = config.promotion_after
     if not after:
         return {"stack_outputs": {}}
-    name = reference_name(after, PROJECT, None, configured)
-    return {"stack_outputs": {name: {"rotation": file_rotation(config)}}}
+    name = reference_name(after, PROJECT, None, config.stack_reference)
+    return {"stack_outputs": {name: {"rotation": config.rotation_output()}}}

@@ -27,11 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.crypto_envelope import key_id
-from components.rotation import Position
-from secretsctl.rehearse_driver import Driver, Request
-from secretsctl.rehearse_report import Report, Tally
-from secretsctl.rehearse_stages import (
+from secrets_store.crypto_envelope import key_id
+from secrets_store.rotation import Position, step_toward
+from secretsctl.errors import InvalidInput
+from secretsctl.offline.stackfile import StackConfig, StackFileError, load_stack_config, read_stack
+from secretsctl.rehearse.driver import Driver, Request
+from secretsctl.rehearse.report import Report, Tally
+from secretsctl.rehearse.stages import (
     DEMO_TOKEN_TTL_S,
     ROTATED_KINDS,
     Deployment,
@@ -39,14 +41,11 @@ from secretsctl.rehearse_stages import (
     demo_config,
     description,
     full_rotation,
-    kinds_of,
     plan_stages,
     transition_steps,
     with_standins,
 )
-from secretsctl.rehearse_traffic import Check, Sizes, Traffic
-from secretsctl.rotate import step_toward
-from secretsctl.stackfile import StackConfig, StackFileError, load_stack_config
+from secretsctl.rehearse.traffic import Check, Sizes, Traffic
 
 STAGE_RANK = {"steady": 0, "fallback": 1, "swapped": 2, "finished": 3}
 # Moments within one transition, in order: before any step, after new versions are
@@ -54,7 +53,7 @@ STAGE_RANK = {"steady": 0, "fallback": 1, "swapped": 2, "finished": 3}
 MOMENT_AFTER = {"create": "created", "workers": "updated", "delete": "end"}
 
 
-class RehearsalInputError(ValueError):
+class RehearsalInputError(InvalidInput):
     """Options that cannot be rehearsed (unknown secret, unsafe mode that does not apply)."""
 
 
@@ -142,12 +141,12 @@ def plan_rehearsal(
     notes: list[str] = []
     if options.stack is None:
         base = demo_config(options.api_key_values)
-        start = base.positions()
+        start = dict(base.positions)
         path = full_rotation(start, skip)
     else:
-        config = load_stack_config(options.stack, options.config_file)
-        every = config.positions()
-        kinds = kinds_of(config)
+        config = read_stack(options.stack, options.config_file)
+        every = config.positions
+        kinds = config.kinds
         for name in options.secrets:
             if name not in every:
                 raise RehearsalInputError(
@@ -169,7 +168,7 @@ def plan_rehearsal(
         path = full_rotation(start, True) if skip else [start, target]
         base, standin_notes = with_standins(config, path)
         notes += standin_notes
-    kinds = {n: k for n, k in kinds_of(base).items() if n in path[0]}
+    kinds = {n: k for n, k in base.kinds.items() if n in path[0]}
     return plan_stages(base, path, modules_dir), kinds, notes
 
 
@@ -191,13 +190,13 @@ def _next_deploy(
     rotating = [n for n, p in every.items() if p.next is not None]
     if rotating:
         return {n: every[n] for n in rotating}, {n: every[n].advance() for n in rotating}
-    after = (config.namespace().get("promotion") or {}).get("after")
+    after = config.promotion_after
     keys = [n for n in every if kinds.get(n) in ROTATED_KINDS]
     if not after:
         notes.append("no rotation under way: rehearsing the start of one for " + ", ".join(keys))
         return {n: every[n] for n in keys}, {n: every[n].advance() for n in keys}
     try:
-        ahead = load_stack_config(after, config.path.parent / f"Pulumi.{after}.yaml").positions()
+        ahead = load_stack_config(after, config.sibling(after)).positions
     except StackFileError:
         ahead = {}
     steps = {n: step_toward(every[n], ahead[n]) for n in keys if n in ahead}
