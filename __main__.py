@@ -10,4 +10,4 @@ ROOT = Path(__file__).resolve().parent
 
 spec = read_stack_spec(ROOT)  # refuses invalid config before any resource is registered
 # Refuses `pulumi up` when this stack would be ahead of its promotion.after stack.
-export_outputs(build(spec, ROOT, gate=promotion_gate(spec)))
+export_outputs(spec, build(spec, ROOT, gate=promotion_gate(spec)))

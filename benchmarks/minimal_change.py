@@ -4,11 +4,12 @@ For a secret S rotating from version a to b, the theoretical minimum per deploy 
 
 | transition          | created        | deleted        | inputs changed            |
 |---------------------|----------------|----------------|---------------------------|
-| steady -> fallback  | S_vb (+ value) | -              | every script binding S    |
-| fallback -> swapped | -              | -              | every script binding S    |
-| swapped -> finished | -              | S_va (+ value) | every script binding S    |
+| steady -> fallback  | S_vb (+ wait, + value) | -              | every script binding S |
+| fallback -> swapped | -                      | -              | every script binding S |
+| swapped -> finished | -                      | S_va (+ wait, + value) | every script binding S |
 
-"+ value" is the version's `random.RandomBytes` when S is `source: generate`.
+"+ wait" is the version's `SecretActivation` (bindings wait until Cloudflare reports it
+active); "+ value" is its `random.RandomBytes` when S is `source: generate`.
 Nothing is ever replaced, and nothing else changes: not other secrets, not other
 workers, not the generated values of other versions (Pulumi would regenerate them).
 
@@ -26,6 +27,7 @@ from secretsctl.offline.mockrun import ProgramRun, run_program
 SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
 SCRIPT_TYPE = "cloudflare:index/workersScript:WorkersScript"
 BYTES_TYPE = "random:index/randomBytes:RandomBytes"
+ACTIVE_TYPE = "pulumi-python:dynamic/secrets-store:SecretActivation"
 # Inputs that name a resource in Cloudflare: changing one replaces it.
 IDENTITY = {
     SECRET_TYPE: ("name", "storeId", "accountId"),
@@ -154,7 +156,10 @@ def expected(runs: list[ProgramRun], source: str) -> list[Diff]:
         scripts |= {urn_of(run, SCRIPT_TYPE, f"{w}-script") for w in BINDERS}
 
     def version(run: ProgramRun, v: int) -> set[str]:
-        urns = {urn_of(run, SECRET_TYPE, f"{ROTATING}-v{v}")}
+        urns = {
+            urn_of(run, SECRET_TYPE, f"{ROTATING}-v{v}"),
+            urn_of(run, ACTIVE_TYPE, f"{ROTATING}-v{v}-active"),
+        }
         if source == "generate":
             urns.add(urn_of(run, BYTES_TYPE, f"{ROTATING}-v{v}-value"))
         return urns

@@ -11,12 +11,19 @@ from pulumi.runtime import config as runtime_config
 from pydantic import SecretStr
 
 from secrets_store import sdk_internals
+from secrets_store.errors import SpecError
 from secrets_store.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
 
 STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers")
 PLAIN_KEYS = ("accountId", "namePrefix")
-# Set only by `secretsctl plan`: secret keys of the stack file it could not decrypt.
+# Set only by secretsctl's offline runs: secret keys of the stack file it could not decrypt,
+# and that the run is a plan (placeholders are shown, not refused).
 OPAQUE_KEYS = "secretsctl:opaqueKeys"
+OFFLINE_KEY = "secretsctl:offline"
+
+
+class PlaceholderError(SpecError, pulumi.RunError):
+    """Example ids still in the stack file. A RunError: Pulumi shows no traceback."""
 
 
 def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
@@ -27,22 +34,28 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
     structured: dict[str, Any] = {}
     values: dict[str, ConfigValue] = {}
     for key, text in raw.items():
-        if key in PLAIN_KEYS:
+        full = f"{NAMESPACE}:{key}"
+        secret = full in secret_keys or runtime_config.is_config_secret(full)
+        if key in (*PLAIN_KEYS, *STRUCTURED_KEYS) and secret:
+            structured[key] = SecretStr(text)  # refused by parse_stack without being shown
+        elif key in PLAIN_KEYS:
             structured[key] = text
         elif key in STRUCTURED_KEYS:
             structured[key] = _decode(text)
         else:
-            full = f"{NAMESPACE}:{key}"
             values[key] = ConfigValue(
-                value=None if full in opaque else SecretStr(text),
-                secure=full in secret_keys or runtime_config.is_config_secret(full),
+                value=None if full in opaque else SecretStr(text), secure=secret
             )
-    return parse_stack(
+    spec = parse_stack(
         stack or pulumi.get_stack(),
         structured,
         values,
         module_exists=lambda path: (root / path).is_file(),
     )
+    if spec.placeholders and runtime_config.get_config(OFFLINE_KEY) != "true":
+        # Before any resource: a placeholder account or store id would fail halfway through.
+        raise PlaceholderError(spec.placeholders)
+    return spec
 
 
 def _namespace_config() -> dict[str, str]:

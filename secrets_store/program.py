@@ -1,4 +1,8 @@
-"""The whole stack from its spec: store, shared versioned secrets, workers, outputs."""
+"""The stack-file front end: a `StackSpec` built with the public components, and its outputs.
+
+This is one user of the public API (`SecretsStore`, `VersionedSecret`, `Worker`,
+`SecretBinding`): everything it does, a program of your own can do with them.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from typing import Any
 import pulumi
 
 from secrets_store.modules import collect_modules
+from secrets_store.rotation import bound_versions
 from secrets_store.secret import VersionedSecret, VersionedSecretArgs
-from secrets_store.spec import StackSpec
-from secrets_store.store import SecretsStore
-from secrets_store.worker import Worker, WorkerArgs
+from secrets_store.spec import SecretSpec, StackSpec
+from secrets_store.store import SecretsStore, SecretsStoreArgs
+from secrets_store.worker import SecretBinding, SecretBindingArgs, Worker
 
 # Stands in for a value the offline plan could not decrypt; it is a Pulumi secret like any other.
 UNDECRYPTED = "[undecrypted]"
@@ -37,54 +42,76 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
     account_id: pulumi.Input[str] = (
         gate.apply(lambda _: spec.account_id) if gate is not None else spec.account_id
     )
-    store = SecretsStore("store", account_id, spec.store)
+    store_args: SecretsStoreArgs = {
+        "account_id": account_id,
+        "store_name": spec.store.name,
+        "create": spec.store.create,
+    }
+    if spec.store.id:
+        store_args["store_id"] = spec.store.id
+    store = SecretsStore("store", store_args)
 
     def secret_value(key: str) -> pulumi.Output[str]:
         entry = spec.values[key].value
         return pulumi.Output.secret(entry.get_secret_value() if entry else UNDECRYPTED)
 
+    def secret_args(name: str, secret: SecretSpec) -> VersionedSecretArgs:
+        args: VersionedSecretArgs = {
+            "account_id": account_id,
+            "store_id": store.store_id,
+            "kind": secret.kind,
+            "current": secret.current,
+            "stage": secret.stage,
+            "scopes": list(secret.scopes),
+            "name_prefix": spec.name_prefix,
+        }
+        if secret.next is not None:
+            args["next"] = secret.next
+        if secret.comment is not None:
+            args["comment"] = secret.comment
+        if secret.source == "generate":
+            args["generate"] = True
+        else:
+            args["values"] = {
+                str(v): secret_value(spec.value_key(name, v))
+                for v in secret.position.live_versions
+            }
+        return args
+
     # One component per secret, shared by every worker that binds it.
     secrets = {
-        name: VersionedSecret(
-            name,
-            VersionedSecretArgs(
-                secret=name,
-                spec=secret,
-                account_id=account_id,
-                store_id=store.store_id,
-                name_prefix=spec.name_prefix,
-                values={
-                    v: secret_value(spec.value_key(name, v))
-                    for v in secret.position.live_versions
-                    if secret.source == "config"
-                },
-            ),
-        )
+        name: VersionedSecret(name, secret_args(name, secret))
         for name, secret in spec.secrets.items()
     }
     # Workers that share a main module share its graph: each file is read and hashed once.
     modules = functools.cache(lambda main: collect_modules(root, main))
-    service_scripts = {w: spec.script_name(w) for w in spec.workers}
-    workers = {
-        name: Worker(
+    workers: dict[str, Worker] = {}
+    for name in spec.deploy_order():  # a service binding's target is built before its caller
+        worker = spec.workers[name]
+        bindings: dict[str, SecretBindingArgs] = {
+            binding: SecretBinding(secrets[bound.secret], fallback=bound.fallback)
+            for binding, bound in worker.secrets.items()
+        }
+        workers[name] = Worker(
             name,
-            WorkerArgs(
-                spec=worker,
-                script_name=spec.script_name(name),
-                account_id=account_id,
-                store_id=store.store_id,
-                modules=modules(worker.module),
-                secrets=secrets,
-                service_scripts=service_scripts,
-                secret_texts={b: secret_value(k) for b, k in worker.secret_text.items()},
-            ),
+            modules=modules(worker.module),
+            account_id=account_id,
+            script_name=spec.script_name(name),
+            main_module=worker.module,
+            root=str(root),
+            bindings=bindings,
+            vars=dict(worker.vars),
+            kv_namespaces=dict(worker.kv),
+            services={b: workers[target].script_name for b, target in worker.services.items()},
+            secret_texts={b: secret_value(k) for b, k in worker.secret_text.items()},
+            compatibility_date=worker.compatibility_date,
+            compatibility_flags=list(worker.compatibility_flags),
         )
-        for name, worker in spec.workers.items()
-    }
-    return Deployment(store, secrets, workers)
+    # Keep the stack file's order in summaries.
+    return Deployment(store, secrets, {name: workers[name] for name in spec.workers})
 
 
-def export_outputs(deployment: Deployment) -> None:
+def export_outputs(spec: StackSpec, deployment: Deployment) -> None:
     """Stack outputs: names and positions only; never a value."""
     pulumi.export("store_id", deployment.store.store_id)
     pulumi.export(
@@ -103,7 +130,23 @@ def export_outputs(deployment: Deployment) -> None:
     pulumi.export(
         "workers",
         {
-            name: {"script_name": w.script_name, "bindings": w.secret_bindings}
-            for name, w in deployment.workers.items()
+            name: {
+                "script_name": spec.script_name(name),
+                "bindings": secret_bindings(spec, deployment, name),
+            }
+            for name in deployment.workers
         },
     )
+    if spec.placeholders:
+        # Only an offline plan gets here with placeholders (`pulumi up` refuses them first).
+        pulumi.export("placeholders", [str(p) for p in spec.placeholders])
+
+
+def secret_bindings(spec: StackSpec, deployment: Deployment, worker: str) -> dict[str, str]:
+    """Binding name -> Cloudflare secret name at this stage (plain data: names, never values)."""
+    out: dict[str, str] = {}
+    for binding, bound in spec.workers[worker].secrets.items():
+        secret = deployment.secrets[bound.secret]
+        for version in bound_versions(binding, bound.fallback, secret.position):
+            out[version.binding] = secret.cloudflare_name(version.version)
+    return out

@@ -3,96 +3,200 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack, overload
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
+from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
+from secrets_store.errors import Problem, SpecError
 from secrets_store.rotation import Position, cloudflare_secret_name
-from secrets_store.spec import KEY_BYTES, SecretSpec
+from secrets_store.spec import KEY_BYTES, NAME_PREFIX, SecretSpec, check_secret
+
+if TYPE_CHECKING:
+    from secrets_store.store import SecretsStore
+
+TYPE = "secrets-store:index:VersionedSecret"
 
 
-@dataclass(frozen=True)
-class VersionedSecretArgs:
-    """What a `VersionedSecret` needs. Values are Pulumi secrets by construction."""
+class VersionedSecretArgs(TypedDict):
+    """A secret and where it stands in its rotation. Values are Pulumi secrets by construction."""
 
-    secret: str
-    """The secret's name in config (S); Cloudflare names are `{prefix}{S}_v{N}`."""
-    spec: SecretSpec
     account_id: pulumi.Input[str]
-    store_id: pulumi.Input[str]
-    name_prefix: str = ""
-    values: Mapping[int, pulumi.Output[str]] | None = None
-    """Value per version for `source: config`; ignored for `source: generate`."""
+    """The Cloudflare account id."""
+    store_id: NotRequired[pulumi.Input[str]]
+    """The store holding every version (a `SecretsStore`'s `store_id`). Required, unless Python
+    code passes `store=` instead."""
+    kind: str
+    """api_key | encryption_key | signing_key | json | opaque: what the workers' helpers do with
+    the stages (api_key tries the primary then the fallback binding, ...)."""
+    current: NotRequired[int]
+    """The version every primary binding uses while steady. Default 1."""
+    next: NotRequired[int]
+    """The version being rotated in; set exactly while `stage` is fallback or swapped."""
+    stage: NotRequired[str]
+    """steady | fallback | swapped. One stage per deploy. Default steady."""
+    values: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """The value of each live version, by version number ("1", "2"; Python also takes ints).
+    Made Pulumi secrets whatever they are given as. Leave out with `generate`."""
+    generate: NotRequired[bool]
+    """Draw each version's value as 32 random bytes (base64), kept in Pulumi state and never
+    regenerated unless the version changes. Default false."""
+    scopes: NotRequired[list[str]]
+    """Services that may read it: access, ai_gateway, dex, workers. Default [workers]."""
+    name_prefix: NotRequired[str]
+    """Prefixed to the Cloudflare names (`{prefix}{secret}_v{N}`), for envs sharing one account.
+    Default empty."""
+    secret_name: NotRequired[str]
+    """The secret's name S (no spaces). Default: the resource name."""
+    comment: NotRequired[str]
+    """Free text shown in the Cloudflare dashboard."""
+    wait_until_active: NotRequired[bool]
+    """Bind a new version only once Cloudflare reports it active (a pending one fails the Worker
+    upload with error 10182). Default true."""
+    active_timeout_seconds: NotRequired[int]
+    """How long to wait for a new version to become active. Default 120."""
 
 
 class VersionedSecret(pulumi.ComponentResource):
     """One secret of the store, as the versions its rotation stage keeps alive.
 
     Behavior:
-    - One `cloudflare.SecretsStoreSecret` per live version (`current`, plus `next`
-      while rotating), named `{prefix}{secret}_v{N}`; a version is deleted when
-      the rotation finishes, after every worker has stopped binding it (workers
-      depend on the version's resource, so Pulumi updates them first).
-    - Values are always Pulumi secrets. `source: generate` draws 32 random bytes
-      (base64) with a `random.RandomBytes` per version: kept in state, stable
-      across runs, and never regenerated unless the version changes.
-    - Children are named after the secret (`<secret>-v<N>`), not after this
-      component, so renaming or moving the component only needs an alias.
+    - One `cloudflare.SecretsStoreSecret` per live version (`current`, plus `next` while
+      rotating), named `{prefix}{secret}_v{N}`. `value`, `scopes` and `comment` update in
+      place; a new name, store or account replaces the version. A version is deleted
+      when the rotation finishes, after every worker has stopped binding it (workers
+      take its name from this component's outputs, so Pulumi updates them first).
+    - Each version's name reaches the bindings only once Cloudflare reports the secret
+      `active` (a `SecretActivation` waits, bounded; one read when it already is).
+    - Values are always Pulumi secrets. `generate=True` draws 32 random bytes (base64)
+      with a `random.RandomBytes` per version, stable across runs.
+    - Children are named after the secret (`<secret>-v<N>`), not after this component,
+      so renaming or moving the component only needs an alias.
+    - Refused at construction, naming the argument: a stage without `next`, a bad scope,
+      a secret name with a space, a missing value.
 
     Example:
-        api_key = VersionedSecret("api_key", VersionedSecretArgs(
-            secret="api_key", spec=SecretSpec(kind="api_key", source="generate"),
-            account_id=account_id, store_id=store.store_id))
-        api_key.version_names[1]  # Output "api_key_v1"
+        key = VersionedSecret("api_key", account_id=ACCOUNT, store=store, kind="api_key",
+                              current=1, next=2, stage="fallback",
+                              values={1: pulumi.Output.secret(v1), 2: pulumi.Output.secret(v2)})
+        Worker("edge", ..., bindings={"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")})
 
     API: https://developers.cloudflare.com/api/resources/secrets_store/subresources/stores/subresources/secrets/
     """
 
-    kind: str
-    """The secret's kind (api_key, encryption_key, ...), which gives the stages their meaning."""
-    position: Position
-    """Where this secret stands in its rotation (plain data, not secret)."""
-    version_names: dict[int, pulumi.Output[str]]
-    """Cloudflare secret name per live version; binding these makes workers wait for them."""
-    cloudflare_names: list[str]
-    """Cloudflare names of the live versions, oldest first (plain data: known before deploy)."""
+    store_id: pulumi.Output[str]
+    """The store holding the versions."""
+    primary_name: pulumi.Output[str]
+    """Cloudflare name every primary binding points at (resolves once that version is active)."""
+    fallback_name: pulumi.Output[str | None]
+    """Cloudflare name every fallback binding points at while rotating; null when steady."""
+    names: pulumi.Output[list[str]]
+    """Cloudflare names of the live versions, oldest first."""
 
+    @overload
     def __init__(
         self, name: str, args: VersionedSecretArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        opts: pulumi.ResourceOptions | None = None,
+        store: SecretsStore | None = None,
+        **kwargs: Unpack[VersionedSecretArgs],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        args: VersionedSecretArgs | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        store: SecretsStore | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__("secrets-store:index:VersionedSecret", name, None, opts)
-        spec = args.spec
-        self.kind = spec.kind
-        self.position = spec.position
-        self._prefix, self._secret = args.name_prefix, args.secret
-        self.version_names = {}
+        super().__init__(TYPE, name, None, opts)
+        settings: dict[str, Any] = {**(args or {}), **kwargs}
+        if store is not None:
+            settings.setdefault("store_id", store.store_id)
+        secret = settings.get("secret_name") or name
+        where = f"VersionedSecret {name}"
+        values = _versions(settings.get("values"), where)
+        spec = _checked(secret, settings, where, values)
+
+        self.secret = secret
+        """The secret's name S (plain)."""
+        self.kind: str = spec.kind
+        self.position: Position = spec.position
+        """Where this secret stands in its rotation (plain data, not secret)."""
+        self.prefix: str = settings.get("name_prefix") or ""
+        self.cloudflare_names: list[str] = [
+            self.cloudflare_name(v) for v in self.position.live_versions
+        ]
+        """Cloudflare names of the live versions (plain data: known before deploy)."""
+        self.version_names: dict[int, pulumi.Output[str]] = {}
+        """Cloudflare name per live version, resolving once it is active: bind these."""
+        self.store_id = pulumi.Output.from_input(settings["store_id"])
+        wait = settings.get("wait_until_active", True)
+        timeout = int(settings.get("active_timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
+
         for version in self.position.live_versions:
-            child = f"{args.secret}-v{version}"
-            value = self._value(child, version, args)
+            child = f"{secret}-v{version}"
             resource = cloudflare.SecretsStoreSecret(
                 child,
-                account_id=args.account_id,
-                store_id=args.store_id,
+                account_id=settings["account_id"],
+                store_id=settings["store_id"],
                 name=self.cloudflare_name(version),
-                value=value,
+                value=self._value(child, version, settings.get("generate"), values),
                 scopes=list(spec.scopes),
                 comment=spec.comment,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            self.version_names[version] = resource.name
-        self.cloudflare_names = [self.cloudflare_name(v) for v in self.position.live_versions]
+            if not wait:
+                self.version_names[version] = resource.name
+                continue
+            active = SecretActivation(
+                f"{child}-active",
+                account_id=settings["account_id"],
+                store_id=settings["store_id"],
+                secret_id=resource.id,
+                name=resource.name,
+                timeout_seconds=timeout,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.version_names[version] = active.name
+
+        self.primary_name = self.version_names[self.position.primary_version]
+        fallback = self.position.fallback_version
+        self.fallback_name = (
+            self.version_names[fallback] if fallback is not None else pulumi.Output.from_input(None)
+        )
+        self.names = pulumi.Output.from_input(self.cloudflare_names)
         self.register_outputs(
-            {"cloudflare_names": self.cloudflare_names, "position": self.position.describe()}
+            {
+                "store_id": self.store_id,
+                "primary_name": self.primary_name,
+                "fallback_name": self.fallback_name,
+                "names": self.names,
+            }
         )
 
     def cloudflare_name(self, version: int) -> str:
         """Cloudflare's name of one version, as plain text (for summaries)."""
-        return cloudflare_secret_name(self._prefix, self._secret, version)
+        return cloudflare_secret_name(self.prefix, self.secret, version)
 
-    def _value(self, child: str, version: int, args: VersionedSecretArgs) -> pulumi.Output[str]:
-        if args.spec.source == "generate":
+    def _value(
+        self,
+        child: str,
+        version: int,
+        generate: bool | None,
+        values: Mapping[int, pulumi.Input[str]],
+    ) -> pulumi.Output[str]:
+        if generate:
             generated = random.RandomBytes(
                 f"{child}-value",
                 length=KEY_BYTES,
@@ -101,8 +205,67 @@ class VersionedSecret(pulumi.ComponentResource):
                 ),
             )
             return pulumi.Output.secret(generated.base64)
-        values = args.values or {}
-        if version not in values:
-            # parse_stack refuses this earlier; here it is an invariant, not user input.
-            raise ValueError(f"no value for {args.secret} version {version}")
         return pulumi.Output.secret(values[version])
+
+
+def _versions(values: Any, where: str) -> dict[int, pulumi.Input[str]]:
+    """`values` keyed by int, whether given as ints (Python) or strings (other languages)."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise SpecError(
+            [Problem(f"{where}.values", f"must map version to value, got {type(values).__name__}")]
+        )
+    out: dict[int, pulumi.Input[str]] = {}
+    for version, value in values.items():
+        try:
+            out[int(version)] = value
+        except (TypeError, ValueError):
+            raise SpecError(
+                [
+                    Problem(
+                        f"{where}.values",
+                        f"keys are version numbers, got {version!r} (use 1, 2, ...)",
+                    )
+                ]
+            ) from None
+    return out
+
+
+def _checked(
+    secret: str, settings: Mapping[str, Any], where: str, values: Mapping[int, Any]
+) -> SecretSpec:
+    """The secret's spec, or SpecError with every problem (never a value)."""
+    fields = {
+        k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")
+    }
+    fields["source"] = "generate" if settings.get("generate") else "config"
+    checked, problems = check_secret(secret, fields, where)
+    prefix = settings.get("name_prefix") or ""
+    if not isinstance(prefix, str) or not NAME_PREFIX.fullmatch(prefix):
+        problems.append(
+            Problem(
+                f"{where}.name_prefix",
+                f"must be lowercase letters, digits, - or _, got {prefix!r}",
+            )
+        )
+    if "store_id" not in settings:
+        problems.append(
+            Problem(f"{where}.store_id", "is required, got nothing (pass store_id or store)")
+        )
+    if "account_id" not in settings:
+        problems.append(Problem(f"{where}.account_id", "is required, got nothing (add it)"))
+    if checked is not None and not settings.get("generate"):
+        for version in checked.position.live_versions:
+            if version not in values:
+                problems.append(
+                    Problem(
+                        f"{where}.values",
+                        f"no value for version {version}, got versions "
+                        f"{sorted(values) or 'none'} (pass values={{{version}: ...}}, "
+                        "or generate=True)",
+                    )
+                )
+    if problems or checked is None:
+        raise SpecError(problems)
+    return checked

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +48,21 @@ SECRET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 SCRIPT_NAME = re.compile(r"^[a-z0-9_-]{1,63}$")
 BINDING_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+NAME_PREFIX = re.compile(r"[a-z0-9_-]*")
 VALUE_KEY = re.compile(r"^(?P<secret>.+)_v(?P<version>[0-9]+)$")
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+MODULE_SUFFIXES = (".js", ".mjs")
+MAX_MODULE_PATH = 1024  # characters; each folder or file name at most 255 bytes, as filesystems
+MAX_SHOWN = 80
+"""Characters of a name or setting an error line shows at most (never a secret value)."""
+
+
+PLACEHOLDER_PREFIX = "REPLACE_ME"
+"""Example ids shipped in stacks/ start with this: visibly not real, refused by `pulumi up`."""
+
+
+def is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
 
 
 def value_key(secret: str, version: int) -> str:
@@ -58,6 +74,37 @@ def _one_of(options: tuple[str, ...]) -> str:
     return ", ".join(options)
 
 
+def shown(value: Any, limit: int = MAX_SHOWN) -> str:
+    """How an error line shows a config setting: a scalar's repr cut to `limit` characters,
+    the type of anything else. Secret values never get here (they are never shown at all)."""
+    plain = isinstance(value, str | int | float | bool) or value is None
+    text = repr(value) if plain else type(value).__name__
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
+def module_problem(module: str) -> str | None:
+    """Why `module` is not a worker module path inside the project; None when it is one."""
+    fix = "(a path relative to the project root, for example workers/api.js)"
+    if len(module) > MAX_MODULE_PATH or any(len(p.encode()) > 255 for p in module.split("/")):
+        return (
+            f"is too long for a file path, got {len(module):,} characters (at most "
+            f"{MAX_MODULE_PATH:,}, each folder or file name at most 255 bytes; use a shorter path)"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in module):
+        return f"holds a control character, got {shown(module)} {fix}"
+    if "\\" in module:
+        return f"uses a backslash, got {shown(module)} (separate folders with /: workers/api.js)"
+    if module.startswith("/") or re.match(r"^[A-Za-z]:", module):
+        return f"must be relative to the project root, got the absolute path {shown(module)} {fix}"
+    if ".." in module.split("/"):
+        return f"must stay inside the project, got {shown(module)}, which climbs out with .. {fix}"
+    if not module.endswith(MODULE_SUFFIXES):
+        return f"must be an ES module file (.js or .mjs), got {shown(module)} {fix}"
+    return None
+
+
 class _Model(BaseModel):
     # camelCase keys in YAML, snake_case in Python; unknown keys are refused, not ignored.
     model_config = ConfigDict(
@@ -66,17 +113,26 @@ class _Model(BaseModel):
 
 
 class StoreSpec(_Model):
-    """The account's one Secrets Store: adopted by id, or created (protected, kept on destroy)."""
+    """The account's one Secrets Store: looked up by name and adopted (default), adopted by id,
+    or created (protected, kept on destroy)."""
 
     id: str = ""
-    """Adopt this existing store: no Cloudflare resource is created and nothing is ever deleted.
-    Empty (default): create one."""
+    """Adopt this store by id: no lookup, nothing created, nothing ever deleted. Default: empty."""
     name: str = Field(default="default_secrets_store", min_length=1, max_length=255)
-    """The store's name when created. Default `default_secrets_store`, as Cloudflare names it."""
+    """The store to look up and adopt, or, with `create`, to create. Default
+    `default_secrets_store`, the store the dashboard creates."""
+    create: bool = False
+    """Create the store (protected, kept on destroy). Cloudflare allows one store per account:
+    on an account that has one, creating fails with error 1003. Default false."""
 
     @property
     def adopted(self) -> bool:
-        return bool(self.id)
+        return not self.create
+
+    @field_validator("id")
+    @classmethod
+    def _placeholder_id_is_not_an_id(cls, value: str) -> str:
+        return "" if is_placeholder(value) else value
 
 
 class PromotionSpec(_Model):
@@ -87,6 +143,17 @@ class PromotionSpec(_Model):
     stack_reference: str | None = None
     """Pulumi stack name of `after` for the StackReference at `pulumi up` (for example
     `acme/secrets-store/staging`). Default `<organization>/<project>/<after>`."""
+
+    @field_validator("after")
+    @classmethod
+    def _stack_name(cls, value: str | None) -> str | None:
+        # It names a stack file (stacks/Pulumi.<after>.yaml): a stack name, nothing else.
+        if value and not STACK_NAME.match(value):
+            raise ValueError(
+                f"must be a stack name (letters, digits, -, _ and .), got {shown(value)} "
+                "(for example staging)"
+            )
+        return value
 
 
 class SecretSpec(_Model):
@@ -116,7 +183,7 @@ class SecretSpec(_Model):
         choices = {"kind": KINDS, "stage": STAGE_NAMES, "source": SOURCES}[str(info.field_name)]
         if value not in choices:
             raise ValueError(
-                f"unknown {info.field_name}, got {value!r} (use one of {_one_of(choices)})"
+                f"unknown {info.field_name}, got {shown(value)} (use one of {_one_of(choices)})"
             )
         return value
 
@@ -126,12 +193,15 @@ class SecretSpec(_Model):
         if isinstance(scopes, str):
             scopes = [scopes]
         if not isinstance(scopes, list | tuple) or not scopes:
-            raise ValueError(f"must be a non-empty list, got {scopes!r} (for example [workers])")
+            raise ValueError(
+                f"must be a non-empty list, got {shown(scopes)} (for example [workers])"
+            )
         bad = [s for s in scopes if s not in SCOPES]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not a scope (use {_one_of(SCOPES)})")
+            raise ValueError(f"{shown(bad[0])} is not a scope (use {_one_of(SCOPES)})")
         if len(set(scopes)) != len(scopes):
-            raise ValueError(f"lists a scope twice, got {list(scopes)!r} (list each once)")
+            twice = sorted(s for s, n in Counter(scopes).items() if n > 1)
+            raise ValueError(f"lists a scope twice, got {', '.join(twice)} twice (list each once)")
         return tuple(sorted(scopes))
 
     @property
@@ -167,6 +237,24 @@ class WorkerSpec(_Model):
     compatibility_date: str = Field(default="2025-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
     """workerd compatibility date. Default 2025-11-01."""
     compatibility_flags: tuple[str, ...] = ()
+
+    @field_validator("module")
+    @classmethod
+    def _inside_project(cls, module: str) -> str:
+        # Its content is uploaded and shown by the offline plan: never a file outside the
+        # project (`/proc/self/environ`, `../.env`) and never anything but a module.
+        problem = module_problem(module)
+        if problem:
+            raise ValueError(problem)
+        return module
+
+    @field_validator("compatibility_date", mode="before")
+    @classmethod
+    def _date_as_written(cls, value: Any) -> Any:
+        # An unquoted `2025-11-01` is a YAML date: it means the text it is written as.
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            return value.isoformat()
+        return value
 
     @field_validator("secrets", mode="before")
     @classmethod
@@ -214,6 +302,9 @@ class StackSpec:
     secrets: Mapping[str, SecretSpec]
     workers: Mapping[str, WorkerSpec]
     values: Mapping[str, ConfigValue] = field(repr=False)
+    placeholders: tuple[Problem, ...] = ()
+    """Keys that still hold a shipped example id (`REPLACE_ME...`), each with the command that
+    sets it. The offline plan shows them; `pulumi up` refuses them."""
 
     def cloudflare_name(self, secret: str, version: int) -> str:
         return cloudflare_secret_name(self.name_prefix, secret, version)
@@ -227,6 +318,25 @@ class StackSpec:
     def live_secret_count(self) -> int:
         """Cloudflare secrets this stack keeps, counting every live version."""
         return sum(len(s.position.live_versions) for s in self.secrets.values())
+
+    def deploy_order(self) -> list[str]:
+        """Workers ordered so that every service binding's target comes before its caller."""
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(worker: str) -> None:
+            if worker in order or worker in visiting:
+                return  # a cycle is refused by parse_stack; here it only must not loop
+            visiting.add(worker)
+            for target in self.workers[worker].services.values():
+                if target in self.workers:
+                    visit(target)
+            visiting.discard(worker)
+            order.append(worker)
+
+        for worker in self.workers:
+            visit(worker)
+        return order
 
 
 TOP_LEVEL_KEYS = ("accountId", "namePrefix", "store", "promotion", "secrets", "workers")
@@ -251,6 +361,8 @@ def parse_stack(
         return f"{NAMESPACE}:{path}"
 
     def add(path: str, message: str) -> None:
+        # A key path carries names from the file: each one is cut to a readable length.
+        path = ".".join(p if len(p) <= MAX_SHOWN else shown(p)[1:-1] for p in path.split("."))
         problems.append(Problem(key(path), message))
 
     def model(cls: type[_Model], path: str, data: Any) -> Any:
@@ -263,24 +375,72 @@ def parse_stack(
             return None
 
     for unknown in sorted(set(config) - set(TOP_LEVEL_KEYS)):
-        add(unknown, f"unknown config key, got {unknown!r} (known keys: {_one_of(TOP_LEVEL_KEYS)})")
+        add(
+            unknown,
+            f"unknown config key, got {shown(unknown)} (known keys: {_one_of(TOP_LEVEL_KEYS)})",
+        )
+
+    # Settings stored with `--secret` arrive as SecretStr: refused, and never shown.
+    withheld = {k for k in TOP_LEVEL_KEYS if isinstance(config.get(k), SecretStr)}
+    for name in sorted(withheld):
+        add(
+            name,
+            "is stored as a secret, got a secure value (not shown) (store it as plain config: "
+            f"`pulumi config set --stack {stack} {NAMESPACE}:{name} ...` without --secret; "
+            "secret values belong in <secret>_v<N> keys)",
+        )
+    config = {k: v for k, v in config.items() if k not in withheld}
+
+    placeholders: list[Problem] = []
+
+    def placeholder(path: str, command: str, alternative: str = "") -> None:
+        placeholders.append(
+            Problem(
+                key(path),
+                "still holds the shipped example placeholder, got a REPLACE_ME value "
+                f"(run `{command}`{alternative})",
+            )
+        )
 
     account_id = config.get("accountId")
-    if not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
+    if is_placeholder(account_id):
+        placeholder(
+            "accountId",
+            f"pulumi config set --stack {stack} {NAMESPACE}:accountId <your 32-hex account id>",
+        )
+    elif "accountId" in withheld:
+        pass
+    elif not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
         add(
             "accountId",
-            f"must be a 32-character lowercase hex Cloudflare account id, got {account_id!r} "
+            f"must be a 32-character lowercase hex Cloudflare account id, got {shown(account_id)} "
             "(find it in the dashboard URL: dash.cloudflare.com/<account id>)",
         )
     name_prefix = config.get("namePrefix") or ""
-    if not isinstance(name_prefix, str) or not re.fullmatch(r"[a-z0-9_-]*", name_prefix):
-        add("namePrefix", f"must be lowercase letters, digits, - or _, got {name_prefix!r}")
+    if not isinstance(name_prefix, str) or not NAME_PREFIX.fullmatch(name_prefix):
+        add("namePrefix", f"must be lowercase letters, digits, - or _, got {shown(name_prefix)}")
         name_prefix = ""
 
     store = model(StoreSpec, "store", config.get("store"))
+    raw_store = config.get("store")
+    if isinstance(raw_store, Mapping) and is_placeholder(raw_store.get("id")):
+        placeholder(
+            "store.id",
+            f"pulumi config set --path --stack {stack} '{NAMESPACE}:store.id' <store id>",
+            ", or remove store.id to adopt the store named store.name",
+        )
+    if store is not None and store.create and store.id:
+        add(
+            "store.create",
+            f"conflicts with store.id, got create: true and id {store.id!r} (remove id to "
+            "create the store, or remove create to adopt the store with that id)",
+        )
     promotion = model(PromotionSpec, "promotion", config.get("promotion"))
     if promotion and promotion.after == stack:
-        add("promotion.after", f"names this stack itself, got {stack!r} (name the stack before it)")
+        add(
+            "promotion.after",
+            f"names this stack itself, got {shown(stack)} (name the stack before it)",
+        )
 
     # Names as declared (even when a declaration is invalid), for cross-references.
     raw_secrets = _mapping(config.get("secrets"), "secrets", add)
@@ -291,7 +451,7 @@ def parse_stack(
         if not SECRET_NAME.match(name):
             add(
                 f"secrets.{name}",
-                f"bad secret name, got {name!r} (letters, digits, _ and - only, no spaces)",
+                f"bad secret name, got {shown(name)} (letters, digits, _ and - only, no spaces)",
             )
             continue
         spec = model(SecretSpec, f"secrets.{name}", data)
@@ -303,7 +463,7 @@ def parse_stack(
         if not SCRIPT_NAME.match(f"{name_prefix}{name}"):
             add(
                 f"workers.{name}",
-                f"bad worker name, got {name!r} (script names are lowercase "
+                f"bad worker name, got {shown(name)} (script names are lowercase "
                 "letters, digits, - and _, at most 63 characters with the prefix)",
             )
             continue
@@ -314,6 +474,20 @@ def parse_stack(
     declared = set(raw_secrets)
     for name, worker in workers.items():
         _worker_problems(name, worker, declared, set(raw_workers), values, module_exists, add)
+        for binding, namespace_id in worker.kv.items():
+            if is_placeholder(namespace_id):
+                placeholder(
+                    f"workers.{name}.kv.{binding}",
+                    f"pulumi config set --path --stack {stack} "
+                    f"'{NAMESPACE}:workers.{name}.kv.{binding}' <KV namespace id>",
+                )
+    cycle = _service_cycle(workers)
+    if cycle:
+        add(
+            f"workers.{cycle[0]}.services",
+            f"service bindings form a cycle, got {' -> '.join(cycle)} (a target is uploaded "
+            "before its callers, so one of these bindings must go)",
+        )
 
     live = sum(len(s.position.live_versions) for s in secrets.values())
     if live > MAX_SECRETS_PER_ACCOUNT:
@@ -338,11 +512,13 @@ def parse_stack(
                 f"(run `pulumi config set --secret --stack {stack} {config_key} <value>` to store "
                 "it as a secret)",
             )
+        if withheld & {"secrets", "workers"}:
+            continue  # which keys they use is not known: nothing is called unknown
         if config_key in legacy or (match and match["secret"] in declared):
             continue
         add(
             config_key,
-            f"unknown config key, got {config_key!r} (a value key is "
+            f"unknown config key, got {shown(config_key)} (a value key is "
             "<secret>_v<N> of a declared secret; remove it with "
             f"`pulumi config rm --stack {stack} {config_key}`)",
         )
@@ -350,7 +526,77 @@ def parse_stack(
     if problems:
         raise SpecError(problems)
     assert store is not None and promotion is not None and isinstance(account_id, str)
-    return StackSpec(stack, account_id, name_prefix, store, promotion, secrets, workers, values)
+    return StackSpec(
+        stack,
+        account_id,
+        name_prefix,
+        store,
+        promotion,
+        secrets,
+        workers,
+        values,
+        tuple(placeholders),
+    )
+
+
+def _service_cycle(workers: Mapping[str, WorkerSpec]) -> list[str]:
+    """One cycle of service bindings (`[a, b, a]`), or empty."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(worker: str) -> list[str]:
+        state[worker] = 1
+        path.append(worker)
+        for target in workers[worker].services.values():
+            if target not in workers or state.get(target) == 2:
+                continue
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            found = visit(target)
+            if found:
+                return found
+        path.pop()
+        state[worker] = 2
+        return []
+
+    for worker in workers:
+        if worker not in state:
+            found = visit(worker)
+            if found:
+                return found
+    return []
+
+
+def check_secret(
+    secret: str, settings: Mapping[str, Any], where: str
+) -> tuple[SecretSpec | None, list[Problem]]:
+    """The rules of one secret outside a stack file (the components' own arguments).
+
+    `settings` holds SecretSpec fields by Python name; problems are keyed `<where>.<field>`.
+    """
+    problems: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        problems.append(Problem(f"{where}.{path.split('.', 2)[-1]}", message))
+
+    if not isinstance(secret, str) or not SECRET_NAME.match(secret):
+        problems.append(
+            Problem(
+                f"{where}.secret_name",
+                f"bad secret name, got {secret!r} (letters, digits, _ and - only, no spaces)",
+            )
+        )
+    try:
+        spec = SecretSpec.model_validate({k: v for k, v in settings.items() if v is not None})
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            # Component arguments here are names and positions, never values.
+            problems.append(Problem(f"{where}.{loc}", _message(err)))
+        return None, problems
+    if not _secret_ok(secret, spec, lambda path, message: add(path, message)):
+        return None, problems
+    return (spec if not problems else None), problems
 
 
 def _mapping(data: Any, path: str, add: Callable[[str, str], None]) -> dict[str, Any]:
@@ -368,10 +614,10 @@ def _message(err: Any) -> str:
     if err["type"] == "value_error":
         return msg.removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return f"unknown key, got {err['loc'][-1]!r} (check the spelling or remove it)"
+        return f"unknown key, got {shown(err['loc'][-1])} (check the spelling or remove it)"
     if err["type"] == "missing":
         return "is required, got nothing (add it)"
-    return f"{msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
+    return f"{msg[0].lower()}{msg[1:]}, got {shown(err.get('input'))}"
 
 
 def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> bool:
@@ -403,7 +649,7 @@ def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> 
     if spec.schema_name is not None and spec.schema_name not in SCHEMAS:
         add(
             f"{path}.schema",
-            f"unknown schema, got {spec.schema_name!r} (use one of "
+            f"unknown schema, got {shown(spec.schema_name)} (use one of "
             f"{_one_of(tuple(sorted(SCHEMAS)))}, or register one in components/schemas.py)",
         )
     if spec.source == "generate" and spec.kind == "json":
@@ -424,13 +670,16 @@ def _worker_problems(
     if not module_exists(worker.module):
         add(
             f"{path}.module",
-            f"file not found, got {worker.module!r} (a path relative to the "
+            f"file not found, got {shown(worker.module)} (a path relative to the "
             "project root, for example workers/api.js)",
         )
     seen: dict[str, str] = {}
     for binding, where in worker.binding_names():
         if not BINDING_NAME.match(binding):
-            add(f"{path}.{where}", f"bad binding name, got {binding!r} (a JavaScript identifier)")
+            add(
+                f"{path}.{where}",
+                f"bad binding name, got {shown(binding)} (a JavaScript identifier)",
+            )
         elif binding in seen:
             add(
                 f"{path}.{where}",
@@ -443,21 +692,21 @@ def _worker_problems(
         if spec.secret not in declared:
             add(
                 f"{path}.secrets.{binding}",
-                f"binds an undeclared secret, got {spec.secret!r} "
+                f"binds an undeclared secret, got {shown(spec.secret)} "
                 f"(declare it under {NAMESPACE}:secrets, or fix the name)",
             )
     for binding, target in worker.services.items():
         if target not in worker_names:
             add(
                 f"{path}.services.{binding}",
-                f"names no worker of this stack, got {target!r} "
+                f"names no worker of this stack, got {shown(target)} "
                 f"(use one of {_one_of(tuple(sorted(worker_names)))})",
             )
     for binding, config_key in worker.secret_text.items():
         if config_key not in values:
             add(
                 f"{path}.secretText.{binding}",
-                f"names a missing config key, got {config_key!r} "
+                f"names a missing config key, got {shown(config_key)} "
                 f"(run `pulumi config set --secret {config_key} <value>`)",
             )
 

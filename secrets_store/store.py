@@ -1,26 +1,58 @@
-"""The account's Secrets Store, adopted or created."""
+"""The account's Secrets Store: looked up and adopted (the default), adopted by id, or created."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NotRequired, TypedDict, Unpack, overload
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from secrets_store.spec import StoreSpec
+from secrets_store.errors import Problem, SpecError
+
+TYPE = "secrets-store:index:SecretsStore"
+LEGACY_TYPE = "secrets-store:index:Store"
+DEFAULT_STORE_NAME = "default_secrets_store"
+"""The store Cloudflare creates when anyone opens Secrets Store in the dashboard."""
+
+
+class StoreNotFoundError(SpecError, pulumi.RunError):
+    """No store of the account has the configured name. A RunError: Pulumi shows no traceback."""
+
+
+class SecretsStoreArgs(TypedDict):
+    """Which store every secret and binding of the program uses."""
+
+    account_id: pulumi.Input[str]
+    """The Cloudflare account id (32 hex characters)."""
+    store_id: NotRequired[pulumi.Input[str]]
+    """Adopt the store with this id. Nothing is created, and nothing is ever deleted."""
+    store_name: NotRequired[str]
+    """The store's name: looked up and adopted, or created with `create`.
+    Default `default_secrets_store`."""
+    create: NotRequired[bool]
+    """Create the store instead of adopting one (protected, kept on destroy). Cloudflare allows
+    one store per account, so this fails with error 1003 when the account already has one.
+    Default false."""
 
 
 class SecretsStore(pulumi.ComponentResource):
     """The account's one Secrets Store (Cloudflare allows one per account).
 
     Behavior:
-    - `store.id` set: adopt that store. No Cloudflare resource is created, so
-      `pulumi destroy` never deletes it.
-    - `store.id` empty: create a `cloudflare.SecretsStore`, protected and kept on
-      destroy: deleting it would take every secret of the account with it.
-    - Changing `store.name` of a created store replaces nothing here: protection
-      makes Pulumi refuse the replacement until someone lifts it on purpose.
+    - Default (no `store_id`, no `create`): the store named `store_name` (default
+      `default_secrets_store`, which the dashboard creates) is looked up with the
+      provider's `get_secrets_stores` data source and adopted. Nothing is created or
+      deleted. When no store has that name, the program stops before any Cloudflare
+      resource is sent, naming both fixes.
+    - `store_id`: adopt that store as is, with no lookup.
+    - `create=True`: create a `cloudflare.SecretsStore`, protected and kept on destroy:
+      deleting it would take every secret of the account with it. A second store fails
+      with Cloudflare error 1003, so use this only on an account that has none.
 
     Example:
-        store = SecretsStore("store", "0123...", StoreSpec(name="default_secrets_store"))
+        store = SecretsStore("store", account_id=ACCOUNT)                 # adopt the default
+        store = SecretsStore("store", account_id=ACCOUNT, store_id=ID)    # adopt by id
         pulumi.export("store_id", store.store_id)
 
     API: https://developers.cloudflare.com/api/resources/secrets_store/subresources/stores/
@@ -28,27 +60,79 @@ class SecretsStore(pulumi.ComponentResource):
 
     store_id: pulumi.Output[str]
     """Id of the store every secret and binding uses."""
-    adopted: bool
-    """True when the store was adopted by id (no resource managed)."""
+    adopted: pulumi.Output[bool]
+    """True when the store is adopted (looked up or given by id): no store resource is managed."""
+
+    @overload
+    def __init__(
+        self, name: str, args: SecretsStoreArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        opts: pulumi.ResourceOptions | None = None,
+        **kwargs: Unpack[SecretsStoreArgs],
+    ) -> None: ...
 
     def __init__(
         self,
         name: str,
-        account_id: pulumi.Input[str],
-        spec: StoreSpec,
+        args: SecretsStoreArgs | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__("secrets-store:index:Store", name, None, opts)
-        self.adopted = spec.adopted
-        if spec.adopted:
-            self.store_id = pulumi.Output.from_input(spec.id)
-        else:
+        # Releases before 0.3 named this type `Store`: the alias keeps a created store's URN.
+        renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE)])
+        super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, renamed))
+        settings: dict[str, Any] = {**(args or {}), **kwargs}
+        account_id = settings["account_id"]
+        store_name: str = settings.get("store_name") or DEFAULT_STORE_NAME
+        store_id = settings.get("store_id")
+        if settings.get("create"):
             store = cloudflare.SecretsStore(
                 f"{name}-store",
                 account_id=account_id,
-                name=spec.name,
+                name=store_name,
                 # It holds every secret of the account: never delete or replace it by accident.
                 opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
             )
             self.store_id = store.id
+            self.adopted = pulumi.Output.from_input(False)
+        elif store_id:
+            self.store_id = pulumi.Output.from_input(store_id)
+            self.adopted = pulumi.Output.from_input(True)
+        else:
+            stores = cloudflare.get_secrets_stores_output(
+                account_id=account_id, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            self.store_id = pulumi.Output.all(stores.results, account_id).apply(
+                lambda found: store_by_name(found[0], store_name, str(found[1]))
+            )
+            self.adopted = pulumi.Output.from_input(True)
         self.register_outputs({"store_id": self.store_id, "adopted": self.adopted})
+
+
+def store_by_name(results: Sequence[Any], name: str, account_id: str) -> str:
+    """The id of the store called `name` among the data source's results."""
+    for result in results or ():
+        found = result.get("name") if isinstance(result, dict) else getattr(result, "name", None)
+        if found == name:
+            store_id = result.get("id") if isinstance(result, dict) else result.id
+            return str(store_id)
+    names = sorted(
+        str(r.get("name") if isinstance(r, dict) else getattr(r, "name", "")) for r in results or ()
+    )
+    have = f"the account has {', '.join(names)}" if names else "the account has no store yet"
+    raise StoreNotFoundError(
+        [
+            Problem(
+                "secrets-store:store.name",
+                f"no Secrets Store named {name!r} in account {account_id}, got none ({have}; "
+                "set store.id to adopt a store by id, or set store.create: true to create "
+                f"{name!r}; opening Secrets Store in the dashboard creates {DEFAULT_STORE_NAME})",
+            )
+        ]
+    )

@@ -2,107 +2,150 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict, Unpack, overload
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from secrets_store.modules import Module
-from secrets_store.rotation import bound_versions
+from secrets_store.errors import Problem, SpecError
+from secrets_store.modules import Module, ModuleGraphError, collect_modules
+from secrets_store.rotation import fallback_binding_name
 from secrets_store.secret import VersionedSecret
-from secrets_store.spec import WorkerSpec
+from secrets_store.spec import BINDING_NAME, SCRIPT_NAME
 
+TYPE = "secrets-store:index:Worker"
 MODULE_CONTENT_TYPE = "application/javascript+module"
+DEFAULT_COMPATIBILITY_DATE = "2025-11-01"
 
 
-@dataclass(frozen=True)
-class WorkerArgs:
-    """What a `Worker` needs: its spec, its modules and the secrets it binds."""
+class SecretBindingArgs(TypedDict):
+    """A Secrets Store binding that follows a rotating secret: primary and, while rotating,
+    fallback. From Python, build it with `SecretBinding(secret, fallback=...)`."""
 
-    spec: WorkerSpec
-    script_name: str
-    account_id: pulumi.Input[str]
     store_id: pulumi.Input[str]
-    modules: list[Module]
-    """Main module first, then its imports (see `secrets_store.modules.collect_modules`)."""
-    secrets: Mapping[str, VersionedSecret]
-    """The shared secret components, by secret name: one set per stack, never per worker."""
-    service_scripts: Mapping[str, str] = field(default_factory=dict)
-    """Script name of each worker this one may bind as a service."""
-    secret_texts: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
-    """Legacy secret_text values by binding name (migration), already Pulumi secrets."""
+    """The store holding the secret."""
+    secret_name: pulumi.Input[str]
+    """Cloudflare name the binding points at (a VersionedSecret's `primary_name`)."""
+    fallback_secret_name: NotRequired[pulumi.Input[str]]
+    """Cloudflare name the fallback binding points at, given only while the secret rotates
+    (a VersionedSecret's `fallback_name`, which is null when steady); no fallback binding
+    when absent or null."""
+    fallback_binding: NotRequired[str]
+    """Name of the fallback binding. Default `<BINDING>_FALLBACK`."""
+
+
+def SecretBinding(  # a factory that reads as the type it builds
+    secret: VersionedSecret, fallback: str | None = None
+) -> SecretBindingArgs:
+    """Bind `secret` where its rotation stage says: the primary binding and, while rotating,
+    the fallback binding (named `fallback`, default `<BINDING>_FALLBACK`)."""
+    binding: SecretBindingArgs = {"store_id": secret.store_id, "secret_name": secret.primary_name}
+    if secret.position.fallback_version is not None:
+        binding["fallback_secret_name"] = secret.version_names[secret.position.fallback_version]
+    if fallback:
+        binding["fallback_binding"] = fallback
+    return binding
+
+
+class WorkerArgs(TypedDict):
+    """A Worker script: its main ES module, and its bindings by name."""
+
+    account_id: pulumi.Input[str]
+    """The Cloudflare account id."""
+    script_name: str
+    """The script's name in Cloudflare (lowercase letters, digits, - and _). Changing it
+    replaces the script."""
+    main_module: str
+    """Path of the main ES module, relative to `root` (default: the program's working
+    directory). Every module it imports, transitively, is uploaded with it."""
+    root: NotRequired[str]
+    """Folder `main_module` is relative to. Default: the working directory."""
+    bindings: NotRequired[Mapping[str, SecretBindingArgs]]
+    """Secrets Store bindings by binding name."""
+    vars: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """Plain-text bindings (never secret values)."""
+    kv_namespaces: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """KV namespace bindings: binding name -> namespace id (must exist: 10041 otherwise)."""
+    services: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """Service bindings: binding name -> script name. Pass the target Worker's `script_name`
+    output, so the target is uploaded first and deleted last."""
+    secret_texts: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """Legacy Worker secrets (migration): binding name -> value, kept a Pulumi secret."""
+    compatibility_date: NotRequired[str]
+    """workerd compatibility date. Default 2025-11-01."""
+    compatibility_flags: NotRequired[list[str]]
+    """workerd compatibility flags."""
 
 
 class Worker(pulumi.ComponentResource):
     """A Cloudflare Worker whose Secrets Store bindings follow each secret's rotation stage.
 
     Behavior:
-    - One `cloudflare.WorkersScript` named `{prefix}{worker}`: the main module as
-      `content` + `main_module`, every imported module as a `files` part, so a
-      change to any imported module changes the script's inputs and redeploys it.
-    - Per secret binding B of secret S: B points at the version the stage says and,
-      while rotating, the fallback binding F (default `B_FALLBACK`) at the other one.
-      All bindings of S, in every worker, move in the same deploy.
-    - Secret names are taken from the secret resources' outputs, so Pulumi creates a
-      new version before any worker binds it, and deletes an old one only after
-      every worker has moved off it.
+    - One `cloudflare.WorkersScript`: the main module as `content` + `main_module`, every
+      imported module as a `files` part (named by its import path), so a change to any
+      imported module changes the script's inputs and redeploys it.
+    - Per secret binding B: B points at the secret's primary version and, while rotating,
+      the fallback binding F (default `B_FALLBACK`) at the other one. Names come from the
+      secret's outputs, which resolve once each version is active: Pulumi creates a version
+      (and waits for it) before any worker binds it, and deletes one only after every
+      worker has moved off it.
+    - A service binding takes the target script's name from the target's output, so the
+      target is uploaded first and deleted last.
+    - Refused at construction: a bad script or binding name, a binding name used twice,
+      a main module (or an import) that does not exist.
 
     Example:
-        Worker("api", WorkerArgs(spec=WorkerSpec(module="workers/api.js",
-               secrets={"PRIMARY_KEY": BindingSpec(secret="api_key", fallback="FALLBACK_KEY")}),
-               script_name="api", account_id=account_id, store_id=store.store_id,
-               modules=collect_modules(root, "workers/api.js"), secrets={"api_key": api_key}))
+        Worker("edge", account_id=ACCOUNT, script_name="qa_edge", main_module="workers/api.js",
+               bindings={"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")})
 
     API: https://developers.cloudflare.com/api/resources/workers/subresources/scripts/methods/update/
     """
 
-    script_name: str
-    """The script's name in Cloudflare."""
-    secret_bindings: dict[str, str]
-    """Binding name -> Cloudflare secret name, at this stage (plain data: names, never values)."""
+    script_name: pulumi.Output[str]
+    """The script's name in Cloudflare, once uploaded (bind it as another Worker's service)."""
 
-    def __init__(self, name: str, args: WorkerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("secrets-store:index:Worker", name, None, opts)
-        self.script_name = args.script_name
-        self.secret_bindings = {}
-        bindings: list[cloudflare.WorkersScriptBindingArgs] = []
-        for binding, spec in args.spec.secrets.items():
-            secret = args.secrets[spec.secret]
-            for bound in bound_versions(binding, spec.fallback, secret.position):
-                bindings.append(
-                    cloudflare.WorkersScriptBindingArgs(
-                        type="secrets_store_secret",
-                        name=bound.binding,
-                        store_id=args.store_id,
-                        secret_name=secret.version_names[bound.version],
-                    )
-                )
-                self.secret_bindings[bound.binding] = secret.cloudflare_name(bound.version)
-        bindings += [
-            cloudflare.WorkersScriptBindingArgs(type="plain_text", name=k, text=v)
-            for k, v in args.spec.vars.items()
-        ]
-        bindings += [
-            cloudflare.WorkersScriptBindingArgs(type="kv_namespace", name=k, namespace_id=v)
-            for k, v in args.spec.kv.items()
-        ]
-        bindings += [
-            cloudflare.WorkersScriptBindingArgs(
-                type="service", name=k, service=args.service_scripts[v]
-            )
-            for k, v in args.spec.services.items()
-        ]
-        bindings += [
-            cloudflare.WorkersScriptBindingArgs(type="secret_text", name=k, text=v)
-            for k, v in args.secret_texts.items()
-        ]
+    @overload
+    def __init__(
+        self,
+        name: str,
+        args: WorkerArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        modules: Sequence[Module] | None = None,
+    ) -> None: ...
 
-        main, *imported = args.modules
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        opts: pulumi.ResourceOptions | None = None,
+        modules: Sequence[Module] | None = None,
+        **kwargs: Unpack[WorkerArgs],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        args: WorkerArgs | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        modules: Sequence[Module] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        settings: dict[str, Any] = {**(args or {}), **kwargs}
+        where = f"Worker {name}"
+        modules = list(modules) if modules is not None else _modules(settings, where)
+        bindings = _bindings(settings, where)
+
+        main, *imported = modules
         self.script = cloudflare.WorkersScript(
             f"{name}-script",
-            account_id=args.account_id,
-            script_name=args.script_name,
+            account_id=settings["account_id"],
+            script_name=settings["script_name"],
             main_module=main.name,
             content=main.source,
             files={
@@ -114,10 +157,95 @@ class Worker(pulumi.ComponentResource):
                 for module in imported
             },
             bindings=bindings,
-            compatibility_date=args.spec.compatibility_date,
-            compatibility_flags=list(args.spec.compatibility_flags) or None,
+            compatibility_date=settings.get("compatibility_date") or DEFAULT_COMPATIBILITY_DATE,
+            compatibility_flags=list(settings.get("compatibility_flags") or []) or None,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs(
-            {"script_name": self.script_name, "secret_bindings": self.secret_bindings}
+        self.script_name = self.script.script_name
+        self.register_outputs({"script_name": self.script_name})
+
+
+def _modules(settings: Mapping[str, Any], where: str) -> list[Module]:
+    root = Path(settings.get("root") or Path.cwd())
+    main = settings.get("main_module")
+    if not isinstance(main, str) or not (root / main).is_file():
+        raise SpecError(
+            [
+                Problem(
+                    f"{where}.main_module",
+                    f"file not found, got {main!r} under {root} (a path relative to the "
+                    "program's working directory, or pass root)",
+                )
+            ]
         )
+    try:
+        return collect_modules(root, main)
+    except ModuleGraphError as exc:
+        raise SpecError([Problem(f"{where}.main_module", str(exc))]) from None
+
+
+def _bindings(
+    settings: Mapping[str, Any], where: str
+) -> list[cloudflare.WorkersScriptBindingArgs]:
+    """Every binding of the script, checked; secret names stay Outputs."""
+    problems: list[Problem] = []
+    script = settings.get("script_name")
+    if not isinstance(script, str) or not SCRIPT_NAME.match(script):
+        problems.append(
+            Problem(
+                f"{where}.script_name",
+                f"bad script name, got {script!r} (lowercase letters, digits, - and _, "
+                "at most 63 characters)",
+            )
+        )
+    bindings: list[cloudflare.WorkersScriptBindingArgs] = []
+    for binding, target in (settings.get("bindings") or {}).items():
+        bindings.append(
+            cloudflare.WorkersScriptBindingArgs(
+                type="secrets_store_secret",
+                name=binding,
+                store_id=target["store_id"],
+                secret_name=target["secret_name"],
+            )
+        )
+        fallback = target.get("fallback_secret_name")
+        if fallback is None:
+            continue  # steady: no fallback binding
+        bindings.append(
+            cloudflare.WorkersScriptBindingArgs(
+                type="secrets_store_secret",
+                name=fallback_binding_name(binding, target.get("fallback_binding")),
+                store_id=target["store_id"],
+                secret_name=fallback,
+            )
+        )
+    for group, kind, field in (
+        ("vars", "plain_text", "text"),
+        ("kv_namespaces", "kv_namespace", "namespace_id"),
+        ("services", "service", "service"),
+        ("secret_texts", "secret_text", "text"),
+    ):
+        for binding, value in (settings.get(group) or {}).items():
+            if group == "secret_texts":
+                value = pulumi.Output.secret(value)  # a legacy secret stays a Pulumi secret
+            bindings.append(
+                cloudflare.WorkersScriptBindingArgs(type=kind, name=binding, **{field: value})
+            )
+    seen: set[str] = set()
+    for entry in bindings:
+        binding = entry.name
+        if not BINDING_NAME.match(str(binding)):
+            problems.append(
+                Problem(f"{where}.bindings", f"bad binding name, got {binding!r} (a JS identifier)")
+            )
+        elif binding in seen:
+            problems.append(
+                Problem(
+                    f"{where}.bindings",
+                    f"binding name {binding!r} is used twice (give one of them another name)",
+                )
+            )
+        seen.add(str(binding))
+    if problems:
+        raise SpecError(problems)
+    return bindings

@@ -12,11 +12,12 @@ RANDOM = "random:index/randomBytes:RandomBytes"
 
 HEADER = """
 import pulumi
-from secrets_store.secret import VersionedSecret, VersionedSecretArgs
-from secrets_store.spec import SecretSpec
+from secrets_store import VersionedSecret, VersionedSecretArgs
 
-spec = SecretSpec(kind="api_key", source="generate", current=1, next=2, stage="fallback")
-args = VersionedSecretArgs(secret="api_key", spec=spec, account_id="a" * 32, store_id="store")
+args = VersionedSecretArgs(
+    secret_name="api_key", kind="api_key", generate=True, current=1, next=2, stage="fallback",
+    account_id="a" * 32, store_id="store",
+)
 """
 
 # Release 1: the secret component at the root of the stack.

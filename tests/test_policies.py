@@ -176,7 +176,7 @@ def _stack_violations(resources: list[dict]) -> list[str]:
 
 
 def test_the_real_dev_stack_passes_every_policy():
-    # GIVEN the offline plan of the example dev stack (mid-rotation, store created)
+    # GIVEN the offline plan of the example dev stack (mid-rotation, store adopted by name)
     resources = plan_stack("dev").document["resources"]
     found = []
     for r in resources:
@@ -188,7 +188,7 @@ def test_the_real_dev_stack_passes_every_policy():
             found += _resource_violations(name, r["type"], r["inputs"], r.get("protect", False))
     found += _stack_violations([{"type": r["type"], "props": r["inputs"]} for r in resources])
     assert found == []
-    assert any(r["type"] == STORE and r.get("protect") for r in resources)
+    assert not any(r["type"] == STORE for r in resources)  # adopted: nothing to delete
 
 
 def test_the_pack_reports_through_pulumi_policy_when_violated():

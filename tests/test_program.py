@@ -104,6 +104,7 @@ def test_secret_resources_carry_store_scopes_comment_and_prefixed_names(run, nam
 
 
 def test_a_created_store_is_protected_and_retained_on_delete(run, namespace):
+    namespace["store"] = {"name": "default_secrets_store", "create": True}
     result = run(namespace)
     (store,) = result.of_type(STORE)
     assert store.protect and store.retain_on_delete
@@ -255,7 +256,7 @@ def test_pulumi_logs_of_a_run_never_contain_a_value(run, namespace, caplog, capf
 def test_component_type_tokens_are_in_the_project_namespace(run, namespace):
     types = {r.type for r in run(namespace).resources if not r.custom}
     assert types == {
-        "secrets-store:index:Store",
+        "secrets-store:index:SecretsStore",
         "secrets-store:index:VersionedSecret",
         "secrets-store:index:Worker",
     }

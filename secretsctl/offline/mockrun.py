@@ -38,6 +38,20 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_MARK = "[secret]"
 STACK_TYPE = "pulumi:pulumi:Stack"
+STORES_LOOKUP = "cloudflare:index/getSecretsStores:getSecretsStores"
+
+
+def looked_up_store_id(name: str) -> str:
+    """What the offline plan shows for a store looked up by name: not an id that could exist."""
+    return f"<{name}: looked up at deploy>"
+
+
+def offline_stores(config: StackConfig) -> list[dict[str, str]]:
+    """Offline, the account is assumed to hold the store the stack names (checked at deploy)."""
+    store = config.namespace.get("store")
+    name = store.get("name") if isinstance(store, Mapping) else None
+    name = name if isinstance(name, str) and name else "default_secrets_store"
+    return [{"id": looked_up_store_id(name), "name": name}]
 
 
 @dataclass(frozen=True)
@@ -119,9 +133,11 @@ class EngineLikeMocks(pulumi.runtime.Mocks):
         self,
         state: Mapping[str, dict[str, Any]] | None = None,
         stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        stores: list[dict[str, str]] | None = None,
     ) -> None:
         self.state = dict(state or {})
         self.stack_outputs = dict(stack_outputs or {})
+        self.stores = list(stores or [])
         self.project = "secrets-store"
         self.stack = "stack"
 
@@ -151,8 +167,17 @@ class EngineLikeMocks(pulumi.runtime.Mocks):
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
-    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
+        if args.token == STORES_LOOKUP:
+            # The account's stores, as `cloudflare.get_secrets_stores` answers.
+            account = str(args.args.get("accountId", ""))
+            results = [
+                {"accountId": account, "created": "", "modified": "", **store}
+                for store in self.stores
+            ]
+            answer = {"accountId": account, "direction": "asc", "order": "name"}
+            return {**answer, "results": results}, []
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -313,16 +338,23 @@ def run_program(
     state: Mapping[str, dict[str, Any]] | None = None,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     program: Path | None = None,
+    offline: bool = True,
+    stores: list[dict[str, str]] | None = None,
 ) -> ProgramRun:
     """Run the Pulumi program for `config` under mocks; raises what the program raises.
 
     `state`: a previous run's `ProgramRun.state`, to keep generated values.
     `stack_outputs`: outputs of other stacks, by name, for StackReferences.
     `program`: the Pulumi program to run (default: `program_for(config.path)`).
+    `offline`: a plan (placeholder ids are shown); False runs it as `pulumi up` would.
+    `stores`: the account's stores `{id, name}` for the store lookup (default: the one the
+    stack names, see `offline_stores`).
     """
     program = program or program_for(config.path)
     lazy_cloudflare()
     config_values = dict(config.config)
+    if offline:
+        config_values["secretsctl:offline"] = "true"
     if config.opaque_keys:
         config_values["secretsctl:opaqueKeys"] = json.dumps(config.opaque_keys)
     set_all_config(config_values, list(config.secret_keys))
@@ -330,7 +362,9 @@ def run_program(
     # The SDK schedules registrations on the current loop from set_mocks on.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    mocks = EngineLikeMocks(state, stack_outputs)
+    mocks = EngineLikeMocks(
+        state, stack_outputs, offline_stores(config) if stores is None else stores
+    )
     mocks.stack = config.stack
     monitor = RecordingMonitor(mocks)
     configure_mock_runtime(monitor, mocks.project, config.stack)

@@ -47,7 +47,7 @@ def plan_stack(
 
 
 def plan_document(run: ProgramRun) -> dict[str, Any]:
-    """The plan JSON (README, "What secretsctl plan shows offline") from one program run. Every secret shows as `[secret]`."""
+    """The plan JSON (README: "What secretsctl plan shows offline"). Secrets show as `[secret]`."""
     names = {r.urn: r.name for r in run.resources}
     resources = [
         {
@@ -55,7 +55,7 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
             "name": r.name,
             "parent": names.get(r.parent, ""),
             "urn": r.urn,
-            "inputs": r.redacted_inputs(),
+            "inputs": _shown_inputs(r),
             **({"protect": True} if r.protect else {}),
             **({"retain_on_delete": True} if r.retain_on_delete else {}),
         }
@@ -75,7 +75,17 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
         "resources": resources,
         "secrets": dict(sorted(run.outputs.get("rotation", {}).items())),
         "workers": workers,
+        # Keys still holding a shipped REPLACE_ME example id: `pulumi up` refuses them.
+        "placeholders": list(run.outputs.get("placeholders", [])),
     }
+
+
+def _shown_inputs(resource: Registration) -> dict[str, Any]:
+    inputs = resource.redacted_inputs()
+    if "__provider" in inputs:
+        # A dynamic resource's pickled provider: code, not configuration a reviewer reads.
+        inputs["__provider"] = "[dynamic provider]"
+    return inputs
 
 
 def _bindings(script: Registration) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,33 @@ STACKS_DIR = "stacks"
 
 
 class StackFileError(InvalidInput):
-    """A stack file that cannot be read: missing or not YAML."""
+    """A stack file that cannot be read: missing, unreadable, not UTF-8, not YAML, not a
+    mapping, or beyond the limits below."""
+
+
+# Limits of what a stack file may be: far above any real one (a few hundred lines), low
+# enough that a hostile file is refused instead of parsed or expanded for minutes.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_LINES = 20_000
+MAX_EXPANDED_NODES = 200_000
+"""Values a file's YAML expands to once every alias is followed (an alias bomb expands to
+billions from a few lines)."""
+MAX_DEPTH = 64
+MAX_SHOWN = 80
+"""Characters of a user-written name or value an error line shows at most."""
+SECRET_STAND_IN = ""
+"""What a `secure:` value reads as offline: present, never decrypted, never shown."""
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+"""A Pulumi stack name (letters, digits, `-`, `_`, `.`); anything else is never a file name."""
+
+
+def shown(value: Any, limit: int = MAX_SHOWN) -> str:
+    """`repr(value)` for an error line, cut to `limit` characters (a name, never a secret)."""
+    plain = isinstance(value, str | int | float | bool) or value is None
+    text = repr(value) if plain else type(value).__name__
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -96,6 +123,13 @@ class StackConfig:
     """Keys stored as `secure:` (Pulumi secrets)."""
     opaque_keys: list[str] = field(default_factory=list)
     """Secure keys whose ciphertext cannot be decrypted here: present, never shown."""
+    environments: tuple[str, ...] = ()
+    """Pulumi ESC environments the file imports (`environment:`): their values are not here."""
+    from_environment: tuple[str, ...] = ()
+    """Value keys the file lacks and the environments are taken to supply (opaque, in
+    `opaque_keys` too): never reported missing offline."""
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+    """The file's exact bytes as read (None: built in memory); edits start from these."""
 
     # ---- decoded once -------------------------------------------------------------------
 
@@ -124,9 +158,12 @@ class StackConfig:
 
     @functools.cached_property
     def promotion_after(self) -> str | None:
-        """The stack this one may never be ahead of (`promotion.after`), or None."""
+        """The stack this one may never be ahead of (`promotion.after`), or None.
+
+        Only a well-formed stack name: any other value never becomes a file name to open
+        (the program refuses it, with its key path)."""
         after = self._promotion.get("after")
-        return after if isinstance(after, str) and after else None
+        return after if isinstance(after, str) and STACK_NAME.match(after) else None
 
     @functools.cached_property
     def stack_reference(self) -> str | None:
@@ -141,10 +178,14 @@ class StackConfig:
         out: dict[str, SecretEntry] = {}
         for name, entry in (raw if isinstance(raw, Mapping) else {}).items():
             entry = entry if isinstance(entry, Mapping) else {}
+            try:
+                position = position_from(entry)
+            except (OverflowError, ValueError, TypeError):  # `current: .inf`, ...
+                position = None
             out[str(name)] = SecretEntry(
                 kind=str(entry.get("kind") or ""),
                 source=str(entry.get("source") or "config"),
-                position=position_from(entry),
+                position=position,
             )
         return out
 
@@ -168,6 +209,36 @@ class StackConfig:
         """True when the file holds a value key for this version (decryptable or not)."""
         return config_key(value_key(secret, version)) in self.config
 
+    def value_keys_needed(self) -> list[str]:
+        """Full keys of every value the file's config reads: each live version of a
+        `source: config` secret, and each worker's legacy `secretText` key."""
+        keys = [
+            config_key(value_key(name, version))
+            for name, entry in self.secrets.items()
+            if entry.source == "config" and entry.position is not None
+            for version in entry.position.live_versions
+        ]
+        workers = self.namespace.get("workers")
+        for worker in (workers if isinstance(workers, Mapping) else {}).values():
+            texts = worker.get("secretText") if isinstance(worker, Mapping) else None
+            for key in (texts if isinstance(texts, Mapping) else {}).values():
+                if isinstance(key, str) and key and ":" not in key:
+                    keys.append(config_key(key))
+        return list(dict.fromkeys(keys))
+
+    def environment_note(self) -> str | None:
+        """One line saying which values the file's ESC environments are taken to supply."""
+        if not self.environments:
+            return None
+        supplied = len(self.from_environment)
+        return (
+            f"Note: {self.path.name} imports Pulumi ESC environment(s) "
+            f"{', '.join(shown(e) for e in self.environments[:5])}"
+            f"{' …' if len(self.environments) > 5 else ''}: the {supplied} value(s) it reads "
+            "but does not hold are taken to come from there (opaque offline: never shown, "
+            "never reported missing)"
+        )
+
     def sibling(self, stack: str) -> Path:
         """The path of another stack's file next to this one."""
         return self.path.parent / stack_file_name(stack)
@@ -180,39 +251,249 @@ class StackConfig:
         }
 
 
-def load_stack_config(stack: str, path: Path, text: str | None = None) -> StackConfig:
-    """Read a stack file (or its `text`, for example from a base git ref)."""
-    if text is None:
+def decode_stack_bytes(path: Path, raw: bytes) -> str:
+    """A stack file's bytes as text: UTF-8 (a BOM is kept as U+FEFF), within the size limits."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise StackFileError(
+            f"{path}: too large for a stack file, got {len(raw):,} bytes (at most "
+            f"{MAX_FILE_BYTES:,}; keep large values out of stack config)"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise StackFileError(
+            f"{path}: not UTF-8 text, got an invalid byte on line {line} (byte offset "
+            f"{exc.start}) (save the file as UTF-8, as `pulumi config` writes it)"
+        ) from None
+    lines = text.count("\n") + 1
+    if lines > MAX_LINES:
+        raise StackFileError(
+            f"{path}: too long for a stack file, got {lines:,} lines (at most {MAX_LINES:,})"
+        )
+    return text
+
+
+def read_stack_text(path: Path) -> tuple[str, bytes]:
+    """(text, exact bytes) of a stack file; raises `StackFileError` naming the fix."""
+    try:
         if not path.is_file():
             raise StackFileError(f"{path}: no such stack file (create it, or pass --config-file)")
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise StackFileError(
+                f"{path}: too large for a stack file, got {size:,} bytes (at most "
+                f"{MAX_FILE_BYTES:,}; keep large values out of stack config)"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StackFileError(
+            f"{shown(str(path))}: cannot read the stack file, got {exc.__class__.__name__}"
+            f"{f' ({exc.strerror})' if exc.strerror else ''} (check the path and its permissions)"
+        ) from None
+    return decode_stack_bytes(path, raw), raw
+
+
+def _parse(path: Path, text: str) -> Any:
     try:
-        document = YAML(typ="safe").load(text) or {}
+        return YAML(typ="safe").load(text.removeprefix("\ufeff"))
+    except RecursionError:
+        raise StackFileError(
+            f"{path}: not valid YAML, got nesting too deep to read (flatten the file)"
+        ) from None
     except Exception as exc:  # ruamel raises several types; report them all the same way
-        raise StackFileError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    raw = document.get("config") or {}
-    if not isinstance(raw, dict):
-        raise StackFileError(f"{path}: `config` must be a mapping, got {type(raw).__name__}")
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        # The class and position only: ruamel's own message can quote the file's content.
+        raise StackFileError(
+            f"{path}: not valid YAML, got {exc.__class__.__name__}{where} (fix the YAML syntax)"
+        ) from None
+
+
+def _is_secure(value: Any) -> bool:
+    """`{secure: <ciphertext>}`: how Pulumi writes a secret value."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("secure"), str)
+
+
+class _Plain:
+    """Turns loaded YAML into JSON-ready data, refusing what would expand without bound.
+
+    Aliases make a graph, not a tree: its expanded size is counted once per node
+    (memoized), so an alias bomb or a self-referencing alias is refused before
+    anything is expanded.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sizes: dict[int, int] = {}
+
+    def size(self, value: Any, depth: int = 0) -> int:
+        """Nodes `value` expands to; raises `StackFileError` over the limits or on a cycle."""
+        if not isinstance(value, dict | list | set | tuple):
+            return 1
+        if depth > MAX_DEPTH:
+            raise StackFileError(
+                f"{self.path}: nested deeper than {MAX_DEPTH} levels, got a value nested "
+                "deeper (stack config needs a few levels: flatten it)"
+            )
+        known = self.sizes.get(id(value))
+        if known is not None:
+            if known < 0:
+                raise StackFileError(
+                    f"{self.path}: a YAML alias refers to a node that contains it, got a "
+                    "self-referencing alias (write the value out instead of aliasing it)"
+                )
+            return known
+        self.sizes[id(value)] = -1  # on the current path
+        items = [x for pair in value.items() for x in pair] if isinstance(value, dict) else value
+        total = 1
+        for item in items:
+            total += self.size(item, depth + 1)
+            if total > MAX_EXPANDED_NODES:
+                raise StackFileError(
+                    f"{self.path}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} "
+                    "values, got an alias bomb or a file far larger than any stack's (write "
+                    "the values out; stack files do not need aliases)"
+                )
+        self.sizes[id(value)] = total
+        return total
+
+    def data(self, value: Any) -> Any:
+        """JSON-ready data (call `size` first). Dates become their text, as Pulumi reads them."""
+        if isinstance(value, dict):
+            return {self.key(k): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        if isinstance(value, set):
+            return sorted((self.data(v) for v in value), key=str)
+        if isinstance(value, float) and value != value:  # NaN: not JSON, never a valid setting
+            return str(value)
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        return str(value)  # an unquoted date (`compatibilityDate: 2025-11-01`), a timestamp
+
+    def key(self, key: Any) -> str:
+        if isinstance(key, str):
+            return key
+        if key is None or isinstance(key, bool | int | float):
+            return json.dumps(key)
+        return str(self.data(key))
+
+    def contains_secure(self, value: Any) -> bool:
+        """True when a `{secure: ...}` value sits anywhere inside `value`."""
+        if _is_secure(value):
+            return True
+        if isinstance(value, dict):
+            return any(self.contains_secure(v) for v in value.values())
+        if isinstance(value, list):
+            return any(self.contains_secure(v) for v in value)
+        return False
+
+
+def _environments(path: Path, document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The Pulumi ESC environments the file imports (`environment:`), by name."""
+    raw = document.get("environment")
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        raw = raw.get("imports")
+    if isinstance(raw, str):
+        raw = [raw]
+    if isinstance(raw, list) and raw:
+        names = []
+        for item in raw:
+            # An import may be `name` or `{name: {merge: false}}`.
+            name = next(iter(item), None) if isinstance(item, dict) and len(item) == 1 else item
+            if not isinstance(name, str) or not name:
+                break
+            names.append(name)
+        else:
+            return tuple(names)
+    raise StackFileError(
+        f"{path}: environment: must list Pulumi ESC environments to import, got "
+        f"{shown(raw)} (for example `environment: [myproject/dev]`)"
+    )
+
+
+def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -> StackConfig:
+    """Read a stack file (or its `text`, for example from a base git ref).
+
+    Raises `StackFileError` (one line, never the file's content) for a file that is
+    missing, unreadable, not UTF-8, not YAML, not a mapping, too large, or whose
+    aliases expand without bound.
+    """
+    raw: bytes | None = None
+    if text is None:
+        text, raw = read_stack_text(path)
+    elif isinstance(text, bytes):
+        raw = text
+        text = decode_stack_bytes(path, raw)
+    document = _parse(path, text)
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise StackFileError(
+            f"{path}: the top level must be a mapping with a `config:` key, got "
+            f"{type(document).__name__} (start the file with `config:`)"
+        )
+    plain = _Plain(path)
+    raw_config = document.get("config") or {}
+    if not isinstance(raw_config, dict):
+        raise StackFileError(
+            f"{path}: `config` must be a mapping, got {type(raw_config).__name__} "
+            "(put one `key: value` per line under `config:`)"
+        )
+    plain.size(raw_config)
+    environments = _environments(path, document)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     opaque: list[str] = []
-    for key, value in raw.items():
+    for key, value in raw_config.items():
         # Pulumi qualifies bare keys with the project name.
-        key = config_key(str(key))
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        key = config_key(plain.key(key))
+        if plain.contains_secure(value):
+            # A secret, or structured config holding one: present, never decrypted here.
+            # The program refuses secrets where it needs plain config, without showing them.
             secret_keys.append(key)
             opaque.append(key)
-            config[key] = ""
+            config[key] = SECRET_STAND_IN
         elif isinstance(value, str):
             config[key] = value
         else:
-            # default=str: an unquoted date (`compatibilityDate: 2025-11-01`) is YAML's date.
-            config[key] = json.dumps(value, default=str)
-    return StackConfig(stack, path, config, secret_keys, opaque)
+            config[key] = json.dumps(plain.data(value))
+    loaded = StackConfig(stack, path, config, secret_keys, opaque, environments, (), raw)
+    if not environments:
+        return loaded
+    # Values an ESC environment supplies are not in the file: opaque, like `secure:` ones.
+    supplied = [k for k in loaded.value_keys_needed() if k not in config]
+    for key in supplied:
+        config[key] = SECRET_STAND_IN
+    return StackConfig(
+        stack,
+        path,
+        config,
+        [*secret_keys, *supplied],
+        [*opaque, *supplied],
+        environments,
+        tuple(supplied),
+        raw,
+    )
 
 
 def read_stack(
     stack: str, config_file: Path | None = None, root: Path | None = None
 ) -> StackConfig:
-    """A stack's config from `config_file`, else from `<project>/stacks/Pulumi.<stack>.yaml`."""
-    return load_stack_config(stack, config_file or stack_path(root or project_root(), stack))
+    """A stack's config from `config_file`, else from `<project>/stacks/Pulumi.<stack>.yaml`.
+
+    The entry of `plan` and `rehearse`: when the file imports ESC environments, says so in
+    one line on stderr (values it cannot see are taken to come from there).
+    """
+    config = load_stack_config(stack, config_file or stack_path(root or project_root(), stack))
+    note = config.environment_note()
+    if note:
+        from secretsctl.console import err
+
+        err.print(note, markup=False)
+    return config

@@ -71,12 +71,29 @@ def render_plan_text(plan: dict[str, Any], console: Console) -> None:
             table.add_row(*row)
         console.print(table)
     console.print(f"Resources: {resource_counts(plan)}. Secret values are never shown.")
+    for line in placeholder_lines(plan):
+        console.print(f"[yellow]{line}[/]", markup=True, highlight=False)
+
+
+def placeholder_lines(plan: dict[str, Any]) -> list[str]:
+    """A warning per key that still holds a shipped placeholder (never a secret)."""
+    found = plan.get("placeholders") or []
+    if not found:
+        return []
+    return [
+        f"{len(found)} key(s) still hold example placeholders; `pulumi up` refuses them:",
+        *(f"  {line}" for line in found),
+    ]
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _quoted(lines: list[str]) -> list[str]:
+    return ["\n".join(f"> {line}" for line in lines)] if lines else []
 
 
 def render_plan_markdown(plan: dict[str, Any]) -> str:
@@ -88,6 +105,7 @@ def render_plan_markdown(plan: dict[str, Any]) -> str:
                 markdown_table(SECRET_HEADERS, secrets),
                 markdown_table(BINDING_HEADERS, bindings),
                 f"Resources: {resource_counts(plan)}. Secret values are never shown.",
+                *_quoted(placeholder_lines(plan)),
             ]
         )
         + "\n"
