@@ -79,8 +79,11 @@ class ActivationProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # `pulumi refresh`: a secret deleted out of band drops this resource too, so the next
         # `pulumi up` creates the version again and waits for it before binding it.
-        secret = self._client().secrets_store.stores.secrets.get(
-            id_, account_id=str(props["account_id"]), store_id=str(props["store_id"])
+        secret = _read(
+            self._client(),
+            account_id=str(props["account_id"]),
+            store_id=str(props["store_id"]),
+            secret_id=id_,
         )
         if secret is None or secret.status == "deleted":
             return ReadResult(id_="", outs={})
@@ -119,9 +122,7 @@ def wait_until_active(
     deadline = clock() + timeout
     delay = FIRST_DELAY_SECONDS
     while True:
-        secret = client.secrets_store.stores.secrets.get(
-            secret_id, account_id=account_id, store_id=store_id
-        )
+        secret = _read(client, account_id=account_id, store_id=store_id, secret_id=secret_id)
         status = getattr(secret, "status", None)
         if status == "active":
             return status
@@ -140,6 +141,18 @@ def wait_until_active(
             )
         sleep(min(delay, remaining))
         delay = min(delay * 2, MAX_DELAY_SECONDS)
+
+
+def _read(client: Any, *, account_id: str, store_id: str, secret_id: str) -> Any:
+    """The secret's metadata, or None when Cloudflare has no such secret (404)."""
+    import cloudflare
+
+    try:
+        return client.secrets_store.stores.secrets.get(
+            secret_id, account_id=account_id, store_id=store_id
+        )
+    except cloudflare.NotFoundError:
+        return None
 
 
 class SecretActivation(Resource, module="secrets-store", name="SecretActivation"):

@@ -50,6 +50,8 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
     if spec.store.id:
         store_args["store_id"] = spec.store.id
     store = SecretsStore("store", store_args)
+    # Every other resource waits for the store too: a failed lookup stops them all unsent.
+    account_id = store.store_id.apply(lambda _: spec.account_id)
 
     def secret_value(key: str) -> pulumi.Output[str]:
         entry = spec.values[key].value
@@ -69,6 +71,8 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
             args["next"] = secret.next
         if secret.comment is not None:
             args["comment"] = secret.comment
+        if secret.import_ids:
+            args["import_ids"] = {str(v): i for v, i in secret.import_ids.items()}
         if secret.source == "generate":
             args["generate"] = True
         else:

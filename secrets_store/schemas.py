@@ -14,13 +14,15 @@ Register your own model (in your fork, or in code imported before the program ru
         url: str
         tls: bool = True
 
-Errors name the field and the rule, never the value.
+Errors name the field and the rule, never the value: not a key of it either, unless the
+schema declares that key.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -69,12 +71,55 @@ def schema_problems(schema: str, value: str) -> list[str]:
     problems = json_problems(value)
     if problems:
         return problems
+    model = SCHEMAS[schema]
     try:
-        SCHEMAS[schema].model_validate_json(value)
+        model.model_validate_json(value)
     except ValidationError as exc:
+        names = field_names(model)
         lines = []
-        for err in exc.errors(include_input=False, include_url=False):
-            field = ".".join(str(p) for p in err["loc"]) or "(value)"
-            lines.append(f"does not satisfy schema {schema!r}: {field}: {err['msg']}")
-        return lines
+        for err in exc.errors(include_input=False, include_url=False, include_context=False):
+            # A location part is shown only when the schema declares it: any other key
+            # (an extra one, a dict key) was written by whoever wrote the secret.
+            field = ".".join(
+                str(p) if isinstance(p, int) or p in names else "(undeclared key)"
+                for p in err["loc"]
+            )
+            lines.append(f"does not satisfy schema {schema!r}: {field or '(value)'}: {_rule(err)}")
+        return list(dict.fromkeys(lines))
     return []
+
+
+# Error types whose message quotes part of the input, or a model's own words (which may).
+_QUOTING = {
+    "value_error": "fails a check of the schema",
+    "assertion_error": "fails a check of the schema",
+    "union_tag_invalid": "has a tag the schema does not know",
+    "get_attribute_error": "fails a check of the schema",
+    "json_invalid": "is not valid JSON",
+}
+
+
+def _rule(err: Any) -> str:
+    """The rule an error breaks, in pydantic's words unless those could quote the value."""
+    return _QUOTING.get(str(err["type"]), str(err["msg"]))
+
+
+def field_names(model: type[BaseModel]) -> set[str]:
+    """Every field name and alias of `model` and of the models its fields hold."""
+    names: set[str] = set()
+    pending: list[Any] = [model]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            for name, info in current.model_fields.items():
+                names |= {
+                    name,
+                    *(a for a in (info.alias, info.validation_alias) if isinstance(a, str)),
+                }
+                pending.append(info.annotation)
+        pending.extend(get_args(current))
+    return names

@@ -63,6 +63,10 @@ def configure_mock_runtime(monitor: Any, project: str, stack: str) -> None:
             callbacks=None,
         )
     )
+    # A previous run's unhandled error must not be re-raised by this one.
+    pulumi_settings._get_rpc_manager().clear()
+    with pulumi_settings.SETTINGS.lock:
+        pulumi_settings.SETTINGS.outputs.clear()
 
 
 async def wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:

@@ -52,6 +52,9 @@ class VersionedSecretArgs(TypedDict):
     """The secret's name S (no spaces). Default: the resource name."""
     comment: NotRequired[str]
     """Free text shown in the Cloudflare dashboard."""
+    import_ids: NotRequired[Mapping[str, str]]
+    """Existing Cloudflare secrets to adopt instead of create, by version ("1"; Python also
+    takes ints): Pulumi import ids `<account_id>/<store_id>/<secret_id>`."""
     wait_until_active: NotRequired[bool]
     """Bind a new version only once Cloudflare reports it active (a pending one fails the Worker
     upload with error 10182). Default true."""
@@ -144,6 +147,7 @@ class VersionedSecret(pulumi.ComponentResource):
         wait = settings.get("wait_until_active", True)
         timeout = int(settings.get("active_timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
 
+        imports = {int(v): i for v, i in (settings.get("import_ids") or {}).items()}
         for version in self.position.live_versions:
             child = f"{secret}-v{version}"
             resource = cloudflare.SecretsStoreSecret(
@@ -154,7 +158,8 @@ class VersionedSecret(pulumi.ComponentResource):
                 value=self._value(child, version, settings.get("generate"), values),
                 scopes=list(spec.scopes),
                 comment=spec.comment,
-                opts=pulumi.ResourceOptions(parent=self),
+                # An existing secret (`secretsctl init`) is adopted, not created a second time.
+                opts=pulumi.ResourceOptions(parent=self, import_=imports.get(version)),
             )
             if not wait:
                 self.version_names[version] = resource.name

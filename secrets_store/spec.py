@@ -8,8 +8,6 @@ arrive wrapped in `SecretStr`, so no repr, log line or error can show them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import re
 from collections import Counter
@@ -49,6 +47,7 @@ SCRIPT_NAME = re.compile(r"^[a-z0-9_-]{1,63}$")
 BINDING_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 NAME_PREFIX = re.compile(r"[a-z0-9_-]*")
+IMPORT_ID = re.compile(r"^[0-9a-f]{32}/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$")
 VALUE_KEY = re.compile(r"^(?P<secret>.+)_v(?P<version>[0-9]+)$")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MODULE_SUFFIXES = (".js", ".mjs")
@@ -176,6 +175,21 @@ class SecretSpec(_Model):
     """For kind json: the registered model its value must satisfy (for example postgres)."""
     comment: str | None = Field(default=None, max_length=1024)
     """Free text shown in the Cloudflare dashboard."""
+    import_ids: dict[int, str] = Field(default_factory=dict)
+    """Existing Cloudflare secrets to adopt, by version: Pulumi import ids
+    `<account_id>/<store_id>/<secret_id>` (`secretsctl init` writes them). Adopted, not
+    created again; remove an entry once `pulumi up` has imported it."""
+
+    @field_validator("import_ids")
+    @classmethod
+    def _import_id_shape(cls, ids: dict[int, str]) -> dict[int, str]:
+        for version, import_id in ids.items():
+            if not IMPORT_ID.match(import_id):
+                raise ValueError(
+                    f"version {version}: not an import id, got {shown(import_id)} (use "
+                    "<account_id>/<store_id>/<secret_id>, as `secretsctl init` writes it)"
+                )
+        return ids
 
     @field_validator("kind", "stage", "source")
     @classmethod
@@ -759,7 +773,12 @@ def _value_problems(
 
 
 def _is_key_material(text: str) -> bool:
+    # The workers' own rule (canonical base64 of 32 bytes, no whitespace), so a key `plan`
+    # accepts is one every worker accepts.
+    from secrets_store.crypto_envelope import EnvelopeError, decode_key
+
     try:
-        return len(base64.b64decode(text.strip(), validate=True)) == KEY_BYTES
-    except (binascii.Error, ValueError):
+        decode_key(text)
+    except EnvelopeError:
         return False
+    return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from secretsctl.live import commands as live
 from secretsctl.offline import commands as offline
 from secretsctl.rehearse import commands as rehearsal
 from secretsctl.workflow import commands as workflow
@@ -27,6 +28,9 @@ for command in (
     workflow.check,
     workflow.diff,
     rehearsal.rehearse,
+    live.init,
+    live.status,
+    live.verify,
 ):
     app.command()(command)
 

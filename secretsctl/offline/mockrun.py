@@ -68,6 +68,8 @@ class Registration:
     retain_on_delete: bool = False
     aliases: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
+    import_id: str = ""
+    """`import_` option: adopt this existing resource instead of creating it."""
 
     def redacted_inputs(self) -> dict[str, Any]:
         """Inputs with every Pulumi secret shown as `[secret]`."""
@@ -263,6 +265,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=request.retainOnDelete,
                 aliases=tuple(a.urn for a in request.aliases if a.urn) + tuple(request.aliasURNs),
                 dependencies=tuple(request.dependencies),
+                import_id=request.importId,
             )
         )
         return response
@@ -322,6 +325,11 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _quiet_abandoned_futures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if not str(context.get("message", "")).startswith("Future exception was never retrieved"):
+        loop.default_exception_handler(context)
+
+
 def program_for(stack_file: Path) -> Path:
     """The `__main__.py` that `pulumi up` runs for a stack file: its project's program, or
     this checkout's when the file lies outside any project with one (a scratch copy)."""
@@ -375,7 +383,18 @@ def run_program(
     try:
         with lean_sdk():
             loop.run_until_complete(run_in_stack(main))
+    except BaseException:
+        # The failure is raised to the caller; the SDK's copies of it in abandoned futures
+        # would only print "Future exception was never retrieved" when collected.
+        loop.set_exception_handler(_quiet_abandoned_futures)
+        raise
     finally:
+        # A failed run leaves outputs waiting on the failure: cancel them, so that nothing
+        # of this run (its error above all) reaches the next run in this process.
+        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         # End the executor threads the mock monitor ran in, then close their loops.
         loop.run_until_complete(loop.shutdown_default_executor())
         for thread_loop in monitor.thread_loops:

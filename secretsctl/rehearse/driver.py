@@ -4,6 +4,12 @@ One Node process runs one workerd for the whole rehearsal, so stages are deploys
 (`update()`), not restarts, and KV contents survive them as on Cloudflare. The
 fake upstream API lives in the same process; Python only ever sends it SHA-256
 digests of the keys a tenant accepts.
+
+Cleanup: given a `workdir`, the driver runs in its own process group with TMPDIR set
+to it, so workerd's local store (which holds the secret values, stand-ins included)
+lives there, and an owner file records who runs it. `reap_stale()`, called when a
+rehearsal starts, removes the workdirs of rehearsals whose process is gone and kills
+what is left of their driver group (an orphaned workerd), by recorded id only.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +32,8 @@ from secretsctl.errors import InvalidInput
 from secretsctl.offline.stackfile import SOURCE_ROOT
 
 DRIVER = SOURCE_ROOT / "workers" / "local" / "rehearsal_driver.mjs"
+WORKDIR_PREFIX = "rehearsal-"
+OWNER_FILE = ".secretsctl-rehearsal.json"
 
 
 class DriverError(InvalidInput):
@@ -77,12 +88,18 @@ def digest(key: str) -> str:
 class Driver:
     """A running `rehearsal_driver.mjs`. Use as a context manager."""
 
-    def __init__(self, node: str | None = None, stderr: IO[str] | None = None) -> None:
+    def __init__(
+        self, node: str | None = None, stderr: IO[str] | None = None, workdir: Path | None = None
+    ) -> None:
         node = node or shutil.which("node")
         if not node:
             raise DriverError("node not found on PATH (install Node 20, then run `npm ci`)")
         if not (SOURCE_ROOT / "node_modules" / "miniflare").is_dir():
             raise DriverError("miniflare is not installed (run `npm ci` or `make setup`)")
+        env = None
+        if workdir is not None:
+            # workerd's store (secret values) and miniflare's temp files go under workdir
+            env = {**os.environ, "TMPDIR": str(workdir), "TMP": str(workdir), "TEMP": str(workdir)}
         self._proc = subprocess.Popen(
             [node, str(DRIVER)],
             cwd=SOURCE_ROOT,
@@ -91,7 +108,12 @@ class Driver:
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            env=env,
+            start_new_session=hasattr(os, "killpg"),  # workerd joins this group: found by id later
         )
+        if workdir is not None:
+            owner = {"owner": os.getpid(), "driver": self._proc.pid}
+            (workdir / OWNER_FILE).write_text(json.dumps(owner))
         self.log: list[str] = []
         # Drain workerd's console so a chatty worker can never block the pipe.
         self._stderr = threading.Thread(target=self._drain, args=(stderr,), daemon=True)
@@ -162,12 +184,93 @@ class Driver:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        # A driver that died (or was killed) leaves its workerd behind: end it.
+        kill_driver_group(self._proc.pid)
 
     def __enter__(self) -> Driver:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _driver_group(pgid: int) -> list[int]:
+    """Pids in process group `pgid` that are a rehearsal driver or its workerd."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("latin-1")
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()  # state, ppid, pgrp, ...
+            if fields[0] != "Z" and int(fields[2]) == pgid and _ours(cmdline):
+                found.append(int(entry.name))
+        return found
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["ps", "-A", "-o", "pid=,pgid=,args="], capture_output=True, text=True, timeout=10
+        ).stdout
+        for line in out.splitlines():
+            pid, group, args = [*line.split(None, 2), "", "", ""][:3]
+            if group.isdigit() and int(group) == pgid and _ours(args):
+                found.append(int(pid))
+    return found
+
+
+def _ours(cmdline: str) -> bool:
+    return "workerd" in cmdline or DRIVER.name in cmdline
+
+
+def kill_driver_group(pgid: int) -> list[int]:
+    """SIGKILL what is left of a driver's process group (only driver/workerd processes)."""
+    if not hasattr(os, "killpg"):
+        return []
+    killed = []
+    for pid in _driver_group(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale(root: Path | None = None) -> list[str]:
+    """Remove the workdirs (and orphaned workerd) of rehearsals whose process is gone.
+
+    Only this user's `rehearsal-*` folders that hold an owner file are considered; one
+    whose owner is still running is left alone. Returns what was removed (no values).
+    """
+    base = Path(root or tempfile.gettempdir())
+    removed = []
+    for marker in sorted(base.glob(f"{WORKDIR_PREFIX}*/{OWNER_FILE}")):
+        workdir = marker.parent
+        try:
+            if workdir.stat().st_uid != getattr(os, "getuid", lambda: -1)():
+                continue
+            owner = json.loads(marker.read_text())
+            if _alive(int(owner["owner"])):
+                continue
+            killed = kill_driver_group(int(owner["driver"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        shutil.rmtree(workdir, ignore_errors=True)
+        ended = f" (ended {len(killed)} orphaned processes)" if killed else ""
+        removed.append(f"{workdir.name}{ended}")
+    return removed
 
 
 def write_modules(directory: Path, inputs: Mapping[str, Any]) -> Path:

@@ -21,9 +21,12 @@ Behavior:
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +34,7 @@ from secrets_store.crypto_envelope import key_id
 from secrets_store.rotation import Position, step_toward
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.stackfile import StackConfig, StackFileError, load_stack_config, read_stack
-from secretsctl.rehearse.driver import Driver, Request
+from secretsctl.rehearse.driver import WORKDIR_PREFIX, Driver, Request, reap_stale
 from secretsctl.rehearse.report import Report, Tally
 from secretsctl.rehearse.stages import (
     DEMO_TOKEN_TTL_S,
@@ -215,18 +218,43 @@ def _next_deploy(
 def rehearse(options: Options = Options(), progress: Progress = lambda _: None) -> Report:
     """Run the rehearsal; raises SpecError/StackFileError/RehearsalInputError for bad input."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="rehearsal-") as tmp:
+    for gone in reap_stale():  # left by a rehearsal that was killed
+        progress(f"removed the leftovers of a killed rehearsal: {gone}")
+    with (
+        _unwind_on_signals(),
+        tempfile.TemporaryDirectory(prefix=WORKDIR_PREFIX) as tmp,
+    ):
         stages, kinds, notes = plan_rehearsal(options, Path(tmp))
         progress(
             f"planned {len(stages)} stages of {', '.join(kinds)}: "
             + " -> ".join("/".join(sorted(set(s.labels.values()))) for s in stages)
         )
-        with Driver() as driver:
+        with Driver(workdir=Path(tmp)) as driver:
             run = _Run(options, stages, kinds, driver, progress)
             report = run.go()
     report.notes = notes + report.notes
     report.duration_s = time.monotonic() - started
     return report
+
+
+@contextlib.contextmanager
+def _unwind_on_signals() -> Iterator[None]:
+    """SIGTERM/SIGHUP exit like Ctrl-C does: through the `with` blocks, so the driver
+    disposes workerd and the temp dir (stand-in key material included) is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {sig: signal.signal(sig, stop) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Run:

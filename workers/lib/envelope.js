@@ -9,13 +9,15 @@
 //   iv   base64url (no padding) of a fresh random 96-bit IV (12 bytes), one per value
 //   ct   base64url (no padding) of AES-256-GCM ciphertext followed by the 16-byte tag
 //   AAD  the ASCII bytes of "v1.<kid>" (so the header cannot be swapped onto another ciphertext)
+// Parsing is exact: no surrounding whitespace, canonical base64url only (lib/encoding.js), so
+// one ciphertext has one accepted spelling. The envelope holds no JSON.
 //
 // Rotation: encrypt always uses the primary binding B; decrypt uses whichever bound key
 // (B or the fallback F) has the envelope's kid. A value stays readable while the key that
 // wrote it is bound as B or F. Before the rotation finishes (F unbound), re-encrypt values
 // with `reencrypt`, which decrypts with the matching key and encrypts with B.
 // An unknown kid, a malformed envelope or a failed authentication is a SecretError,
-// never garbage. components/crypto_envelope.py implements the same format.
+// never garbage. secrets_store/crypto_envelope.py implements the same format.
 
 import { b64urlDecode, b64urlEncode, fromUtf8, utf8 } from "./encoding.js";
 import { findKey, loadKey } from "./keys.js";
@@ -32,7 +34,7 @@ export function parseEnvelope(envelope) {
   const bad = () =>
     new SecretError("ciphertext is not a valid v1 envelope", { code: "invalid_envelope", status: 400 });
   if (typeof envelope !== "string") throw bad();
-  const parts = envelope.trim().split(".");
+  const parts = envelope.split(".");
   if (parts.length !== 4 || parts[0] !== ENVELOPE_VERSION || !/^[0-9a-f]{16}$/.test(parts[1])) throw bad();
   try {
     const iv = b64urlDecode(parts[2]);

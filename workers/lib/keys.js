@@ -1,8 +1,10 @@
 // Key material for `encryption_key` and `signing_key` secrets.
 //
-// Secret value: standard base64 (with padding) of exactly 32 random bytes, i.e. 44 characters.
+// Secret value: canonical standard base64 (with padding) of exactly 32 random bytes, i.e. 44
+// characters, nothing around them: whitespace (a trailing newline) and non-zero trailing bits
+// are refused, so one key has exactly one accepted value.
 // Key id (kid): the first 8 bytes of SHA-256(raw key), as 16 lowercase hex characters.
-// It identifies a key version without any extra config; components/crypto_envelope.py
+// It identifies a key version without any extra config; secrets_store/crypto_envelope.py
 // computes the same id.
 
 import { b64decode, hex } from "./encoding.js";
@@ -17,14 +19,18 @@ const KEY_B64 = /^[A-Za-z0-9+/]{43}=$/;
  * @returns {Uint8Array}
  */
 export function decodeKey(value, binding) {
-  const v = typeof value === "string" ? value.trim() : "";
-  if (!KEY_B64.test(v)) {
-    throw new SecretError(
-      `secret binding ${binding} does not hold a key: expected standard base64 of exactly 32 bytes`,
+  const bad = () =>
+    new SecretError(
+      `secret binding ${binding} does not hold a key: expected canonical standard base64 of exactly 32 bytes, no whitespace`,
       { binding, code: "invalid_key_material" },
     );
+  if (typeof value !== "string" || !KEY_B64.test(value)) throw bad();
+  let raw;
+  try {
+    raw = b64decode(value);
+  } catch {
+    throw bad();
   }
-  const raw = b64decode(v);
   if (raw.length !== 32) {
     throw new SecretError(`secret binding ${binding} does not hold a 32-byte key`, {
       binding,

@@ -212,6 +212,11 @@ export async function startLocal(description, options = {}) {
 
   let current = build(description);
   const mf = new Miniflare(current.options);
+  // The store under `persist` holds the secret values: delete it even when the process exits
+  // without dispose() (process.exit, SIGINT/SIGTERM). Registered after Miniflare's own exit
+  // hook, which has already sent workerd SIGKILL by then.
+  const removeStore = () => fs.rmSync(persist, { recursive: true, force: true });
+  process.on("exit", removeStore);
   await mf.ready;
   await writeSecrets(mf, current.admin.slots, description.secrets ?? {});
 
@@ -232,7 +237,8 @@ export async function startLocal(description, options = {}) {
     },
     async dispose() {
       await mf.dispose();
-      fs.rmSync(persist, { recursive: true, force: true });
+      process.off("exit", removeStore);
+      removeStore();
     },
   };
 }

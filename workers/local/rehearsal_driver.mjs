@@ -18,6 +18,11 @@
 //   {"op": "upstream_calls"} -> {"calls": {"<tenant>": {"accepted": n, "rejected": n}}}
 //   {"op": "dispose"} -> {"ok": true}, then the process exits.
 // Errors answer {"error": "<message>"}. Worker console output goes to stderr.
+// Cleanup: on stdin EOF (the Python side died) the runtime is disposed; on SIGTERM, SIGINT or
+// SIGHUP the process exits at once and its exit hooks stop workerd and delete the local store
+// (which holds the secret values).
+// Python runs this in its own process group with TMPDIR set to the rehearsal's temp dir, so
+// what a SIGKILL leaves behind is found and removed by the next run (driver.py reap_stale).
 // Nothing here leaves the machine: every outbound fetch of every worker ends in the fake
 // upstream below (AUDIT_URL-style requests without a Bearer key are answered 204).
 
@@ -113,6 +118,12 @@ async function handle(msg) {
     default:
       throw new Error(`unknown op ${JSON.stringify(msg.op)}`);
   }
+}
+
+// Exit at once on a signal: the exit hooks (Miniflare's, then startLocal's) SIGKILL workerd
+// and delete the store synchronously, which an async dispose() racing process.exit could not.
+for (const [sig, n] of [["SIGHUP", 1], ["SIGINT", 2], ["SIGTERM", 15]]) {
+  process.on(/** @type {NodeJS.Signals} */ (sig), () => process.exit(128 + /** @type {number} */ (n)));
 }
 
 const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });

@@ -47,14 +47,14 @@ const me = async (token) => {
 test("HMAC: sign with B, verify, reject tampered data and signatures", async () => {
   await rt.update(stage("sign_v1", null));
   const sig = await signData("amount=10");
-  assert.match(sig, new RegExp(`^v1\\.${keyIdOf(K1)}\\.[A-Za-z0-9_-]{43}$`));
+  assert.match(sig, new RegExp(`^v2\\.${keyIdOf(K1)}\\.[A-Za-z0-9_-]{43}$`));
   assert.deepEqual(await verifyData("amount=10", sig), { status: 200, valid: true });
   assert.equal((await verifyData("amount=11", sig)).status, 401);
   const [v, kid, s] = sig.split(".");
   const flipped = s.slice(0, 5) + (s[5] === "A" ? "B" : "A") + s.slice(6);
   assert.deepEqual(await verifyData("amount=10", [v, kid, flipped].join(".")), { status: 401, valid: false, reason: "bad_signature" });
   assert.equal((await verifyData("amount=10", "")).reason, "malformed_signature");
-  assert.equal((await verifyData("amount=10", `v1.${"0".repeat(16)}.${s}`)).reason, "unknown_key_id");
+  assert.equal((await verifyData("amount=10", `v2.${"0".repeat(16)}.${s}`)).reason, "unknown_key_id");
 });
 
 test("HMAC across a rotation: old signatures verify while the old key is bound as B or F", async () => {
