@@ -45,8 +45,10 @@ def test_the_private_names_it_uses_still_exist_with_their_shapes():
     assert list(inspect.signature(pulumi_types.resource_types).parameters) == ["resource_cls"]
     # configuring the mock runtime
     assert callable(pulumi_settings.reset_options) and hasattr(pulumi_settings, "ROOT")
-    params = inspect.signature(pulumi_mocks.MockSettings).parameters
-    assert {"monitor", "engine", "project", "stack", "dry_run"} <= set(params)
+    settings = pulumi_mocks.MockSettings(monitor="m", engine="e", project="p", stack="s")
+    assert (settings.monitor, settings.engine, settings.project, settings.stack) == tuple("meps")
+    # MockSettings makes no `outputs` set of its own: configure_mock_runtime clears the old one
+    assert "outputs" not in vars(settings)
 
 
 def test_lean_sdk_restores_everything_it_swapped():
