@@ -11,10 +11,11 @@ import functools
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from secrets_store.errors import SpecError
 from secretsctl.errors import InvalidInput
@@ -75,3 +76,20 @@ RootOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _flags_show_no_type() -> None:
+    """Help shows `--json` alone, not `--json <bool>`: a flag takes no value to describe.
+
+    Typer's rich help prints every option's type, flags included; this keeps the type
+    column for options that take a value (`--stack TEXT`) and drops it for flags.
+    """
+    shows_type = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shows_type(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
