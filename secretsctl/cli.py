@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from secretsctl.export import commands as export
 from secretsctl.live import commands as live
 from secretsctl.offline import commands as offline
 from secretsctl.rehearse import commands as rehearsal
@@ -33,6 +34,7 @@ for command in (
     live.verify,
 ):
     app.command()(command)
+app.add_typer(export.app)  # `secretsctl export wrangler`
 
 
 def main() -> None:

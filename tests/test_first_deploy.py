@@ -37,7 +37,7 @@ def test_a_missing_store_stops_the_deploy_before_any_resource_naming_both_fixes(
     # GIVEN an account with no store of that name
     namespace["store"] = {"name": "team_store"}
     # (the SDK reports an input's failure wrapped, as "While processing resource ...")
-    with pytest.raises(ValueError, match="StoreNotFound|no Secrets Store named") as refused:
+    with pytest.raises(ValueError, match=r"StoreNotFound|no Secrets Store named") as refused:
         run_program(
             stack_config(namespace, BASE_VALUES),
             stores=[{"id": STORE_ID, "name": "default_secrets_store"}],

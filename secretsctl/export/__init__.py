@@ -1,0 +1,1 @@
+"""`secretsctl export`: a stack's configuration for other tools (wrangler)."""

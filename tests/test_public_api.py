@@ -1,0 +1,180 @@
+"""The public API from a user's own Pulumi program: `SecretsStore`, `VersionedSecret`, `Worker`
+and `SecretBinding`, in a folder outside this repository, run under the project's mock runtime."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from secrets_store import SpecError
+from secretsctl.offline.mockrun import SECRET_SIG, SIG_KEY, ProgramRun, redact, run_program
+from tests.conftest import ACCOUNT, CANARY, stack_config
+
+ROOT = Path(__file__).resolve().parents[1]
+STORE_ID = "fedcba9876543210fedcba9876543210"
+V1, V2 = f"{CANARY}-v1", f"{CANARY}-v2"
+SECRET = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
+SCRIPT = "cloudflare:index/workersScript:WorkersScript"
+STORE = "cloudflare:index/secretsStore:SecretsStore"
+RANDOM = "random:index/randomBytes:RandomBytes"
+
+# The user's program. {key} is the VersionedSecret's keyword arguments after `store=store`.
+PROGRAM = """\
+import pulumi
+from secrets_store import SecretBinding, SecretsStore, VersionedSecret, Worker
+
+ACCOUNT = {account!r}
+V1, V2 = {v1!r}, {v2!r}
+store = SecretsStore("store", account_id=ACCOUNT, store_id={store_id!r})  # adopt by id
+key = VersionedSecret("api_key", account_id=ACCOUNT, store=store, {key})
+Worker("edge", account_id=ACCOUNT, script_name="qa_edge", main_module="workers/api.js",
+       bindings={{"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")}})
+"""
+ROTATING = (
+    'kind="api_key", current=1, next=2, stage="fallback", '
+    "values={1: pulumi.Output.secret(V1), 2: pulumi.Output.secret(V2)}, "
+    'scopes=["workers"], name_prefix="qa_"'
+)
+MESSAGE = re.compile(r"^VersionedSecret api_key\.\w+: [^\n]+ \([^\n]+\)$")
+"""The project's message style: `<key path>: <what is wrong>[, got <value>] (<how to fix>)`."""
+
+
+@pytest.fixture
+def user_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ProgramRun]:
+    """Write the program with `key` arguments into a folder outside the repository, with
+    workers/api.js and the modules it imports, and run it there under the mock runtime."""
+    project = tmp_path / "user-project"
+    (project / "workers" / "lib").mkdir(parents=True)
+    shutil.copy(ROOT / "workers" / "api.js", project / "workers" / "api.js")
+    for module in (ROOT / "workers" / "lib").glob("*.js"):
+        shutil.copy(module, project / "workers" / "lib" / module.name)
+    assert ROOT not in project.resolve().parents
+    monkeypatch.chdir(project)  # main_module is relative to the program's working directory
+
+    def run(key: str) -> ProgramRun:
+        program = project / "__main__.py"
+        program.write_text(
+            PROGRAM.format(account=ACCOUNT, v1=V1, v2=V2, store_id=STORE_ID, key=key)
+        )
+        return run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+
+    return run
+
+
+def test_a_rotating_secret_bound_by_a_worker(user_program: Callable[[str], ProgramRun]) -> None:
+    run = user_program(ROTATING)
+
+    # The store is adopted by id: no store resource, and every secret and binding uses the id.
+    assert run.of_type(STORE) == []
+    secrets = {r.inputs["name"]: r.inputs for r in run.of_type(SECRET)}
+    assert sorted(secrets) == ["qa_api_key_v1", "qa_api_key_v2"]
+    for name, value in (("qa_api_key_v1", V1), ("qa_api_key_v2", V2)):
+        registered = secrets[name]
+        # Registered as a Pulumi secret, exactly as sent to the engine.
+        assert registered["value"] == {SIG_KEY: SECRET_SIG, "value": value}
+        assert registered["storeId"] == STORE_ID
+        assert registered["accountId"] == ACCOUNT
+        assert registered["scopes"] == ["workers"]
+
+    (script,) = run.of_type(SCRIPT)
+    inputs = script.inputs
+    assert inputs["scriptName"] == "qa_edge"
+    assert inputs["bindings"] == [
+        {
+            "type": "secrets_store_secret",
+            "name": "PRIMARY_KEY",
+            "storeId": STORE_ID,
+            "secretName": "qa_api_key_v1",
+        },
+        {
+            "type": "secrets_store_secret",
+            "name": "FALLBACK_KEY",
+            "storeId": STORE_ID,
+            "secretName": "qa_api_key_v2",
+        },
+    ]
+    # The main module as content, every module it imports as a `files` part.
+    project = Path.cwd()
+    assert inputs["mainModule"] == "api.js"
+    assert inputs["content"] == (project / "workers" / "api.js").read_text()
+    assert sorted(inputs["files"]) == [
+        "lib/audit.js",
+        "lib/http.js",
+        "lib/json_secret.js",
+        "lib/secrets.js",
+        "lib/upstream.js",
+    ]
+    for name, part in inputs["files"].items():
+        source = (project / "workers" / name).read_bytes()
+        assert part["contentType"] == "application/javascript+module"
+        assert part["contentBase64"] == base64.b64encode(source).decode()
+        assert part["contentSha256"] == hashlib.sha256(source).hexdigest()
+
+    # No value anywhere but inside a Pulumi secret.
+    shown = json.dumps([redact(r.inputs) for r in run.resources]) + json.dumps(run.outputs)
+    assert CANARY not in shown
+
+
+def test_generated_values_are_random_bytes_kept_secret(
+    user_program: Callable[[str], ProgramRun],
+) -> None:
+    run = user_program(
+        'kind="encryption_key", current=1, next=2, stage="fallback", generate=True, '
+        'name_prefix="qa_"'
+    )
+    drawn = {r.name: r for r in run.of_type(RANDOM)}
+    assert sorted(drawn) == ["api_key-v1-value", "api_key-v2-value"]
+    assert all(r.inputs["length"] == 32 for r in drawn.values())
+    for registered in run.of_type(SECRET):
+        value = registered.inputs["value"]
+        assert value[SIG_KEY] == SECRET_SIG
+        assert len(base64.b64decode(value["value"])) == 32
+    assert {r.inputs["name"] for r in run.of_type(SECRET)} == {"qa_api_key_v1", "qa_api_key_v2"}
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        pytest.param(
+            'kind="api_key", current=1, stage="fallback", values={1: pulumi.Output.secret(V1)}',
+            "VersionedSecret api_key.stage: 'fallback' needs next, got no next (set next: 2)",
+            id="stage-without-next",
+        ),
+        pytest.param(
+            'kind="api_key", values={1: pulumi.Output.secret(V1)}, scopes=["workers", "bogus"]',
+            "VersionedSecret api_key.scopes: 'bogus' is not a scope "
+            "(use access, ai_gateway, dex, workers)",
+            id="bad-scope",
+        ),
+        pytest.param(
+            'kind="api_key", values={1: pulumi.Output.secret(V1)}, secret_name="api key"',
+            "VersionedSecret api_key.secret_name: bad secret name, got 'api key' "
+            "(letters, digits, _ and - only, no spaces)",
+            id="name-with-a-space",
+        ),
+        pytest.param(
+            'kind="api_key", current=1, next=2, stage="fallback", '
+            "values={1: pulumi.Output.secret(V1)}",
+            "VersionedSecret api_key.values: no value for version 2, got versions [1] "
+            "(pass values={2: ...}, or generate=True)",
+            id="missing-value",
+        ),
+    ],
+)
+def test_construction_guards(
+    user_program: Callable[[str], ProgramRun], key: str, message: str
+) -> None:
+    with pytest.raises(SpecError) as refused:
+        user_program(key)
+    lines = str(refused.value).splitlines()
+    assert message in lines
+    assert all(MESSAGE.match(line) for line in lines), lines
+    assert CANARY not in str(refused.value)
+    assert not any(CANARY in str(problem) for problem in refused.value.problems)
