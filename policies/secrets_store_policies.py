@@ -3,7 +3,12 @@
 Each `*_problems` function takes plain dicts (a resource's inputs, as the engine
 names them: camelCase) and returns one message per violation; unit tests call them
 directly. The `Policy` objects at the bottom adapt them to pulumi-policy. No
-message ever includes a secret value: only names, types and scopes.
+message ever includes a secret value: only names, types, scopes and account ids.
+
+A preview sees one stack's new state only: what needs the base branch (a value changed
+in place, an encryption_key finished without recorded re-encryption, a secret removed
+while another stack binds it) or other stacks of the account is `secretsctl check`'s.
+Here: what one stack's resources show on their own.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
 SCRIPT_TYPE = "cloudflare:index/workersScript:WorkersScript"
 STORE_TYPE = "cloudflare:index/secretsStore:SecretsStore"
 ALLOWED_SCOPES = ("access", "ai_gateway", "dex", "workers")
+MAX_SECRETS_PER_ACCOUNT = 100
+"""Cloudflare's Secrets Store limit per account (secrets_store.spec has the same number; the
+pack runs in its own virtualenv, without this project's package)."""
 
 
 def _get(mapping: Any, key: str) -> Any:
@@ -105,6 +113,48 @@ def deleted_version_binding_problems(resources: Iterable[Mapping[str, Any]]) -> 
     return problems
 
 
+def duplicate_name_problems(resources: Iterable[Mapping[str, Any]]) -> list[str]:
+    """No two resources manage the same Cloudflare secret or script name in one account
+    (two components, or two name prefixes, that collide).
+
+    `resources`: every resource of the stack after the update, as {type, props}."""
+    seen: dict[tuple[str, Any, Any], int] = {}
+    for resource in resources:
+        props = resource["props"]
+        if resource["type"] == SECRET_TYPE:
+            what, name = "secret", _get(props, "name")
+        elif resource["type"] == SCRIPT_TYPE:
+            what, name = "script", _get(props, "scriptName")
+        else:
+            continue
+        account = _get(props, "accountId")
+        if isinstance(name, str) and isinstance(account, str):  # unknown: not compared
+            seen[(what, account, name)] = seen.get((what, account, name), 0) + 1
+    return [
+        f"{what} {name}: managed by {count} resources in account {account} (each needs its "
+        "own name: give each stack or component sharing an account its own namePrefix)"
+        for (what, account, name), count in seen.items()
+        if count > 1
+    ]
+
+
+def account_secret_limit_problems(resources: Iterable[Mapping[str, Any]]) -> list[str]:
+    """At most 100 Secrets Store secrets per account: this stack's own count (the other
+    stacks sharing the account add theirs: `secretsctl check` counts them together)."""
+    counts: dict[str, int] = {}
+    for resource in resources:
+        account = _get(resource["props"], "accountId")
+        if resource["type"] == SECRET_TYPE and isinstance(account, str):
+            counts[account] = counts.get(account, 0) + 1
+    return [
+        f"account {account}: {count} Secrets Store secrets in this stack alone, over "
+        f"Cloudflare's limit of {MAX_SECRETS_PER_ACCOUNT} per account (finish rotations or "
+        "remove secrets)"
+        for account, count in counts.items()
+        if count > MAX_SECRETS_PER_ACCOUNT
+    ]
+
+
 def store_protection_problems(resource_type: str, name: str, protect: bool) -> list[str]:
     """A created Secrets Store holds every secret of the account: it must be protected."""
     if resource_type == STORE_TYPE and not protect:
@@ -134,9 +184,20 @@ def _validate_store(args: ResourceValidationArgs, report: ReportViolation) -> No
     _report(store_protection_problems(args.resource_type, args.name, args.opts.protect), report)
 
 
+def _resources(args: StackValidationArgs) -> list[dict[str, Any]]:
+    return [{"type": r.resource_type, "props": r.props} for r in args.resources]
+
+
 def _validate_bindings(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources = [{"type": r.resource_type, "props": r.props} for r in args.resources]
-    _report(deleted_version_binding_problems(resources), report)
+    _report(deleted_version_binding_problems(_resources(args)), report)
+
+
+def _validate_names(args: StackValidationArgs, report: ReportViolation) -> None:
+    _report(duplicate_name_problems(_resources(args)), report)
+
+
+def _validate_limit(args: StackValidationArgs, report: ReportViolation) -> None:
+    _report(account_secret_limit_problems(_resources(args)), report)
 
 
 POLICIES = [
@@ -158,6 +219,20 @@ POLICIES = [
         name="no-binding-to-deleted-version",
         description="No worker is bound to a secret version that the same update deletes.",
         validate=_validate_bindings,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="no-cloudflare-name-managed-twice",
+        description="No two resources manage the same Secrets Store secret or Worker script "
+        "name in one account.",
+        validate=_validate_names,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="at-most-100-secrets-per-account",
+        description="A stack holds at most 100 Secrets Store secrets per account (Cloudflare's "
+        "per-account limit).",
+        validate=_validate_limit,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -179,6 +179,21 @@ class SecretSpec(_Model):
     """Existing Cloudflare secrets to adopt, by version: Pulumi import ids
     `<account_id>/<store_id>/<secret_id>` (`secretsctl init` writes them). Adopted, not
     created again; remove an entry once `pulumi up` has imported it."""
+    reencrypted: int | Literal["retired"] | None = None
+    """encryption_key: what its stored values are encrypted with. N: re-encrypted with version
+    N (`secretsctl rotate --reencrypted` writes it when finishing; `check` refuses a finish
+    without it). `retired`: nothing needs this key any more (`check` refuses removing an
+    encryption_key, or switching its source, unless the base already says so)."""
+
+    @field_validator("reencrypted", mode="before")
+    @classmethod
+    def _version_or_retired(cls, value: Any) -> Any:
+        if value in (None, "retired") or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(
+            f"must be a version number or retired, got {shown(value)} (`secretsctl rotate "
+            "--reencrypted` writes the version; retired marks a key to remove)"
+        )
 
     @field_validator("import_ids")
     @classmethod

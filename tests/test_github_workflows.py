@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -78,7 +79,7 @@ def test_pull_requests_preview_every_stack_with_pulumis_action_commenting():
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
     assert pulumi["with"]["policyPacks"] == "policies"
-    assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    assert pulumi["with"]["stack-name"] == "${{ steps.backend.outputs.stack-name }}"
 
 
 def test_merges_to_main_deploy_in_promotion_order_through_environments():
@@ -99,7 +100,7 @@ def test_merges_to_main_deploy_in_promotion_order_through_environments():
     assert job["environment"] == "${{ inputs.stack }}"  # required reviewers live there
     pulumi = action(job, "pulumi/actions")
     assert pulumi["with"]["command"] == "up"
-    assert pulumi["with"]["stack-name"] == "${{ env.PULUMI_ORG }}/${{ inputs.stack }}"
+    assert pulumi["with"]["stack-name"] == "${{ steps.backend.outputs.stack-name }}"
 
 
 def test_workflows_call_only_commands_secretsctl_has():
@@ -178,3 +179,222 @@ def test_action_validator_finds_nothing():
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- one backend story: Pulumi Cloud or a self-managed backend ------------------------------
+
+BACKEND_ENV = {
+    "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+    "PULUMI_BACKEND_URL": "${{ secrets.PULUMI_BACKEND_URL }}",
+    "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+}
+
+
+def pulumi_jobs() -> dict[str, dict[str, Any]]:
+    return {
+        "pull-request.yml": load("pull-request.yml")["jobs"]["preview"],
+        "pulumi-up.yml": load("pulumi-up.yml")["jobs"]["up"],
+    }
+
+
+def backend_step(job: dict[str, Any]) -> dict[str, Any]:
+    found = [s for s in steps(job) if s.get("id") == "backend"]
+    assert len(found) == 1
+    return found[0]
+
+
+def readme_ci() -> str:
+    text = (PROJECT_ROOT / "README.md").read_text()
+    return text[text.index("**CI.**") : text.index("**Policy pack.**")]
+
+
+def test_both_workflows_run_pulumi_against_either_backend_the_same_way():
+    scripts = set()
+    for name, job in pulumi_jobs().items():
+        pulumi = action(job, "pulumi/actions")
+        assert pulumi["env"] == BACKEND_ENV, name
+        assert pulumi["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}", name
+        assert pulumi["with"]["stack-name"] == "${{ steps.backend.outputs.stack-name }}", name
+        step = backend_step(job)
+        assert step["env"]["HAS_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN != '' }}"
+        assert step["env"]["HAS_BACKEND_URL"] == "${{ secrets.PULUMI_BACKEND_URL != '' }}"
+        assert (
+            step["env"]["HAS_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE != '' }}"
+        )
+        assert load(name)["env"]["PULUMI_ORG"], name
+        scripts.add(step["run"])
+    assert len(scripts) == 1  # one backend story, word for word
+    # deploy.yml hands every secret to pulumi-up.yml, which needs none in particular
+    deploy = load("deploy.yml")
+    for stack in list_stacks(PROJECT_ROOT):
+        assert deploy["jobs"][stack]["secrets"] == "inherit"
+    declared = load("pulumi-up.yml")["on"]["workflow_call"]["secrets"]
+    assert set(declared) == set(BACKEND_ENV)
+    assert not any(s["required"] for s in declared.values())
+
+
+def test_readme_and_the_workflows_tell_the_same_backend_story():
+    ci = readme_ci()
+    for name in (*BACKEND_ENV, "PULUMI_ORG"):
+        assert f"`{name}`" in ci, name
+        for path in ("pull-request.yml", "deploy.yml", "pulumi-up.yml"):
+            assert name in (WORKFLOWS / path).read_text(), (name, path)
+    assert "Pulumi Cloud" in ci and "Self-managed backend" in ci
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "expected"),
+    [
+        ({"HAS_ACCESS_TOKEN": "true"}, 0, "stack-name=acme/staging"),
+        ({"HAS_BACKEND_URL": "true", "HAS_CONFIG_PASSPHRASE": "true"}, 0, "stack-name=staging"),
+        (
+            {
+                "HAS_BACKEND_URL": "true",
+                "HAS_CONFIG_PASSPHRASE": "true",
+                "HAS_ACCESS_TOKEN": "true",
+            },
+            0,
+            "stack-name=staging",
+        ),
+        (
+            {"HAS_BACKEND_URL": "true"},
+            1,
+            "::error::PULUMI_BACKEND_URL is set: set the PULUMI_CONFIG_PASSPHRASE secret too",
+        ),
+        (
+            {"HAS_ACCESS_TOKEN": "true", "PULUMI_ORG": ""},
+            1,
+            "::error::Pulumi Cloud: set the PULUMI_ORG",
+        ),
+        (
+            {},
+            1,
+            "::error::no Pulumi backend: set the PULUMI_ACCESS_TOKEN secret (Pulumi Cloud), "
+            "or the PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE secrets (self-managed)",
+        ),
+    ],
+)
+def test_the_backend_step_names_the_stack_for_either_backend_or_stops(
+    tmp_path, env, code, expected
+):
+    script = backend_step(pulumi_jobs()["pulumi-up.yml"])["run"]
+    output = tmp_path / "output"
+    output.touch()
+    base = {"HAS_ACCESS_TOKEN": "false", "HAS_BACKEND_URL": "false"}
+    base |= {"HAS_CONFIG_PASSPHRASE": "false", "PULUMI_ORG": "acme", "STACK": "staging"}
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), **base, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert expected in (output.read_text() if code == 0 else result.stdout)
+
+
+# ---- the diff comment: found and edited by its hidden marker --------------------------------
+
+MARKER = "<!-- secretsctl-diff -->"
+
+FAKE_GH = """#!{python}
+import json, os, subprocess, sys
+args = sys.argv[1:]
+log = open(os.environ["GH_LOG"], "a")
+if args[:2] == ["api", "--paginate"]:
+    expr = args[args.index("--jq") + 1]
+    comments = os.environ["FAKE_COMMENTS"]
+    sys.stdout.write(subprocess.run(["jq", "-r", expr], input=comments, text=True,
+                                    capture_output=True, check=True).stdout)
+elif args[:3] == ["api", "--method", "PATCH"]:
+    body = args[args.index("-F") + 1].removeprefix("body=@")
+    log.write(json.dumps(["edit", args[3], open(body).read()]) + "\\n")
+elif args[:2] == ["pr", "comment"]:
+    body = args[args.index("--body-file") + 1]
+    log.write(json.dumps(["create", args[2], open(body).read()]) + "\\n")
+else:
+    sys.exit("unexpected gh call: " + " ".join(args))
+"""
+
+
+def comment_step() -> dict[str, Any]:
+    job = load("pull-request.yml")["jobs"]["check"]
+    found = [s for s in steps(job) if s.get("name") == "Comment the diff on the pull request"]
+    assert len(found) == 1
+    return found[0]
+
+
+def run_comment_step(tmp_path: Path, comments: list[dict[str, Any]]) -> list[list[str]]:
+    """Run the workflow's comment step with a fake `gh` (real jq); the calls it made."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text(FAKE_GH.format(python=sys.executable))
+    gh.chmod(0o755)
+    (tmp_path / "secretsctl-diff.md").write_text(f"{MARKER}\n## Secrets Store rotation diff\n")
+    log = tmp_path / "gh.log"
+    log.touch()
+    job_env = load("pull-request.yml")["jobs"]["check"]["env"]
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", comment_step()["run"]],
+        cwd=tmp_path,
+        env={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "GH_LOG": str(log),
+            "FAKE_COMMENTS": json.dumps(comments),
+            "GITHUB_REPOSITORY": "acme/secrets",
+            "PR_NUMBER": "12",
+            "DIFF_MARKER": job_env["DIFF_MARKER"],
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_the_diff_comment_carries_the_hidden_marker_and_never_uses_edit_last():
+    job = load("pull-request.yml")["jobs"]["check"]
+    assert job["env"]["DIFF_MARKER"] == MARKER
+    diff_step = next(s for s in steps(job) if s.get("name") == "secretsctl diff")
+    assert diff_step["run"].lstrip().startswith('{\n  echo "$DIFF_MARKER"\n')
+    for path in FILES:  # no step edits "the last comment": that is often Pulumi's
+        for job in load(path.name)["jobs"].values():
+            assert "--edit-last" not in runs(job), path.name
+
+
+needs_jq = pytest.mark.skipif(not shutil.which("jq"), reason="jq not installed")
+
+
+@needs_jq
+def test_the_diff_comment_edits_the_marked_comment_not_pulumis_latest_one(tmp_path):
+    comments = [
+        {"id": 5, "user": {"login": "alice"}, "body": f"quoting {MARKER}"},
+        {"id": 7, "user": {"login": "github-actions[bot]"}, "body": f"{MARKER}\nold diff"},
+        {"id": 8, "user": {"login": "alice"}, "body": f"{MARKER} pasted by a person"},
+        {
+            "id": 9,  # the latest comment of this token: Pulumi's preview
+            "user": {"login": "github-actions[bot]"},
+            "body": "#### :tropical_drink: `preview` on secrets-store/dev",
+        },
+    ]
+    calls = run_comment_step(tmp_path, comments)
+    assert calls == [
+        [
+            "edit",
+            "repos/acme/secrets/issues/comments/7",
+            f"{MARKER}\n## Secrets Store rotation diff\n",
+        ]
+    ]
+
+
+@needs_jq
+def test_the_first_diff_comment_is_created(tmp_path):
+    pulumis = {
+        "id": 9,
+        "user": {"login": "github-actions[bot]"},
+        "body": "#### :tropical_drink: `preview` on secrets-store/dev",
+    }
+    calls = run_comment_step(tmp_path, [pulumis])
+    assert calls == [["create", "12", f"{MARKER}\n## Secrets Store rotation diff\n"]]

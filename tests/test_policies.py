@@ -14,6 +14,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT
 from secretsctl.offline.plan import plan_stack
 from tests.conftest import CANARY
 
@@ -28,19 +29,27 @@ _spec.loader.exec_module(policies)
 SECRET, SCRIPT, STORE = policies.SECRET_TYPE, policies.SCRIPT_TYPE, policies.STORE_TYPE
 
 
-def secret(name: str, scopes: list[str] | None = None) -> dict:
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+OTHER_ACCOUNT = "f" * 32
+
+
+def secret(name: str, scopes: list[str] | None = None, account: str = ACCOUNT) -> dict:
     return {
         "type": SECRET,
         "props": {
             "name": name,
             "scopes": ["workers"] if scopes is None else scopes,
             "value": CANARY,
+            "accountId": account,
         },
     }
 
 
-def script(name: str, *bindings: dict) -> dict:
-    return {"type": SCRIPT, "props": {"scriptName": name, "bindings": list(bindings)}}
+def script(name: str, *bindings: dict, account: str = ACCOUNT) -> dict:
+    return {
+        "type": SCRIPT,
+        "props": {"scriptName": name, "bindings": list(bindings), "accountId": account},
+    }
 
 
 def store_binding(name: str, secret_name: str) -> dict:
@@ -163,15 +172,23 @@ def _resource_violations(name: str, type_: str, props: dict, protect: bool = Fal
     return found
 
 
-def _stack_violations(resources: list[dict]) -> list[str]:
+STACK_POLICIES = (
+    "no-binding-to-deleted-version",
+    "no-cloudflare-name-managed-twice",
+    "at-most-100-secrets-per-account",
+)
+
+
+def _stack_violations(resources: list[dict], names: tuple[str, ...] = STACK_POLICIES) -> list[str]:
     found: list[str] = []
     policy_resources = [
         PolicyResource(r["type"], r["props"], f"urn:{i}", str(i), _opts(False), None, None, [], {})
         for i, r in enumerate(resources)
     ]
-    _policy("no-binding-to-deleted-version").validate(
-        StackValidationArgs(policy_resources), lambda message, urn=None: found.append(message)
-    )
+    for name in names:
+        _policy(name).validate(
+            StackValidationArgs(policy_resources), lambda message, urn=None: found.append(message)
+        )
     return found
 
 
@@ -197,3 +214,56 @@ def test_the_pack_reports_through_pulumi_policy_when_violated():
     )
     assert _resource_violations("store-protected", STORE, {"name": "s"}, protect=False)
     assert _stack_violations([script("api", store_binding("K", "gone_v1"))])
+    assert _stack_violations([script("api"), script("api")], ("no-cloudflare-name-managed-twice",))
+    assert _stack_violations(
+        [secret(f"s{i}_v1") for i in range(101)], ("at-most-100-secrets-per-account",)
+    )
+
+
+# ---- one account: no name managed twice, at most 100 secrets -------------------------------
+
+
+def test_a_secret_or_script_name_managed_twice_in_one_account_is_a_violation():
+    # GIVEN two components (or prefixes) that both make dev_api_key_v1 and script dev_api
+    resources = [
+        secret("dev_api_key_v1"),
+        secret("dev_api_key_v1"),
+        script("dev_api"),
+        script("dev_api"),
+        secret("dev_api_key_v1", account=OTHER_ACCOUNT),  # another account: its own names
+    ]
+    assert policies.duplicate_name_problems(resources) == [
+        f"secret dev_api_key_v1: managed by 2 resources in account {ACCOUNT} (each needs its own "
+        "name: give each stack or component sharing an account its own namePrefix)",
+        f"script dev_api: managed by 2 resources in account {ACCOUNT} (each needs its own name: "
+        "give each stack or component sharing an account its own namePrefix)",
+    ]
+
+
+def test_the_same_names_in_different_accounts_or_still_unknown_pass():
+    resources = [
+        secret("api_key_v1"),
+        secret("api_key_v1", account=OTHER_ACCOUNT),
+        script("api"),
+        script("api", account=OTHER_ACCOUNT),
+        {"type": SECRET, "props": {"accountId": ACCOUNT}},  # name unknown during a preview
+        {"type": SECRET, "props": {"accountId": ACCOUNT}},
+    ]
+    assert policies.duplicate_name_problems(resources) == []
+
+
+def test_more_than_100_secrets_in_one_account_is_a_violation_and_100_pass():
+    assert policies.MAX_SECRETS_PER_ACCOUNT == MAX_SECRETS_PER_ACCOUNT
+    hundred = [secret(f"s{i}_v1") for i in range(100)]
+    assert policies.account_secret_limit_problems(hundred) == []
+    # one more in another account: each account counts its own
+    assert (
+        policies.account_secret_limit_problems([*hundred, secret("x_v1", account=OTHER_ACCOUNT)])
+        == []
+    )
+    problems = policies.account_secret_limit_problems([*hundred, secret("s100_v1")])
+    assert problems == [
+        f"account {ACCOUNT}: 101 Secrets Store secrets in this stack alone, over Cloudflare's "
+        "limit of 100 per account (finish rotations or remove secrets)"
+    ]
+    assert all(CANARY not in p for p in problems)

@@ -143,3 +143,339 @@ def test_check_never_prints_secure_values(repo):
 def test_move_rules_table(before, after, ok):
     problems = move_problems({"s": before}, {"s": after}, "main")
     assert (problems == []) is ok, problems
+
+
+# ---- the gate refuses every change that destroys a key or loses data --------------------------
+# Each refusal: exit 2, exactly one line naming the stack file, the key and the safe way, and
+# never a `secure:` ciphertext of any stack file.
+
+REAL_ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+def refused(repo: Repo, result, *lines: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == list(lines)
+    leaked = [c for c in repo.ciphertexts() if c in result.output]
+    assert leaked == []
+
+
+def passes(result) -> None:
+    assert result.exit_code == 0, result.stderr
+
+
+# -- a `secure:` value of a version that stays live ---------------------------------------------
+
+
+def test_a_changed_value_of_a_live_version_is_refused(repo):
+    # GIVEN dev at api_key v1 -> v2 fallback; WHEN v1's value is replaced in place
+    repo.sub("dev", r"secure: v1:bm9uY2UwMDAwMDAx:\S+", "secure: v1:bmV3bm9uY2U=:bmV3LXZhbHVl")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:api_key_v1: changes the value of live version 1 "
+        "of secret 'api_key' in place, got a different `secure:` ciphertext than at HEAD (an "
+        "instant rotation with no fallback: keep this value and rotate to a new version with "
+        "`secretsctl rotate api_key --stack dev`)",
+    )
+
+
+def test_a_changed_value_of_the_new_version_while_it_moves_on_is_refused(repo):
+    # v2 is already bound as the fallback: swapping in a different v2 is no rotation at all
+    repo.set_api_key("dev", "current: 1\nnext: 2\nstage: swapped")
+    repo.sub("dev", r"secure: v1:bm9uY2UwMDAwMDAy:\S+", f"secure: {CANARY_CIPHERTEXT}")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:api_key_v2: changes the value of live version 2 "
+        "of secret 'api_key' in place, got a different `secure:` ciphertext than at HEAD (an "
+        "instant rotation with no fallback: keep this value and rotate to a new version with "
+        "`secretsctl rotate api_key --stack dev`)",
+    )
+
+
+def test_values_of_versions_added_or_deleted_and_rewritten_yaml_are_not_changes(repo):
+    # staging starts a rotation (a new v2 value), dev finishes one (v1 and its value go),
+    # and a ciphertext only re-quoted is the same ciphertext
+    repo.set_api_key("dev", "current: 1\nnext: 2\nstage: swapped")
+    repo.commit("dev swapped")
+    repo.set_api_key("dev", "current: 2")
+    repo.sub("dev", r"^  secrets-store:api_key_v1:\n    secure: \S+\n", "")
+    repo.sub("dev", r"secure: (v1:bm9uY2UwMDAwMDAy:\S+)", r'secure: "\1"')
+    repo.set_api_key("staging", "current: 1\nnext: 2\nstage: fallback")
+    repo.add_value("staging", "api_key_v2")
+    passes(check(repo, "--base", "HEAD"))
+
+
+# -- an encryption_key finished without recorded re-encryption ----------------------------------
+
+
+def vault_swapped_at_base(repo: Repo) -> None:
+    repo.set_position("dev", "vault_key", "current: 1\nnext: 2\nstage: swapped")
+    repo.commit("vault_key swapped")
+
+
+def test_a_hand_edited_encryption_key_finish_without_the_record_is_refused(repo):
+    vault_swapped_at_base(repo)
+    repo.set_position("dev", "vault_key", "current: 2")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.vault_key.reencrypted: deletes "
+        "encryption_key version vault_key_v1 without a recorded re-encryption, got nothing here "
+        "(re-encrypt every value encrypted with it under v2, then finish with `secretsctl rotate "
+        "vault_key --stack dev --reencrypted`, which records it)",
+    )
+
+
+@pytest.mark.parametrize(("record", "got"), [("1", "1"), ("retired", "'retired'"), ("3", "3")])
+def test_a_finish_recording_another_version_is_refused(repo, record, got):
+    vault_swapped_at_base(repo)
+    repo.set_position("dev", "vault_key", "current: 2")
+    repo.add_setting("dev", "vault_key", f"reencrypted: {record}")
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert f"without a recorded re-encryption, got {got} here" in result.stderr
+
+
+def test_rotate_reencrypted_records_the_reencryption_and_check_accepts_every_stage(repo):
+    for stage in ("fallback", "swapped", "finish"):
+        rotated = secretsctl(
+            "rotate", "vault_key", "--stack", "dev", "--root", str(repo.root), "--reencrypted"
+        )
+        assert rotated.exit_code == 0, rotated.stderr
+        passes(check(repo, "--base", "HEAD"))
+        repo.commit(stage)
+    entry = repo.read("dev")[slice(*repo.entry("dev", "vault_key"))]
+    assert "      current: 2\n      reencrypted: 2\n" in entry
+
+
+def test_aborting_an_encryption_key_rotation_before_the_swap_needs_no_record(repo):
+    # v2 was only ever the fallback: nothing was encrypted with it
+    repo.set_position("dev", "vault_key", "current: 1\nnext: 2\nstage: fallback")
+    repo.commit("vault_key fallback")
+    repo.set_position("dev", "vault_key", "current: 1")
+    passes(check(repo, "--base", "HEAD"))
+
+
+# -- a live secret removed, renamed or switched ------------------------------------------------
+
+
+def test_removing_a_secret_with_its_last_binding_in_one_change_is_refused(repo):
+    repo.remove("dev", "hmac_key")
+    repo.remove("dev", "signer")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.hmac_key: removes or renames secret "
+        "'hmac_key' while worker signer.HMAC_SECRET of stack 'dev' binds it at HEAD, got no "
+        "secrets.hmac_key here (move every binding off it and deploy that first, then remove it)",
+    )
+
+
+def test_removing_a_secret_no_worker_binds_any_more_passes(repo):
+    repo.remove("dev", "signer")
+    repo.commit("signer goes first")
+    repo.remove("dev", "hmac_key")
+    passes(check(repo, "--base", "HEAD"))
+
+
+def test_renaming_a_bound_secret_is_refused(repo):
+    repo.sub("dev", r"^    hmac_key:", "    hmac_secret:")
+    repo.sub("dev", r"HMAC_SECRET: hmac_key", "HMAC_SECRET: hmac_secret")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.hmac_key: removes or renames secret "
+        "'hmac_key' while worker signer.HMAC_SECRET of stack 'dev' binds it at HEAD, got no "
+        "secrets.hmac_key here (move every binding off it and deploy that first, then remove it)",
+    )
+
+
+def test_switching_a_bound_secret_from_generate_to_config_is_refused(repo):
+    repo.sub("dev", r"(    hmac_key:\n      kind: signing_key\n)      source: generate", r"\1")
+    repo.add_value("dev", "hmac_key_v1")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.hmac_key.source: switches the source of "
+        "secret 'hmac_key' while worker signer.HMAC_SECRET of stack 'dev' binds it here, got "
+        "source config here and generate at HEAD (a new source gives every live version a new "
+        "value: move every binding off it and deploy that first, or declare a new secret with "
+        "that source)",
+    )
+
+
+def test_a_new_name_prefix_renames_every_bound_secret_and_is_refused_once(repo):
+    repo.sub("dev", r"namePrefix: dev_", "namePrefix: dv_")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:namePrefix: renames in Cloudflare (a new "
+        "namePrefix) every version of secret 'api_key' while worker api.PRIMARY_KEY of stack "
+        "'dev' binds it at HEAD, got 'dv_' here and 'dev_' at HEAD (keep namePrefix: set up a "
+        "new stack for the new one instead)",
+    )
+
+
+def test_a_new_account_moves_every_secret_but_setting_the_placeholder_does_not(repo):
+    # GIVEN prod's placeholder account replaced: its first real setting moves nothing
+    repo.sub("prod", r"accountId: REPLACE_ME_PROD_ACCOUNT_ID", f"accountId: {REAL_ACCOUNT}")
+    passes(check(repo, "--base", "HEAD"))
+    repo.commit("prod's real account")
+    # WHEN it changes again
+    repo.sub("prod", rf"accountId: {REAL_ACCOUNT}", "accountId: " + "f" * 32)
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "stacks/Pulumi.prod.yaml: secrets-store:accountId: renames in Cloudflare (a new "
+        "accountId) every version of secret 'api_key' while worker api.PRIMARY_KEY of stack "
+        f"'prod' binds it at HEAD, got '{'f' * 32}' here and '{REAL_ACCOUNT}' at HEAD (keep "
+        "accountId: set up a new stack for the new one instead)"
+    ]
+
+
+def test_removing_an_encryption_key_needs_a_retire_step_even_when_unbound(repo):
+    repo.remove("dev", "vault")
+    repo.commit("vault worker goes first")
+    repo.remove("dev", "vault_key")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.vault_key: removes or renames "
+        "encryption_key 'vault_key' without a retire step, got no secrets.vault_key here and no "
+        "reencrypted: retired at HEAD (re-encrypt or delete everything it encrypted, then set "
+        "secrets.vault_key.reencrypted: retired in a change of its own and deploy it before this "
+        "one)",
+    )
+
+
+def test_an_encryption_key_retired_and_unbound_at_the_base_may_go(repo):
+    repo.remove("dev", "vault")
+    repo.add_setting("dev", "vault_key", "reencrypted: retired")
+    passes(check(repo, "--base", "HEAD"))  # the retire step itself is a valid change
+    repo.commit("vault_key retired, its worker gone")
+    repo.remove("dev", "vault_key")
+    passes(check(repo, "--base", "HEAD"))
+
+
+def test_a_retired_encryption_key_still_bound_is_refused(repo):
+    repo.add_setting("dev", "vault_key", "reencrypted: retired")
+    repo.commit("vault_key retired")
+    repo.remove("dev", "vault_key")
+    repo.remove("dev", "vault")
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.vault_key: removes or renames secret "
+        "'vault_key' while worker vault.ENCRYPTION_KEY of stack 'dev' binds it at HEAD, got no "
+        "secrets.vault_key here (move every binding off it and deploy that first, then remove it)"
+    ]
+
+
+def test_switching_an_encryption_keys_source_is_refused(repo):
+    repo.sub("dev", r"(    vault_key:\n      kind: encryption_key.*\n)      source: gen.*\n", r"\1")
+    repo.add_value("dev", "vault_key_v1", "v1:a2V5bm9uY2U=:a2V5LWNpcGhlcnRleHQ=")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.vault_key.source: switches the source of "
+        "encryption_key 'vault_key' without a retire step, got source config here and generate "
+        "at HEAD and no reencrypted: retired at HEAD (re-encrypt or delete everything it "
+        "encrypted, then set secrets.vault_key.reencrypted: retired in a change of its own and "
+        "deploy it before this one)",
+    )
+
+
+# -- two stacks of one account managing the same names ----------------------------------------
+
+
+def test_two_stacks_of_one_account_with_the_same_name_prefix_are_refused(repo):
+    repo.sub("staging", r"namePrefix: stg_", "namePrefix: dev_")
+    repo.commit("staging takes dev's prefix")  # no --base needed: the files as they are
+    refused(
+        repo,
+        check(repo),
+        "stacks/Pulumi.staging.yaml: secrets-store:namePrefix: manages the same Cloudflare names "
+        "as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 13 shared, first secret "
+        "dev_api_key_v<N> (give each stack of one account its own namePrefix)",
+    )
+
+
+def test_a_secret_name_colliding_through_another_prefix_is_refused(repo):
+    # staging without a prefix declares dev_jwt_key: Cloudflare's dev_jwt_key_v1 is dev's too
+    repo.sub("staging", r"namePrefix: stg_", 'namePrefix: ""')
+    repo.sub(
+        "staging",
+        r"^  secrets-store:workers:\n",
+        "    dev_jwt_key:\n      kind: signing_key\n      source: generate\n"
+        "  secrets-store:workers:\n",
+    )
+    refused(
+        repo,
+        check(repo),
+        "stacks/Pulumi.staging.yaml: secrets-store:secrets.dev_jwt_key: manages the same "
+        "Cloudflare names as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 1 shared, first "
+        "secret dev_jwt_key_v<N> (give each stack of one account its own namePrefix)",
+    )
+
+
+def test_the_same_name_prefix_in_different_accounts_passes(repo):
+    repo.sub("staging", r"accountId: REPLACE_ME_ACCOUNT_ID", "accountId: REPLACE_ME_OTHER")
+    repo.sub("staging", r"namePrefix: stg_", "namePrefix: dev_")
+    repo.commit("staging in its own account")
+    passes(check(repo, "--base", "HEAD"))
+
+
+# -- more than 100 live secrets in one account --------------------------------------------------
+
+
+def test_stacks_of_one_account_over_100_live_secrets_together_are_refused(repo):
+    # dev keeps 6 live secrets (api_key mid-rotation counts 2), staging 5
+    repo.add_generated_secrets("dev", 50)  # 56
+    repo.add_generated_secrets("staging", 45)  # 50: each stack alone is under the limit
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets: the stacks of account "
+        "'REPLACE_ME_ACCOUNT_ID' need 106 Cloudflare secrets together (every live version "
+        "counts), over the per-account limit of 100, got dev 56 + staging 50 (finish rotations "
+        "or remove secrets first: the limit is per account, not per stack)",
+    )
+
+
+def test_exactly_100_live_secrets_in_one_account_pass(repo):
+    repo.add_generated_secrets("dev", 44)  # 50
+    repo.add_generated_secrets("staging", 45)  # 50
+    passes(check(repo, "--base", "HEAD"))
+
+
+# -- shapes the program refuses never crash the new rules -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        (r"^  secrets-store:secrets:\n", "  secrets-store:secrets: [1, 2]\n  old_secrets:\n"),
+        (r"^  secrets-store:workers:\n", "  secrets-store:workers: nope\n  old_workers:\n"),
+        (r"BILLING_KEY: api_key", "BILLING_KEY: [api_key]"),
+        (r"BILLING_KEY: api_key", "BILLING_KEY: {secret: 7}"),
+        (r"namePrefix: dev_ ", "namePrefix: {a: 1} "),
+        (r"accountId: REPLACE_ME_ACCOUNT_ID", "accountId: [x]"),
+        (r"      source: generate  ", "      source: [generate]  "),
+        (r"secure: v1:bm9uY2UwMDAwMDAx:\S+", "secure: {nested: 1}"),
+        (r"secure: v1:bm9uY2UwMDAwMDAx:\S+", "secure: 42"),
+        (r"(    vault_key:\n)", r"\1      reencrypted: {a: 1}\n"),
+        (r"(    vault_key:\n)", r"\1      reencrypted: true\n"),
+        (r"^    hmac_key:", '    "hmac key\u00e9":'),
+    ],
+)
+def test_odd_shapes_are_refused_or_pass_but_never_crash(repo, pattern, replacement):
+    repo.set_position("dev", "vault_key", "current: 1\nnext: 2\nstage: swapped")
+    repo.commit("vault_key swapped")
+    repo.set_position("dev", "vault_key", "current: 2")
+    repo.sub("dev", pattern, replacement)
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code in (0, 2), result.output
+    assert all(c not in result.output for c in repo.ciphertexts())
+    assert all(line.startswith("stacks/Pulumi.") for line in result.stderr.splitlines())

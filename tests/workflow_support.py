@@ -75,9 +75,24 @@ class Repo:
 
     def set_api_key(self, stack: str, block: str) -> None:
         """Replace the position lines (current/next/stage) of `api_key` in a stack file."""
+        self.set_position(stack, "api_key", block)
+
+    def entry(self, stack: str, name: str) -> tuple[int, int]:
+        """(start, end) of the entry `name` of `secrets` or `workers` (4-space key) in a file."""
         text = self.read(stack)
-        start = text.index("    api_key:\n")
-        end = text.index("    db_config:", start)
+        found = re.search(rf"^    {re.escape(name)}:.*\n", text, flags=re.M)
+        assert found, f"no entry {name!r} in {stack}"
+        end = found.end()
+        for line in text[end:].splitlines(keepends=True):
+            if line.strip() and len(line) - len(line.lstrip(" ")) <= 4:
+                break
+            end += len(line)
+        return found.start(), end
+
+    def set_position(self, stack: str, secret: str, block: str) -> None:
+        """Replace the position lines (current/next/stage) of one secret in a stack file."""
+        text = self.read(stack)
+        start, end = self.entry(stack, secret)
         lines = [
             line
             for line in text[start:end].splitlines(keepends=True)
@@ -85,6 +100,33 @@ class Repo:
         ]
         lines.insert(2, "".join(f"      {line}\n" for line in block.strip().splitlines()))
         self.write(stack, text[:start] + "".join(lines) + text[end:])
+
+    def add_setting(self, stack: str, name: str, line: str) -> None:
+        """Add one `key: value` line at the end of a secret's or worker's entry."""
+        text = self.read(stack)
+        _, end = self.entry(stack, name)
+        self.write(stack, text[:end] + f"      {line}\n" + text[end:])
+
+    def remove(self, stack: str, name: str) -> None:
+        """Remove a secret's or worker's whole entry."""
+        text = self.read(stack)
+        start, end = self.entry(stack, name)
+        self.write(stack, text[:start] + text[end:])
+
+    def add_generated_secrets(self, stack: str, count: int) -> None:
+        """Declare `count` more steady `source: generate` secrets (bulk_0, bulk_1, ...)."""
+        entries = "".join(
+            f"    bulk_{i}:\n      kind: signing_key\n      source: generate\n"
+            for i in range(count)
+        )
+        self.sub(stack, r"^  secrets-store:workers:\n", entries + "  secrets-store:workers:\n")
+
+    def ciphertexts(self) -> set[str]:
+        """Every `secure:` ciphertext the stack files hold now (no tool may print one)."""
+        found = {CANARY_CIPHERTEXT}
+        for path in (self.root / "stacks").glob("Pulumi.*.yaml"):
+            found |= set(re.findall(r"^\s+secure:\s*(\S+)", path.read_text(), flags=re.M))
+        return found
 
     def commit(self, message: str) -> None:
         git(self.root, "add", "-A")

@@ -1,22 +1,43 @@
 """`rotate` and `promote`: move secrets one rotation stage, editing the stack file in place.
 
 The edit is a ruamel.yaml round trip of `stacks/Pulumi.<stack>.yaml`: comments, key
-order, quoting and every `secure:` value stay byte-for-byte, and a check refuses
-to write when any line outside the edited secrets' blocks would change. Before
-writing, the new config must pass the same offline plan `pulumi up` would run.
+order, quoting, line endings (LF or CRLF), a BOM, a missing final newline and every
+`secure:` value stay byte-for-byte, and a check refuses to write when any line outside
+the edited secrets' blocks would change. A secret whose entry (or position) is shared
+with others through a YAML anchor, alias or merge key is refused: editing it would
+move the others too. Before writing, the new config must pass the same offline plan
+`pulumi up` would run.
+
+Writing is safe against concurrent runs and crashes: `stack_lock` holds the stacks
+folder's lock from the read to the write, and `write_edit` replaces the file atomically
+(temporary file in the same folder, fsync, rename, mode kept) only if its bytes are still
+the ones the edit was computed from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
-from collections.abc import Mapping, Sequence
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the check before the rename still refuses lost edits
+    fcntl = None  # type: ignore[assignment]
 
 from secrets_store.errors import Problem
 from secrets_store.ordering import ahead_problems
@@ -27,7 +48,10 @@ from secretsctl.offline.references import directory_loader
 from secretsctl.offline.stackfile import (
     StackConfig,
     config_key,
+    decode_stack_bytes,
     load_stack_config,
+    read_stack_text,
+    shown,
     stack_file_name,
     stack_path,
 )
@@ -58,26 +82,207 @@ class Edit:
     path: Path
     moves: list[Move]
     text: str
+    """The new file text, exactly as it will be written (UTF-8)."""
     diff: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    original: bytes | None = None
+    """The file's bytes the edit was computed from: `write_edit` refuses if they changed."""
 
 
 # ---- the round-trip edit ------------------------------------------------------------------
 
 
-def _yaml() -> YAML:
+def _yaml(lines: Sequence[str] = ()) -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long lines
+    mapping, sequence, offset = _indentation(lines)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml
+
+
+KEY_ONLY = re.compile(r"^[ ]*[^\s#-][^#]*:[ \t]*(?:#.*)?$")
+
+
+def _indentation(lines: Sequence[str]) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indents as the file writes them, for the dump to keep:
+    `environment:` then `  - name` is sequence 4, offset 2; ruamel.yaml's default is 2, 0."""
+    mapping = sequence = offset = None
+    parent = None  # indent of the last line holding only a key (its value follows, nested)
+    for line in lines:
+        text = line.rstrip("\r\n")
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(text) - len(text.lstrip(" "))
+        if parent is not None and indent >= parent:
+            if stripped == "-" or stripped.startswith("- "):
+                if sequence is None:
+                    rest = stripped[1:]
+                    offset = indent - parent
+                    sequence = offset + 1 + len(rest) - len(rest.lstrip(" "))
+            elif mapping is None and indent > parent:
+                mapping = indent - parent
+        parent = indent if KEY_ONLY.match(text) else None
+        if mapping is not None and sequence is not None:
+            break
+    mapping = mapping or 2
+    if sequence is None or offset is None:
+        return mapping, mapping, 0
+    return mapping, max(sequence, offset + 2), offset
+
+
+SECRETS_KEYS = (f"{NAMESPACE}:secrets", "secrets")
+POSITION_KEYS = ("current", "next", "stage")
+MERGE_TAG = "tag:yaml.org,2002:merge"
+POSITION_LINE = re.compile(r"^[ \t]*(?:current|next|stage|reencrypted)[ \t]*:")
+# Line breaks as ruamel.yaml counts them (its line numbers index these lines).
+LINE = re.compile(r"[^\n\x85\u2028\u2029]*(?:[\n\x85\u2028\u2029]|$)")
 
 
 def _secrets_map(document: Any) -> CommentedMap:
     config = document.get("config") if isinstance(document, Mapping) else None
-    for key in (f"{NAMESPACE}:secrets", "secrets"):
+    if isinstance(config, Mapping) and all(k in config for k in SECRETS_KEYS):
+        raise RotationRefused(
+            [
+                f"{NAMESPACE}:secrets: declared twice, got both `secrets` and "
+                f"`{NAMESPACE}:secrets` (keep one of them)"
+            ]
+        )
+    for key in SECRETS_KEYS:
         if isinstance(config, Mapping) and isinstance(config.get(key), CommentedMap):
             return config[key]
     raise RotationRefused([f"{NAMESPACE}:secrets: not found in the stack file (declare secrets)"])
+
+
+def _secret_key(name: str) -> str:
+    """`secrets-store:secrets.<name>` for a message, a long name cut short."""
+    return f"{NAMESPACE}:secrets.{name if len(name) <= 80 else name[:79] + '…'}"
+
+
+def _lines(text: str) -> list[str]:
+    """`text` split after each line break, as ruamel.yaml numbers lines."""
+    return [line for line in LINE.findall(text) if line]
+
+
+def _pairs(node: Node) -> list[tuple[Node, Node]]:
+    return list(node.value) if isinstance(node, MappingNode) else []
+
+
+def _is_merge(key: Node) -> bool:
+    return str(key.tag) == MERGE_TAG or (isinstance(key, ScalarNode) and key.value == "<<")
+
+
+def _own(node: Node, name: str) -> Node | None:
+    """The value node of `name` written in `node` itself (not merged in), or None."""
+    for key, value in _pairs(node):
+        if isinstance(key, ScalarNode) and not _is_merge(key) and key.value == name:
+            return value
+    return None
+
+
+def _merged_keys(node: Node, seen: set[int] | None = None) -> set[str]:
+    """Keys `node` inherits through merge keys (`<<: *base`), recursively."""
+    seen = seen if seen is not None else set()
+    keys: set[str] = set()
+    for key, value in _pairs(node):
+        if not _is_merge(key):
+            continue
+        sources = value.value if isinstance(value, SequenceNode) else [value]
+        for source in sources:
+            if id(source) in seen:
+                continue
+            seen.add(id(source))
+            keys |= {k.value for k, _ in _pairs(source) if isinstance(k, ScalarNode)}
+            keys |= _merged_keys(source, seen)
+    return keys
+
+
+def _references(root: Node) -> dict[int, list[str]]:
+    """Node id -> the key path of every place the document refers to it (aliases repeat it)."""
+    places: dict[int, list[str]] = {id(root): ["(document)"]}
+    pending = [(root, "")]
+    done: set[int] = set()
+    while pending:
+        node, path = pending.pop()
+        if id(node) in done:
+            continue  # an alias: its children were walked at the anchor
+        done.add(id(node))
+        if isinstance(node, MappingNode):
+            children = [
+                (v, f"{path}.{k.value}" if isinstance(k, ScalarNode) else f"{path}.(key)")
+                for k, v in node.value
+            ]
+        elif isinstance(node, SequenceNode):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
+        else:
+            children = []
+        for child, where in children:
+            places.setdefault(id(child), []).append(where.lstrip("."))
+            pending.append((child, where))
+    return places
+
+
+def _sharing_problems(source: str, names: Sequence[str]) -> list[str]:
+    """Why editing these secrets would move something else too (YAML anchors, aliases and
+    merge keys share nodes); empty when each edit stays inside its own entry."""
+    root = _yaml().compose(source)
+    places = _references(root)
+    config = _own(root, "config")
+    secrets_key = next((k for k in SECRETS_KEYS if config and _own(config, k)), SECRETS_KEYS[0])
+    secrets = _own(config, secrets_key) if config is not None else None
+    fix = "write it out in full, without &anchors, *aliases or <<: merge keys, then run this again"
+
+    def others(node: Node, here: str) -> str:
+        where = [p for p in places.get(id(node), []) if p != here]
+        listed = ", ".join(shown(p) for p in where[:3])
+        return listed + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+
+    lines = []
+    for node, here in ((config, "config"), (secrets, f"config.{secrets_key}")):
+        if node is not None and len(places.get(id(node), [])) > 1:
+            return [
+                f"{NAMESPACE}:secrets: shared through a YAML alias with {others(node, here)}, "
+                f"got `{here}` aliased (rotating would change the others too: {fix})"
+            ]
+    for name in names:
+        key = _secret_key(name)
+        entry = _own(secrets, name) if secrets is not None else None
+        if entry is None:
+            lines.append(
+                f"{key}: comes from a YAML merge key, got an inherited entry (rotating it "
+                f"would change the entry it is merged from too: {fix})"
+            )
+            continue
+        here = f"config.{secrets_key}.{name}"
+        if len(places.get(id(entry), [])) > 1:
+            lines.append(
+                f"{key}: shared through a YAML anchor with {others(entry, here)}, got one "
+                f"mapping for both (rotating {name} would move the others too: {fix})"
+            )
+            continue
+        inherited = sorted(
+            set(POSITION_KEYS)
+            & (
+                _merged_keys(entry)
+                - {k.value for k, _ in _pairs(entry) if isinstance(k, ScalarNode)}
+            )
+        )
+        if inherited:
+            lines.append(
+                f"{key}.{inherited[0]}: comes from a YAML merge key (<<), got "
+                f"{', '.join(inherited)} inherited (write current, next and stage in {name} "
+                "itself, then run this again)"
+            )
+        for position_key in POSITION_KEYS:
+            value = _own(entry, position_key)
+            if value is not None and len(places.get(id(value), [])) > 1:
+                lines.append(
+                    f"{key}.{position_key}: shared through a YAML anchor with "
+                    f"{others(value, f'{here}.{position_key}')}, got an aliased value "
+                    f"(write the number or stage out in both places, then run this again)"
+                )
+    return lines
 
 
 def _block(lines: list[str], start: int) -> range:
@@ -93,37 +298,105 @@ def _block(lines: list[str], start: int) -> range:
     return range(start, end)
 
 
-def edit_positions(text: str, changes: Mapping[str, Position]) -> str:
+def edit_positions(
+    text: str, changes: Mapping[str, Position], reencrypted: Mapping[str, int] | None = None
+) -> str:
     """`text` with each named secret's current/next/stage set to its new position.
 
-    Raises `RotationRefused` if the round trip would change any line outside those secrets.
+    Every line outside those secrets stays byte-for-byte: its line ending (LF or CRLF)
+    included, as do a leading BOM and a missing final newline; new lines take the file's
+    usual ending. Raises `RotationRefused` if the round trip would change any line outside
+    those secrets, or if a secret's entry or position is shared through YAML anchors.
     """
-    yaml = _yaml()
-    document = yaml.load(text)
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    raw_lines = _lines(text[len(bom) :])
+    if any("\r" in line.removesuffix("\r\n") for line in raw_lines):
+        raise RotationRefused(
+            [
+                f"{NAMESPACE}:secrets: the stack file breaks lines with a bare carriage return, "
+                "got CR line endings (convert the file to LF or CRLF line endings)"
+            ]
+        )
+    newline = "\r\n" if 2 * sum(x.endswith("\r\n") for x in raw_lines) > len(raw_lines) else "\n"
+    unterminated = bool(raw_lines) and raw_lines[-1][-1] not in "\n\x85\u2028\u2029"
+    if unterminated:
+        raw_lines[-1] += newline
+    lines = [x.removesuffix("\r\n") + "\n" if x.endswith("\r\n") else x for x in raw_lines]
+    source = "".join(lines)
+    shared = _sharing_problems(source, list(changes))
+    if shared:
+        raise RotationRefused(shared)
+    yaml = _yaml(lines)
+    document = yaml.load(source)
+    _keep_anchors(document)
     secrets = _secrets_map(document)
-    lines = text.splitlines(keepends=True)
     allowed: set[int] = set()
+    flow: set[int] = set()  # an entry written on one line (`api_key: {kind: ..., current: 1}`)
     for name, position in changes.items():
         entry = secrets.get(name)
         if not isinstance(entry, CommentedMap):
-            raise RotationRefused([f"{NAMESPACE}:secrets.{name}: not a mapping in the stack file"])
-        block = _block(lines, secrets.lc.key(name)[0])
-        allowed |= set(block) | {block.stop}
-        _set_position(entry, position)
-    out = io.StringIO()
-    yaml.dump(document, out)
-    new = out.getvalue()
-    matcher = difflib.SequenceMatcher(a=lines, b=new.splitlines(keepends=True), autojunk=False)
-    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
-        touched = set(range(i1, i2)) if i2 > i1 else {i1}
-        if tag != "equal" and not touched <= allowed:
             raise RotationRefused(
                 [
-                    f"{NAMESPACE}:secrets: editing would change line {i1 + 1} outside the rotated "
-                    "secrets, got a layout this editor cannot keep (edit the file by hand)"
+                    f"{_secret_key(name)}: not a mapping in the stack file, got "
+                    f"{type(entry).__name__} (write kind, current, ... under it)"
                 ]
             )
-    return new
+        block = _block(lines, secrets.lc.key(name)[0])
+        allowed |= set(block) | {block.stop}
+        if len(block) == 1:
+            flow |= set(block)
+        _set_position(entry, position)
+        if reencrypted and name in reencrypted:  # the record `check` requires at a finish
+            _set_after(entry, "reencrypted", reencrypted[name], "current")
+    out = io.StringIO()
+    yaml.dump(document, out)
+    new_lines = _lines(out.getvalue())
+    matcher = difflib.SequenceMatcher(a=lines, b=new_lines, autojunk=False)
+    result: list[str] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        touched = set(range(i1, i2)) if i2 > i1 else {i1}
+        in_flow = i2 > i1 and set(range(i1, i2)) <= flow
+        # Only position lines (current, next, stage) may change, or a one-line entry.
+        kept = tag == "equal" or (
+            touched <= allowed
+            and all(in_flow or POSITION_LINE.match(x) for x in lines[i1:i2])
+            and all(in_flow or POSITION_LINE.match(x) for x in new_lines[j1:j2])
+        )
+        if not kept:
+            raise RotationRefused(
+                [
+                    f"{NAMESPACE}:secrets: editing would change line {i1 + 1} besides the rotated "
+                    "secrets' current, next and stage, got a layout this editor cannot keep "
+                    "(edit the file by hand)"
+                ]
+            )
+        if tag == "equal":
+            result += raw_lines[i1:i2]  # as they were, line endings included
+        else:
+            result += [
+                x.removesuffix("\n") + newline if x.endswith("\n") else x for x in new_lines[j1:j2]
+            ]
+    new = "".join(result)
+    if unterminated:
+        new = new.removesuffix(newline)
+    return bom + new
+
+
+def _keep_anchors(document: Any) -> None:
+    """Have the dump write every `&anchor` the file has (ruamel.yaml drops unused ones)."""
+    pending, seen = [document], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        anchor = getattr(node, "anchor", None)
+        if anchor is not None and getattr(anchor, "value", None) is not None:
+            anchor.always_dump = True
+        if isinstance(node, Mapping):
+            pending += [*node.keys(), *node.values(), *getattr(node, "merge", [])]
+        elif isinstance(node, list):
+            pending += node
 
 
 def _set_position(entry: CommentedMap, position: Position) -> None:
@@ -148,6 +421,15 @@ def _set_position(entry: CommentedMap, position: Position) -> None:
             entry[key] = value
         else:
             entry.insert(list(entry).index(after) + 1, key, value)
+
+
+def _set_after(entry: CommentedMap, key: str, value: Any, after: str) -> None:
+    """Set `key` in place, or insert it right after `after` (at the end without it)."""
+    if key in entry:
+        entry[key] = value
+    else:
+        keys = list(entry)
+        entry.insert(keys.index(after) + 1 if after in keys else len(keys), key, value)
 
 
 # ---- rotate and promote -------------------------------------------------------------------
@@ -187,6 +469,15 @@ def _encryption_problems(config: StackConfig, moves: list[Move], reencrypted: bo
     return lines
 
 
+def _reencryption_records(config: StackConfig, moves: list[Move]) -> dict[str, int]:
+    """`reencrypted: <new current>` for each encryption_key this edit finishes (--reencrypted)."""
+    return {
+        m.secret: m.after.current
+        for m in moves
+        if m.before.stage == "swapped" and config.kinds.get(m.secret) == "encryption_key"
+    }
+
+
 def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Position]) -> list[str]:
     """Refuse a move that would put this stack ahead of its `promotion.after` stack's file."""
     after = config.promotion_after
@@ -208,8 +499,18 @@ def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = F
     lines += _promotion_problems(config, {**config.positions, **{m.secret: m.after for m in moves}})
     if lines:
         raise RotationRefused(lines)
-    text = config.path.read_text()
-    new_text = edit_positions(text, {m.secret: m.after for m in moves})
+    text, original = _source(config)
+    try:
+        new_text = edit_positions(
+            text, {m.secret: m.after for m in moves}, _reencryption_records(config, moves)
+        )
+    except (YAMLError, RecursionError) as exc:  # the round trip of a file the loader read
+        raise RotationRefused(
+            [
+                f"{NAMESPACE}:secrets: this editor cannot keep the file's layout, got "
+                f"{exc.__class__.__name__} while editing it (edit the file by hand)"
+            ]
+        ) from None
     new_config = load_stack_config(config.stack, config.path, text=new_text)
     load = directory_loader(config.path.parent)
     # Both plans run the real program: an invalid result is refused before anything is written.
@@ -223,7 +524,14 @@ def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = F
                 f"{key} is no longer used once this is deployed: remove it then with "
                 f"`pulumi config rm --stack {config.stack} {key}`"
             )
-    return Edit(config.stack, config.path, moves, new_text, diff, notes)
+    return Edit(config.stack, config.path, moves, new_text, diff, notes, original)
+
+
+def _source(config: StackConfig) -> tuple[str, bytes]:
+    """(text, bytes) the config was loaded from: the edit starts from exactly those."""
+    if config.raw is None:
+        return read_stack_text(config.path)
+    return decode_stack_bytes(config.path, config.raw), config.raw
 
 
 def rotate(
@@ -320,6 +628,109 @@ def promote(
         raise RotationRefused([str(p) for p in problems])
     if not moves:
         # Already level with the source: nothing to edit, and nothing wrong.
-        text = target_config.path.read_text()
-        return Edit(target, target_config.path, [], text, {})
+        text, original = _source(target_config)
+        return Edit(target, target_config.path, [], text, {}, original=original)
     return apply_moves(target_config, moves, reencrypted=reencrypted)
+
+
+# ---- writing safely ------------------------------------------------------------------------
+
+LOCK_TIMEOUT_S = 120.0
+"""How long a rotate/promote waits for another one editing the same stacks folder."""
+
+
+@contextlib.contextmanager
+def stack_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the edit lock of a stacks folder across a whole read-compute-write.
+
+    An advisory `flock` on the folder itself: one rotate/promote edits a folder's stack
+    files at a time, a second one waits its turn (then reads the first one's result), no
+    lock file is left behind, a killed process releases it, and readers (plan, check,
+    diff) never wait. Raises `RotationRefused` after `timeout` seconds of waiting.
+    """
+    timeout = LOCK_TIMEOUT_S if timeout is None else timeout
+    try:
+        fd = os.open(folder, os.O_RDONLY) if fcntl is not None else -1
+    except OSError:
+        fd = -1  # no such folder: loading the stack file reports it
+    try:
+        deadline = time.monotonic() + timeout
+        while fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RotationRefused(
+                        [
+                            f"{folder}: another rotate or promote is editing these stack files, "
+                            f"got no turn within {timeout:g} s (let it finish, then run this "
+                            "again)"
+                        ]
+                    ) from None
+                time.sleep(0.05)
+            except OSError:
+                break  # no flock on this filesystem: write_edit's check still refuses lost edits
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # releases the lock
+
+
+def write_edit(edit: Edit) -> None:
+    """Replace the stack file with `edit.text`, atomically, if it still holds `edit.original`.
+
+    A temporary file in the same folder gets the new bytes, the file's mode (and owner,
+    where permitted) and an fsync, then is renamed over the stack file: a reader or a
+    crash sees the old file or the new one, never a mix. A symlinked stack file stays a
+    symlink (its target is replaced). Raises `RotationRefused`, the file unchanged, when it
+    changed since it was read or cannot be written.
+    """
+    target = Path(os.path.realpath(edit.path))
+    data = edit.text.encode("utf-8")
+    try:
+        if edit.original is not None and target.read_bytes() != edit.original:
+            raise RotationRefused(
+                [
+                    f"{edit.path}: changed while this command ran, got other content than it "
+                    "read (nothing was written: run the command again on the new content)"
+                ]
+            )
+        before = os.stat(target)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fchmod(fd, stat.S_IMODE(before.st_mode))
+                if (before.st_uid, before.st_gid) != (os.getuid(), os.getgid()):
+                    with contextlib.suppress(OSError):
+                        os.fchown(fd, before.st_uid, before.st_gid)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    except OSError as exc:
+        raise RotationRefused(
+            [
+                f"{edit.path}: could not write the edit, got {exc.__class__.__name__}"
+                f"{f' ({exc.strerror})' if exc.strerror else ''} (the stack file is unchanged: "
+                "fix that, then run this again)"
+            ]
+        ) from None
+    _sync_folder(target.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform can fsync a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
