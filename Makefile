@@ -3,39 +3,53 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup test test-py test-workers lint demo bench clean
+.PHONY: setup test test-py test-workers lint demo bench fuzz clean
 
-setup: $(VENV)/.installed node_modules/.installed
+# The Python venv and node_modules are built side by side (each says what it is doing).
+setup:
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed node_modules/.installed
 
-# The virtualenv is rebuilt whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# The virtualenv is rebuilt whenever requirements.txt changes: with a pinned uv, bootstrapped
+# from PyPI by scripts/venv.sh (which falls back to pip, and says so, when uv cannot be had).
+$(VENV)/.installed: requirements.txt pyproject.toml scripts/venv.sh
+	@PYTHON=$(PYTHON) VENV=$(VENV) scripts/venv.sh
 	@touch $@
 
-# workerd comes with the miniflare npm package pinned in package-lock.json.
+# workerd comes with the miniflare npm package pinned in package-lock.json (--prefer-offline:
+# tarballs already in npm's cache are used without asking the registry again).
 node_modules/.installed: package-lock.json
-	npm ci --no-audit --no-fund
+	@echo "setup: npm ci (miniflare and workerd, pinned in package-lock.json)"
+	@start=$$(date +%s); npm ci --no-audit --no-fund --prefer-offline --loglevel=error && \
+	  echo "setup: node_modules ready ($$(( $$(date +%s) - start )) s)"
 	@touch $@
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
 
+# On every core (pytest-xdist). A test module runs whole on one worker (`loadscope`), so a
+# module-scoped fixture (a whole rehearsal, one workerd run) is built once, not once per
+# worker. PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= auto
 test-py: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope
 
 test-workers: setup
 	npm test
 
 test: lint test-py test-workers
 
+# Property-based: 1,000 generated stack files through plan, check, diff, rotate and promote,
+# each ending in exit 0 or a clean exit 2; prints a table per family. (`make test` runs 50.)
+fuzz: setup
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PY) -m pytest -q -s tests/test_fuzz_stackfiles.py
+
 demo: setup
 	$(VENV)/bin/secretsctl rehearse
 
-# Worker throughput on workerd first; run.py prints the summary line last.
+# Worker CPU per request on workerd (api.js vs the seed's worker) first; run.py runs it and
+# prints the summary line last.
 bench: setup
-	node benchmarks/workers_rps.mjs
 	$(PY) benchmarks/run.py
 
 clean:

@@ -1,11 +1,18 @@
 """Baseline Pulumi program: the same Cloudflare resources as `__main__.py`, registered directly.
 
-No spec, no components, no validation: read the config as JSON, register one
-SecretsStore, one SecretsStoreSecret (+ RandomBytes for `source: generate`) per
-live version and one WorkersScript per worker, with the same names and inputs,
-and export the same outputs. It covers what the generated benchmark configs use
-(secret bindings and vars); `benchmarks/run.py` checks that both programs
-register identical inputs before it compares their times.
+No spec, no components, no validation: read the config as JSON, look the store up
+by name (or create it with `store.create`), register one SecretsStoreSecret
+(+ RandomBytes for `source: generate`) per live version and one WorkersScript per
+worker, with the same names and inputs, and export the same outputs. It covers
+what the generated benchmark configs use (secret bindings and vars);
+`benchmarks/run.py` checks that both programs register identical inputs before it
+compares their times.
+
+Each version also gets the same `SecretActivation` wait, and bindings take the
+name from it. A hand-written program on a real account needs that wait just as
+much (Cloudflare refuses to bind a secret that is still `pending`, error 10182),
+so the baseline models it with the very same dynamic resource: what is compared
+is the cost of the spec and components, not of a wait only one side does.
 """
 
 import base64
@@ -18,6 +25,8 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
+from secrets_store.activation import SecretActivation
+
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT = re.compile(
     r"""^\s*(?:import|export)\b[^'"]*?(?:\bfrom\s*)?['"](?P<spec>\.{1,2}/[^'"]+)['"]""",
@@ -29,14 +38,24 @@ account_id = config.require("accountId")
 prefix = config.get("namePrefix") or ""
 secrets = config.require_object("secrets")
 workers = config.require_object("workers")
-store_name = (config.get_object("store") or {}).get("name", "default_secrets_store")
+store_config = config.get_object("store") or {}
+store_name = store_config.get("name", "default_secrets_store")
 
-store = cloudflare.SecretsStore(
-    "store-store",
-    account_id=account_id,
-    name=store_name,
-    opts=pulumi.ResourceOptions(protect=True, retain_on_delete=True),
-)
+if store_config.get("create"):
+    store_id = cloudflare.SecretsStore(
+        "store-store",
+        account_id=account_id,
+        name=store_name,
+        opts=pulumi.ResourceOptions(protect=True, retain_on_delete=True),
+    ).id
+else:  # the store the account already has, looked up by name (the default)
+    store_id = cloudflare.get_secrets_stores_output(account_id=account_id).results.apply(
+        lambda found: next(
+            str(s["id"] if isinstance(s, dict) else s.id)
+            for s in found
+            if (s["name"] if isinstance(s, dict) else s.name) == store_name
+        )
+    )
 
 
 def position(spec: dict) -> tuple[list[int], int, int | None]:
@@ -64,14 +83,21 @@ for secret, spec in secrets.items():
             )
         else:
             value = config.require_secret(f"{secret}_v{version}")
-        names[secret, version] = cloudflare.SecretsStoreSecret(
+        created = cloudflare.SecretsStoreSecret(
             f"{secret}-v{version}",
             account_id=account_id,
-            store_id=store.id,
+            store_id=store_id,
             name=f"{prefix}{secret}_v{version}",
             value=value,
             scopes=sorted(spec.get("scopes", ["workers"])),
             comment=spec.get("comment"),
+        )
+        names[secret, version] = SecretActivation(
+            f"{secret}-v{version}-active",
+            account_id=account_id,
+            store_id=store_id,
+            secret_id=created.id,
+            name=created.name,
         ).name
     rotation[secret] = {
         "kind": spec["kind"],
@@ -119,7 +145,7 @@ for worker, spec in workers.items():
                 cloudflare.WorkersScriptBindingArgs(
                     type="secrets_store_secret",
                     name=name,
-                    store_id=store.id,
+                    store_id=store_id,
                     secret_name=names[secret, version],
                 )
             )
@@ -149,6 +175,6 @@ for worker, spec in workers.items():
     )
     summaries[worker] = {"script_name": f"{prefix}{worker}", "bindings": bound}
 
-pulumi.export("store_id", store.id)
+pulumi.export("store_id", store_id)
 pulumi.export("rotation", rotation)
 pulumi.export("workers", summaries)

@@ -1,11 +1,15 @@
-"""`make bench`: program cost at scale, overhead against raw resources, minimal change, start-up.
+"""`make bench`: worker CPU, program cost at scale, overhead against raw resources, minimal
+change, start-up.
 
-Prints four sections and ends with one summary line:
+Prints five sections and ends with one summary line:
 
     bench: overhead_ratio=<largest ours/baseline> growth_10x=<t(100x500)/t(100x50)>
            minimal_change=<ok|fail> plan_startup_s=<seconds>
+           worker_cpu_vs_seed_steady=<seed cpu/api cpu> worker_cpu_vs_seed_fallback=<...>
 
-Goals (reported, not enforced by tests): overhead_ratio <= 1.25, growth_10x <= 10.5.
+Goals (reported, not enforced by tests): overhead_ratio <= 1.25, growth_10x <= 10.5,
+worker_cpu_vs_seed_* >= 0.95 (CPU per request of workerd running workers/api.js against
+the seed's rotation worker, `benchmarks/workers_rps.mjs`).
 Each size runs in its own fresh process (`benchmarks/measure.py`), so sizes and
 programs do not pollute each other's memory. Usage: python benchmarks/run.py [--quick]
 """
@@ -16,6 +20,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -149,16 +154,33 @@ def startup() -> float:
     return first
 
 
+def worker_cpu(quick: bool) -> dict[str, float]:
+    """Section 0 (`workers_rps.mjs`, printed as it runs): seed CPU / api.js CPU per stage."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "workers.json"
+        seconds = ["--seconds", "2", "--rounds", "4"] if quick else []
+        subprocess.run(
+            ["node", str(ROOT / "benchmarks" / "workers_rps.mjs"), "--json", str(out), *seconds],
+            cwd=ROOT,
+            check=True,
+        )
+        data = json.loads(out.read_text())
+    return {k: float(data[k]) for k in ("worker_cpu_vs_seed_steady", "worker_cpu_vs_seed_fallback")}
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     started = time.perf_counter()
+    cpu = worker_cpu(quick)
     ratio, growth = scale_and_overhead(quick)
     minimal_ok = minimal_change()
     plan_startup = startup()
     print(f"(bench took {time.perf_counter() - started:.0f} s)")
     print(
         f"bench: overhead_ratio={ratio:.2f} growth_10x={growth:.2f} "
-        f"minimal_change={'ok' if minimal_ok else 'fail'} plan_startup_s={plan_startup:.2f}"
+        f"minimal_change={'ok' if minimal_ok else 'fail'} plan_startup_s={plan_startup:.2f} "
+        f"worker_cpu_vs_seed_steady={cpu['worker_cpu_vs_seed_steady']:.2f} "
+        f"worker_cpu_vs_seed_fallback={cpu['worker_cpu_vs_seed_fallback']:.2f}"
     )
 
 

@@ -1,27 +1,49 @@
 #!/usr/bin/env node
-// Requests/second one worker (workers/api.js) serves on workerd (miniflare), in two stages:
+// The worker hot path on workerd (miniflare): workers/api.js next to the seed's "Secret Rotation"
+// worker (benchmarks/seed_rotation.js), each in its own workerd process, in two stages:
 //   steady   only PRIMARY_KEY bound; the upstream accepts it (1 upstream call per request)
 //   fallback PRIMARY_KEY + FALLBACK_KEY bound; the upstream rejects the primary with 401 and
 //            accepts the fallback, so the fallback is taken on every request (2 calls/request)
+// The steady measure is CPU per request of each workerd process: user + system ticks from
+// /proc/<pid>/stat over the requests it served. Requests/s is shown too, but on shared cores it
+// is noise. The two workers run in alternating rounds (api, seed, seed, api, ...) so load from
+// anything else on the machine hits both alike.
 // The fake upstream is a Node function behind miniflare's outboundService, so each upstream
-// call is a workerd -> Node round trip; figures are relative, not production numbers.
-// Usage: node benchmarks/workers_rps.mjs [--seconds 3] [--concurrency 32]
+// call is a workerd -> Node round trip (counted in workerd's CPU for both workers alike).
+// Usage: node benchmarks/workers_rps.mjs [--seconds 6] [--rounds 12] [--concurrency 32] [--json FILE]
+//   --seconds: load per worker per stage, split over --rounds rounds
 
+import fs from "node:fs";
+import { execFileSync } from "node:child_process";
 import { startLocal } from "../workers/local/index.mjs";
 import { fakeUpstream } from "../workers/local/testkit.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  return i > 0 ? process.argv[i + 1] : dflt;
 };
-const SECONDS = arg("seconds", 3);
-const CONCURRENCY = arg("concurrency", 32);
+const SECONDS = Number(arg("seconds", 6));
+const ROUNDS = Number(arg("rounds", 12));
+const CONCURRENCY = Number(arg("concurrency", 32));
+const JSON_OUT = arg("json", null);
 const V1 = "bench-key-v1";
 const V2 = "bench-key-v2";
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+const WORKERS = {
+  api: { label: "workers/api.js", main_module: "api.js", modules_root: "workers", checksHeader: true },
+  seed: { label: "seed Secret Rotation", main_module: "seed_rotation.js", modules_root: "benchmarks", checksHeader: false },
+};
 const ss = (name, secret_name) => ({ type: "secrets_store_secret", name, store_id: "st1", secret_name });
-const describe = (fallback) => ({
+const describe = (key, fallback) => ({
   workers: [{
-    name: "api", main_module: "api.js", modules_root: "workers",
+    name: key, main_module: WORKERS[key].main_module, modules_root: WORKERS[key].modules_root,
     bindings: [
       ss("PRIMARY_KEY", "api_key_v1"),
       ...(fallback ? [ss("FALLBACK_KEY", "api_key_v2")] : []),
@@ -31,42 +53,125 @@ const describe = (fallback) => ({
   secrets: { st1: { api_key_v1: V1, api_key_v2: V2 } },
 });
 
-const up = fakeUpstream();
-const rt = await startLocal(describe(false), { upstream: up.handler, onLog: () => {} });
+/** workerd processes whose parent is this Node process (Linux /proc). */
+function workerdChildren() {
+  if (!fs.existsSync("/proc")) return [];
+  return fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return state !== "Z" && Number(ppid) === process.pid && fs.readFileSync(`/proc/${d}/cmdline`, "latin1").includes("workerd");
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
 
-async function run(stage, accept, expectFallback) {
-  up.accept = new Set(accept);
-  const go = async (deadline, stats) => {
+/** utime + stime of a process, in clock ticks (all its threads). */
+function ticks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of proc(5)
+}
+
+const up = fakeUpstream();
+
+/** Start one worker in its own workerd; returns the runtime and that workerd's pid. */
+async function start(key, fallback) {
+  const before = new Set(workerdChildren());
+  const rt = await startLocal(describe(key, fallback), { upstream: up.handler, onLog: () => {} });
+  const pids = workerdChildren().filter((p) => !before.has(p));
+  if (pids.length !== 1) throw new Error(`expected one new workerd for ${key}, found ${pids.length}`);
+  return { key, rt, pid: pids[0] };
+}
+
+/** Load one worker for `ms` at CONCURRENCY; returns requests, bad answers and upstream calls. */
+async function load(w, ms, expectFallback) {
+  const stats = { n: 0, bad: 0 };
+  const deadline = Date.now() + ms;
+  const lane = async () => {
     while (Date.now() < deadline) {
-      const r = await rt.fetch("api", "/bench");
+      const r = await w.rt.fetch(w.key, "/bench");
       await r.arrayBuffer();
       stats.n++;
-      if (r.status !== 200 || r.headers.get("x-secret-fallback") !== (expectFallback ? "1" : "0")) stats.bad++;
+      const header = WORKERS[w.key].checksHeader ? r.headers.get("x-secret-fallback") === (expectFallback ? "1" : "0") : true;
+      if (r.status !== 200 || !header) stats.bad++;
     }
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, () => go(Date.now() + 500, { n: 0, bad: 0 }))); // warm-up
-  up.calls.length = 0;
-  const stats = { n: 0, bad: 0 };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, () => go(Date.now() + SECONDS * 1000, stats)));
-  const secs = (performance.now() - t0) / 1000;
-  return { stage, requests: stats.n, seconds: secs, rps: stats.n / secs, calls: up.calls.length / stats.n, bad: stats.bad };
+  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
+  return stats;
 }
 
-const rows = [];
-try {
-  await rt.update(describe(false));
-  rows.push(await run("steady", [V1], false));
-  await rt.update(describe(true));
-  rows.push(await run("fallback", [V2], true));
-} finally {
-  await rt.dispose();
+async function stage(name, fallback) {
+  up.accept = new Set(fallback ? [V2] : [V1]);
+  const ws = [];
+  try {
+    for (const key of ["api", "seed"]) ws.push(await start(key, fallback));
+    for (const w of ws) await load(w, 500, fallback); // warm-up (JIT, connections)
+    up.calls.length = 0;
+    const totals = Object.fromEntries(ws.map((w) => [w.key, { requests: 0, bad: 0, ticks: 0, ms: 0, calls: 0 }]));
+    const slice = (SECONDS * 1000) / ROUNDS;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const w of round % 2 === 0 ? ws : [...ws].reverse()) {
+        up.calls.length = 0;
+        const t0 = ticks(w.pid);
+        const start = performance.now();
+        const s = await load(w, slice, fallback);
+        const tot = totals[w.key];
+        tot.ms += performance.now() - start;
+        tot.ticks += ticks(w.pid) - t0;
+        tot.requests += s.n;
+        tot.bad += s.bad;
+        tot.calls += up.calls.length;
+      }
+    }
+    up.calls.length = 0;
+    return ws.map((w) => {
+      const t = totals[w.key];
+      return {
+        worker: w.key,
+        label: WORKERS[w.key].label,
+        stage: name,
+        requests: t.requests,
+        seconds: t.ms / 1000,
+        rps: t.requests / (t.ms / 1000),
+        upstream_per_request: t.calls / t.requests,
+        cpu_ticks: t.ticks,
+        cpu_ms_per_request: (t.ticks * 1000) / CLK_TCK / t.requests,
+        errors: t.bad,
+      };
+    });
+  } finally {
+    for (const w of ws) await w.rt.dispose();
+  }
 }
+
+const rows = [...(await stage("steady", false)), ...(await stage("fallback", true))];
+const ratio = (stageName) => {
+  const cpu = (key) => rows.find((r) => r.worker === key && r.stage === stageName).cpu_ms_per_request;
+  return cpu("seed") / cpu("api");
+};
+const summary = { worker_cpu_vs_seed_steady: ratio("steady"), worker_cpu_vs_seed_fallback: ratio("fallback") };
 
 const pad = (s, n) => String(s).padStart(n);
-console.log(`workers/api.js on workerd, concurrency ${CONCURRENCY}, ${SECONDS}s per stage (node ${process.version})`);
-console.log(`${"stage".padEnd(10)}${pad("requests", 10)}${pad("req/s", 10)}${pad("upstream/req", 14)}${pad("errors", 8)}`);
+console.log(
+  `## 0. Worker hot path on workerd: api.js vs the seed's rotation worker, each in its own workerd ` +
+    `(concurrency ${CONCURRENCY}, ${SECONDS}s per worker per stage in ${ROUNDS} alternating rounds, node ${process.version})`,
+);
+console.log(`${"worker".padEnd(22)}${"stage".padEnd(10)}${pad("requests", 9)}${pad("req/s", 8)}${pad("upstream/req", 14)}${pad("cpu ticks", 11)}${pad("cpu ms/req", 12)}${pad("errors", 8)}`);
 for (const r of rows) {
-  console.log(`${r.stage.padEnd(10)}${pad(r.requests, 10)}${pad(r.rps.toFixed(0), 10)}${pad(r.calls.toFixed(2), 14)}${pad(r.bad, 8)}`);
+  console.log(
+    `${r.label.padEnd(22)}${r.stage.padEnd(10)}${pad(r.requests, 9)}${pad(r.rps.toFixed(0), 8)}` +
+      `${pad(r.upstream_per_request.toFixed(2), 14)}${pad(r.cpu_ticks, 11)}${pad(r.cpu_ms_per_request.toFixed(3), 12)}${pad(r.errors, 8)}`,
+  );
 }
-if (rows.some((r) => r.bad > 0)) process.exitCode = 1;
+console.log(
+  `cpu: user+system ticks of each workerd process (1 tick = ${1000 / CLK_TCK} ms) / requests it served; ` +
+    `goal: seed/api >= 0.95 in both stages`,
+);
+console.log(
+  `worker_cpu_vs_seed_steady=${summary.worker_cpu_vs_seed_steady.toFixed(2)} ` +
+    `worker_cpu_vs_seed_fallback=${summary.worker_cpu_vs_seed_fallback.toFixed(2)}\n`,
+);
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ rows, ...summary }, null, 2));
+if (rows.some((r) => r.errors > 0)) process.exitCode = 1;

@@ -17,6 +17,7 @@ returns a secret value.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -30,6 +31,8 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+
+from secrets_store.sdk_internals import DYNAMIC_PROVIDER_KEY, serialized_dynamic_provider
 
 DEFAULT_TIMEOUT_SECONDS = 120
 FIRST_DELAY_SECONDS = 0.5
@@ -155,6 +158,24 @@ def _read(client: Any, *, account_id: str, store_id: str, secret_id: str) -> Any
         return None
 
 
+_SERIALIZED: dict[type[ResourceProvider], tuple[str, bool]] = {}
+_SERIALIZED_LOCK = threading.Lock()
+
+
+def serialized_provider(provider_class: type[ResourceProvider]) -> tuple[str, bool]:
+    """A fresh `provider_class()` serialized as `pulumi.dynamic.Resource` would, once per class.
+
+    Every `SecretActivation` sends the same `__provider` (a new provider holds no state
+    until the engine calls `configure`), so computing it once per process changes no
+    input and no URN; the SDK's own path re-serializes per resource and degrades with
+    each call (see `sdk_internals.serialized_dynamic_provider`).
+    """
+    with _SERIALIZED_LOCK:
+        if provider_class not in _SERIALIZED:
+            _SERIALIZED[provider_class] = serialized_dynamic_provider(provider_class())
+        return _SERIALIZED[provider_class]
+
+
 class SecretActivation(Resource, module="secrets-store", name="SecretActivation"):
     """One secret version, once Cloudflare reports it `active`. Its `name` feeds the bindings."""
 
@@ -173,16 +194,21 @@ class SecretActivation(Resource, module="secrets-store", name="SecretActivation"
         timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(
-            ActivationProvider(),
-            resource_name,
-            {
-                "account_id": account_id,
-                "store_id": store_id,
-                "secret_id": secret_id,
-                "name": name,
-                "timeout_seconds": timeout_seconds,
-                "status": None,
-            },
-            opts,
+        props: dict[str, Any] = {
+            "account_id": account_id,
+            "store_id": store_id,
+            "secret_id": secret_id,
+            "name": name,
+            "timeout_seconds": timeout_seconds,
+            "status": None,
+        }
+        # What `pulumi.dynamic.Resource.__init__` does, with the provider serialized once
+        # per process instead of once per resource (same `__provider` input, same type).
+        serialized, captured_secrets = serialized_provider(ActivationProvider)
+        always = getattr(ActivationProvider, "serialize_as_secret_always", True)
+        props[DYNAMIC_PROVIDER_KEY] = (
+            pulumi.Output.secret(serialized) if always or captured_secrets else serialized
+        )
+        pulumi.CustomResource.__init__(
+            self, f"pulumi-python:{self._resource_type_name}", resource_name, props, opts
         )

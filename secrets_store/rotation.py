@@ -65,7 +65,7 @@ class Position:
         return (self.current, STAGES.index(self.stage))
 
     def advance(self, next_version: int | None = None) -> Position:
-        """The position one deploy later: steady -> fallback -> swapped -> steady at next.
+        """The position one deploy later: steady → fallback → swapped → steady at next.
 
         `next_version` picks the new version when a rotation starts (default current + 1).
         """
@@ -78,10 +78,10 @@ class Position:
         return Position(self.next)
 
     def describe(self) -> str:
-        """Human form: `v1 steady`, `v1 -> v2 fallback`."""
+        """Human form: `v1 steady`, `v1 → v2 fallback` (the one arrow of every output)."""
         if self.next is None:
             return f"v{self.current} steady"
-        return f"v{self.current} -> v{self.next} {self.stage}"
+        return f"v{self.current} → v{self.next} {self.stage}"
 
 
 def position_from(entry: Mapping[str, Any]) -> Position | None:

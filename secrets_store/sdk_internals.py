@@ -10,6 +10,9 @@ an upgrade is a deliberate review of this file, not a surprise in production.
 - Offline runs under mocks (secretsctl only): configuring the mock runtime
   (`settings.configure`, `ROOT`, `reset_options`) and three speed-ups that swap
   SDK functions for the length of one mocked run (`lean_sdk`).
+- Dynamic resources (`SecretActivation`): the serialized provider that
+  `pulumi.dynamic.Resource` sends as the `__provider` input, computed once per
+  provider class (`serialized_dynamic_provider`, `DYNAMIC_PROVIDER_KEY`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from pulumi import _types as pulumi_types
+from pulumi.dynamic import dynamic as pulumi_dynamic
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime._serialization import _serialize
 from pulumi.runtime.proto import source_pb2
 
 PINNED_PULUMI = "3.272.0"
@@ -42,6 +47,25 @@ def all_config() -> dict[str, Any]:
 def secret_config_keys() -> set[str]:
     """Full keys of every config value that is a Pulumi secret."""
     return set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+
+
+# ---- dynamic resources ---------------------------------------------------------------
+
+DYNAMIC_PROVIDER_KEY: str = pulumi_dynamic.PROVIDER_KEY
+"""The input under which `pulumi.dynamic.Resource` sends its serialized provider."""
+
+
+def serialized_dynamic_provider(provider: Any) -> tuple[str, bool]:
+    """`provider` serialized exactly as `pulumi.dynamic.Resource.__init__` does it:
+    (base64 dill text, whether a secret Output was captured).
+
+    The SDK does this for every dynamic resource, and each call also wraps pickle's
+    `_Pickler._batch_setitems` once more without ever unwrapping it, so in one process
+    every call gets slower and the ~950th fails with RecursionError (a 100-secret
+    stack run a few times in one process, as `make bench` and the tests do). Callers
+    cache the result per provider class (`secrets_store.activation`).
+    """
+    return _serialize(True, pulumi_dynamic.serialize_provider, provider)
 
 
 # ---- the mock runtime ------------------------------------------------------------------

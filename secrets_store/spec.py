@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from secrets_store.errors import Problem, SpecError
+from secrets_store.policy import rotate_every_problem, since_date, since_problem
 from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
 from secrets_store.schemas import SCHEMAS, json_problems, schema_problems
 
@@ -184,6 +185,30 @@ class SecretSpec(_Model):
     N (`secretsctl rotate --reencrypted` writes it when finishing; `check` refuses a finish
     without it). `retired`: nothing needs this key any more (`check` refuses removing an
     encryption_key, or switching its source, unless the base already says so)."""
+    rotate_every: str | None = None
+    """`<N>d` (1d to 3650d): the current version is due for rotation once it is N days old
+    (`secretsctl due` and the scheduled rotation workflow read it). Default: no policy."""
+    since: str | None = None
+    """The day the current version became steady, YYYY-MM-DD (`secretsctl rotate` writes it
+    when a rotation finishes). Not written: the stack file's git history tells."""
+
+    @field_validator("rotate_every", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        problem = rotate_every_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        problem = since_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return str(since_date(value))
 
     @field_validator("reencrypted", mode="before")
     @classmethod
@@ -391,7 +416,9 @@ def parse_stack(
 
     def add(path: str, message: str) -> None:
         # A key path carries names from the file: each one is cut to a readable length.
-        path = ".".join(p if len(p) <= MAX_SHOWN else shown(p)[1:-1] for p in path.split("."))
+        path = ".".join(
+            p if len(p) <= MAX_SHOWN else p[: MAX_SHOWN - 1] + "…" for p in path.split(".")
+        )
         problems.append(Problem(key(path), message))
 
     def model(cls: type[_Model], path: str, data: Any) -> Any:
@@ -514,7 +541,7 @@ def parse_stack(
     if cycle:
         add(
             f"workers.{cycle[0]}.services",
-            f"service bindings form a cycle, got {' -> '.join(cycle)} (a target is uploaded "
+            f"service bindings form a cycle, got {' → '.join(cycle)} (a target is uploaded "
             "before its callers, so one of these bindings must go)",
         )
 

@@ -11,6 +11,7 @@ from secretsctl.export import commands as export
 from secretsctl.live import commands as live
 from secretsctl.offline import commands as offline
 from secretsctl.rehearse import commands as rehearsal
+from secretsctl.schedule import commands as schedule
 from secretsctl.workflow import commands as workflow
 
 app = typer.Typer(
@@ -32,9 +33,12 @@ for command in (
     live.init,
     live.status,
     live.verify,
+    schedule.due,
+    schedule.history,
 ):
     app.command()(command)
 app.add_typer(export.app)  # `secretsctl export wrangler`
+app.add_typer(schedule.bot)  # `secretsctl bot plan`, `secretsctl bot apply`
 
 
 def main() -> None:

@@ -113,7 +113,7 @@ def test_dev_api_at_its_stage() -> None:
         "vars": {"UPSTREAM_URL": "https://api.example.com"},
     }
     notes = comments(result.stdout)
-    assert "Rotation: api_key v1 -> v2 fallback; db_config v1 steady." in notes
+    assert "Rotation: api_key v1 → v2 fallback; db_config v1 steady." in notes
     # The store is looked up by name at deploy: its stand-in is flagged with the way to the id.
     assert f'store_id "{LOOKED_UP}" is not a real id' in notes
     assert "`npx wrangler secrets-store store list --remote`" in notes

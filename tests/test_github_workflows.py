@@ -46,7 +46,12 @@ def action(job: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_every_workflow_has_a_name_triggers_and_jobs_with_runners_or_reusable_calls():
-    assert {f.name for f in FILES} == {"pull-request.yml", "deploy.yml", "pulumi-up.yml"}
+    assert {f.name for f in FILES} == {
+        "pull-request.yml",
+        "deploy.yml",
+        "pulumi-up.yml",
+        "rotate.yml",
+    }
     for path in FILES:
         document = load(path.name)
         assert document["name"] and document["on"] and document["jobs"], path.name
@@ -105,10 +110,11 @@ def test_merges_to_main_deploy_in_promotion_order_through_environments():
 
 def test_workflows_call_only_commands_secretsctl_has():
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    commands |= {g.typer_instance.info.name for g in app.registered_groups}
     used = set()
     for path in FILES:
         used |= set(re.findall(r"secretsctl (\w+)", path.read_text()))
-    assert used == {"check", "diff"}
+    assert used == {"check", "diff", "bot", "verify", "history"}
     assert used <= commands
 
 

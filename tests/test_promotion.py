@@ -43,7 +43,7 @@ def test_ahead_problem_names_the_key_both_positions_and_the_fix():
         {"api_key": {"current": 1, "next": None, "stage": "steady"}},
     )
     assert [str(p) for p in problems] == [
-        "secrets-store:secrets.api_key: is ahead of stack 'staging', got v1 -> v2 fallback here "
+        "secrets-store:secrets.api_key: is ahead of stack 'staging', got v1 → v2 fallback here "
         "and v1 steady in staging (deploy staging first, or run "
         "`secretsctl promote --from staging --to prod`)"
     ]
@@ -104,7 +104,7 @@ def registered(monkeypatch) -> list[str]:
 
 
 def test_up_proceeds_when_this_stack_is_behind_the_stack_it_follows(registered):
-    # GIVEN staging steady at v1 and dev deployed at fallback v1 -> v2
+    # GIVEN staging steady at v1 and dev deployed at fallback v1 → v2
     namespace = following_dev({"current": 1})
     # WHEN the program runs (as `pulumi up`)
     run = mockrun.run_program(

@@ -65,6 +65,15 @@ def skip_stage() -> Iterator[Run]:
     yield invoke("--json", "--unsafe", "skip-stage")
 
 
+# `--load` with a small count per row, so it stays quick (the real default is 1,000).
+LOAD_PER_ROW = 25
+
+
+@pytest.fixture(scope="module")
+def loaded() -> Iterator[Run]:
+    yield invoke("--json", "--load", "--requests-per-row", str(LOAD_PER_ROW), "--concurrency", "16")
+
+
 # -- the demo: a careful rotation passes
 
 
@@ -80,7 +89,7 @@ def test_demo_rotates_each_kind_through_every_stage_without_a_failure(demo):
             assert all(r["kind"] == kind for r in found)
             assert all(r["requests"] > 0 for r in found), f"{secret} {stage}: no traffic"
             assert all(r["failures"] == 0 for r in found), f"{secret} {stage}: {found}"
-            assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in found)
+            assert all(r["max_ms"] >= r["p99_ms"] >= r["p50_ms"] > 0 for r in found)
 
 
 def test_demo_values_written_at_every_stage_all_read_back(demo):
@@ -120,10 +129,46 @@ def test_demo_applies_each_transition_in_pulumi_up_order(demo):
 def test_demo_table_shows_every_stage_and_exits_zero():
     result = invoke()
     assert result.exit_code == 0, result.stdout
-    for word in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms", *STAGES):
+    for word in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms", "max ms", *STAGES):
         assert word in result.stdout
     assert "OK:" in result.stdout
     assert "stage fallback" in result.stderr  # the progress display
+
+
+def test_demo_switches_versions_without_restarting_workerd(demo):
+    # Every version is loaded with the first deploy: later deploys switch, never restart.
+    assert not any("restarted" in note for note in demo.json()["notes"])
+
+
+# -- under load: requests in flight through every deploy step
+
+
+def test_load_keeps_requests_in_flight_through_every_deploy_and_loses_nothing(loaded):
+    report = loaded.json()
+    assert loaded.exit_code == 0, loaded.stdout
+    assert report["ok"] is True and report["lost_values"] == 0
+    assert not any("restarted" in note or "short of" in note for note in report["notes"])
+    for secret in ROTATED:
+        for stage in STAGES:
+            for r in rows(report, secret, stage):
+                assert r["requests"] >= LOAD_PER_ROW, r
+                assert r["failures"] == 0, r
+                assert r["max_ms"] >= r["p99_ms"] >= r["p50_ms"] > 0, r
+    # Each step after the first deploy happened while requests were running.
+    later = [d for d in report["deploys"] if d["step"] != "initial"]
+    assert len(later) == 5
+    assert all(d["in_flight"] > 0 for d in later), later
+
+
+def test_revoke_early_still_fails_under_load():
+    result = invoke(
+        "--load", "--requests-per-row", "10", "--concurrency", "16", "--unsafe", "revoke-early"
+    )
+    assert result.exit_code == 1, result.stdout
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED in stage")]
+    assert failed and all(
+        line.startswith("FAILED in stage fallback: api_key") for line in failed
+    ), failed
 
 
 # -- careless operators fail, in the stage where they go wrong

@@ -43,7 +43,7 @@ def test_a_secret_moved_two_stages_in_one_change_is_refused(repo):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "stacks/Pulumi.dev.yaml: secrets-store:secrets.api_key: moved 2 stages in one change, "
-        "got v1 -> v2 fallback at HEAD and v2 steady here (one stage per change: "
+        "got v1 → v2 fallback at HEAD and v2 steady here (one stage per change: "
         "`secretsctl rotate api_key` from the base's position)"
     ]
 
@@ -79,7 +79,7 @@ def test_a_stack_ahead_of_its_promotion_after_stack_is_refused(repo):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "stacks/Pulumi.staging.yaml: secrets-store:secrets.api_key: is ahead of stack 'dev', "
-        "got v1 -> v2 swapped here and v1 -> v2 fallback in dev (deploy dev first, or run "
+        "got v1 → v2 swapped here and v1 → v2 fallback in dev (deploy dev first, or run "
         "`secretsctl promote --from dev --to staging`)"
     ]
 
@@ -168,7 +168,7 @@ def passes(result) -> None:
 
 
 def test_a_changed_value_of_a_live_version_is_refused(repo):
-    # GIVEN dev at api_key v1 -> v2 fallback; WHEN v1's value is replaced in place
+    # GIVEN dev at api_key v1 → v2 fallback; WHEN v1's value is replaced in place
     repo.sub("dev", r"secure: v1:bm9uY2UwMDAwMDAx:\S+", "secure: v1:bmV3bm9uY2U=:bmV3LXZhbHVl")
     refused(
         repo,

@@ -51,7 +51,7 @@ def test_swap_stage_shows_every_binding_change_per_worker_and_replaces_nothing(r
         "legacy-script",
     }
     assert document["secrets"] == [
-        {"secret": "api_key", "before": "v1 -> v2 fallback", "after": "v1 -> v2 swapped"}
+        {"secret": "api_key", "before": "v1 → v2 fallback", "after": "v1 → v2 swapped"}
     ]
 
 

@@ -36,13 +36,13 @@ def test_step_toward_moves_one_stage_and_never_past_the_target(mine, theirs, exp
 
 
 def test_promote_moves_staging_one_stage_toward_dev(repo):
-    # GIVEN dev at fallback v1 -> v2, staging steady at v1 with its own v2 value set
+    # GIVEN dev at fallback v1 → v2, staging steady at v1 with its own v2 value set
     repo.add_value("staging", "api_key_v2")
     # WHEN staging is promoted from dev
     result = promote(repo, "--from", "dev", "--to", "staging", "api_key")
     # THEN staging reaches dev's stage, and no further
     assert result.exit_code == 0, result.stderr
-    assert "staging: api_key: v1 steady → v1 -> v2 fallback" in result.stdout
+    assert "staging: api_key: from v1 steady to v1 → v2 fallback" in result.stdout
     assert "      next: 2\n      stage: fallback\n" in repo.read("staging")
 
 

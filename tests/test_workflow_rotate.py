@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 
 import pytest
@@ -37,7 +38,7 @@ def test_steady_secret_starts_rotation_with_next_as_current_plus_one(repo):
     removed, added = changed_lines(before, repo.read("staging"))
     assert removed == []
     assert added == ["      next: 2", "      stage: fallback"]
-    assert "api_key: v1 steady → v1 -> v2 fallback" in result.stdout
+    assert "api_key: from v1 steady to v1 → v2 fallback" in result.stdout
 
 
 def test_fallback_moves_to_swapped_changing_only_the_stage_line(repo):
@@ -57,7 +58,8 @@ def test_swapped_finishes_steady_at_the_new_version_with_next_removed(repo):
     assert result.exit_code == 0, result.stderr
     removed, added = changed_lines(before, repo.read("dev"))
     assert sorted(removed) == ["      current: 1", "      next: 2", "      stage: swapped"]
-    assert added == ["      current: 2"]
+    # the day the new version became steady: `due` counts its age from it
+    assert added == ["      current: 2", f"      since: {datetime.date.today().isoformat()}"]
     assert "no longer used" in result.stdout and "secrets-store:api_key_v1" in result.stdout
 
 
@@ -144,7 +146,7 @@ def test_finishing_an_encryption_key_is_refused_until_reencryption_is_confirmed(
 
     confirmed = rotate(repo, "vault_key", "--stack", "dev", "--reencrypted")
     assert confirmed.exit_code == 0, confirmed.stderr
-    assert "vault_key: v1 -> v2 swapped → v2 steady" in confirmed.stdout
+    assert "vault_key: from v1 → v2 swapped to v2 steady" in confirmed.stdout
 
 
 def test_rotation_that_would_put_a_stack_ahead_of_its_after_stack_is_refused(repo):
@@ -189,7 +191,7 @@ def test_next_option_picks_the_new_version(repo):
     repo.sub("dev", r"(    hmac_key:\n      kind: signing_key\n)", r"\1")  # steady, generated
     result = rotate(repo, "hmac_key", "--stack", "dev", "--next", "4")
     assert result.exit_code == 0, result.stderr
-    assert "hmac_key: v1 steady → v1 -> v4 fallback" in result.stdout
+    assert "hmac_key: from v1 steady to v1 → v4 fallback" in result.stdout
     assert "dev_hmac_key_v4" in result.stdout
 
 

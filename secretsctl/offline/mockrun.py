@@ -302,7 +302,12 @@ def lazy_cloudflare() -> None:
         nonlocal complete
         if name.startswith("__") or complete:
             raise AttributeError(f"module {CLOUDFLARE!r} has no attribute {name!r}")
-        home = "_inputs" if name.endswith(("Args", "ArgsDict")) else _snake(name)
+        # `get_x_output` lives next to `get_x`, in module `get_x`.
+        home = (
+            "_inputs"
+            if name.endswith(("Args", "ArgsDict"))
+            else _snake(name).removesuffix("_output")
+        )
         try:
             module = importlib.import_module(f"{CLOUDFLARE}.{home}")
         except ImportError:

@@ -10,6 +10,7 @@ file that the program would refuse.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import re
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from secrets_store.policy import rotate_every_days, since_date
 from secrets_store.rotation import Position, position_from
-from secrets_store.spec import NAMESPACE, value_key
+from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
 
 # This checkout: the example project, and the rehearsal's Node driver and workers.
@@ -37,27 +40,20 @@ class StackFileError(InvalidInput):
 
 # Limits of what a stack file may be: far above any real one (a few hundred lines), low
 # enough that a hostile file is refused instead of parsed or expanded for minutes.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024
 MAX_LINES = 20_000
+MAX_INDICATORS = 60_000
+"""`,` `:` `[` `]` `{` `}` and line breaks: the YAML reader (pure Python) takes about 30 µs
+for each token they delimit, so this bounds reading any file that passes to seconds; a
+stack of 500 workers with 10 bindings each has about 38,000."""
 MAX_EXPANDED_NODES = 200_000
 """Values a file's YAML expands to once every alias is followed (an alias bomb expands to
 billions from a few lines)."""
 MAX_DEPTH = 64
-MAX_SHOWN = 80
-"""Characters of a user-written name or value an error line shows at most."""
 SECRET_STAND_IN = ""
 """What a `secure:` value reads as offline: present, never decrypted, never shown."""
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 """A Pulumi stack name (letters, digits, `-`, `_`, `.`); anything else is never a file name."""
-
-
-def shown(value: Any, limit: int = MAX_SHOWN) -> str:
-    """`repr(value)` for an error line, cut to `limit` characters (a name, never a secret)."""
-    plain = isinstance(value, str | int | float | bool) or value is None
-    text = repr(value) if plain else type(value).__name__
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -110,6 +106,10 @@ class SecretEntry:
     source: str
     position: Position | None
     """None: the file's current/next/stage do not form a position (the program refuses it)."""
+    rotate_every: int | None = None
+    """`rotateEvery: <N>d` in days (None: no policy, or not a valid one)."""
+    since: datetime.date | None = None
+    """`since:`, the day the current version became steady (None: not recorded, or invalid)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,8 @@ class StackConfig:
                 kind=str(entry.get("kind") or ""),
                 source=str(entry.get("source") or "config"),
                 position=position,
+                rotate_every=rotate_every_days(entry.get("rotateEvery")),
+                since=since_date(entry.get("since")),
             )
         return out
 
@@ -251,13 +253,17 @@ class StackConfig:
         }
 
 
+def _too_big(path: Path, size: int) -> StackFileError:
+    return StackFileError(
+        f"{path}: too large for a stack file, got {size:,} bytes (at most {MAX_FILE_BYTES:,}; "
+        "keep large values out of stack config, for example in Pulumi ESC)"
+    )
+
+
 def decode_stack_bytes(path: Path, raw: bytes) -> str:
     """A stack file's bytes as text: UTF-8 (a BOM is kept as U+FEFF), within the size limits."""
     if len(raw) > MAX_FILE_BYTES:
-        raise StackFileError(
-            f"{path}: too large for a stack file, got {len(raw):,} bytes (at most "
-            f"{MAX_FILE_BYTES:,}; keep large values out of stack config)"
-        )
+        raise _too_big(path, len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -266,10 +272,24 @@ def decode_stack_bytes(path: Path, raw: bytes) -> str:
             f"{path}: not UTF-8 text, got an invalid byte on line {line} (byte offset "
             f"{exc.start}) (save the file as UTF-8, as `pulumi config` writes it)"
         ) from None
+    return _within_limits(path, text)
+
+
+def _within_limits(path: Path, text: str) -> str:
+    """`text`, if reading it as YAML takes seconds at most; else `StackFileError`."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
+        raise _too_big(path, len(text.encode("utf-8", "replace")))
     lines = text.count("\n") + 1
     if lines > MAX_LINES:
         raise StackFileError(
             f"{path}: too long for a stack file, got {lines:,} lines (at most {MAX_LINES:,})"
+        )
+    indicators = sum(text.count(c) for c in ",:[]{}\n")
+    if indicators > MAX_INDICATORS:
+        raise StackFileError(
+            f"{path}: too dense for a stack file, got {indicators:,} of the YAML indicators "
+            f", : [ ] {{ }} and line breaks (at most {MAX_INDICATORS:,}; split it or remove what "
+            "the stack does not use)"
         )
     return text
 
@@ -281,11 +301,9 @@ def read_stack_text(path: Path) -> tuple[str, bytes]:
             raise StackFileError(f"{path}: no such stack file (create it, or pass --config-file)")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise StackFileError(
-                f"{path}: too large for a stack file, got {size:,} bytes (at most "
-                f"{MAX_FILE_BYTES:,}; keep large values out of stack config)"
-            )
-        raw = path.read_bytes()
+            raise _too_big(path, size)
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)  # a file that grew since: refused below
     except OSError as exc:
         raise StackFileError(
             f"{shown(str(path))}: cannot read the stack file, got {exc.__class__.__name__}"
@@ -295,8 +313,17 @@ def read_stack_text(path: Path) -> tuple[str, bytes]:
 
 
 def _parse(path: Path, text: str) -> Any:
+    """The file's data. Its node graph is measured before anything is built from it: an
+    alias or merge-key bomb is a few lines of YAML that build (or merge) billions of values."""
+    yaml = YAML(typ="safe")
     try:
-        return YAML(typ="safe").load(text.removeprefix("\ufeff"))
+        node = yaml.compose(text.removeprefix("\ufeff"))
+        if node is None:
+            return None
+        _Expansion(path).size(node)
+        return yaml.constructor.construct_document(node)
+    except StackFileError:
+        raise
     except RecursionError:
         raise StackFileError(
             f"{path}: not valid YAML, got nesting too deep to read (flatten the file)"
@@ -308,6 +335,62 @@ def _parse(path: Path, text: str) -> Any:
         raise StackFileError(
             f"{path}: not valid YAML, got {exc.__class__.__name__}{where} (fix the YAML syntax)"
         ) from None
+
+
+def _too_large(path: Path) -> StackFileError:
+    return StackFileError(
+        f"{path}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values, got an alias "
+        "bomb or a file far larger than any stack's (write the values out; stack files do not "
+        "need aliases)"
+    )
+
+
+def _too_deep(path: Path) -> StackFileError:
+    return StackFileError(
+        f"{path}: nested deeper than {MAX_DEPTH} levels, got a value nested deeper (stack config "
+        "needs a few levels: flatten it)"
+    )
+
+
+def _cycle(path: Path) -> StackFileError:
+    return StackFileError(
+        f"{path}: a YAML alias refers to a node that contains it, got a self-referencing alias "
+        "(write the value out instead of aliasing it)"
+    )
+
+
+class _Expansion:
+    """Measures a YAML node graph as it would expand: every alias and every merge key
+    (`<<: *x`) counted as the copy it becomes, memoized per node, so that measuring a bomb
+    is as quick as reading it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sizes: dict[int, int] = {}
+
+    def size(self, node: Node, depth: int = 0) -> int:
+        if not isinstance(node, MappingNode | SequenceNode):
+            return 1
+        known = self.sizes.get(id(node))
+        if known is not None:
+            if known < 0:
+                raise _cycle(self.path)
+            return known
+        if depth > MAX_DEPTH:
+            raise _too_deep(self.path)
+        self.sizes[id(node)] = -1  # on the current path
+        children = (
+            [x for pair in node.value for x in pair]
+            if isinstance(node, MappingNode)
+            else list(node.value)
+        )
+        total = 1
+        for child in children:
+            total += self.size(child, depth + 1)
+            if total > MAX_EXPANDED_NODES:
+                raise _too_large(self.path)
+        self.sizes[id(node)] = total
+        return total
 
 
 def _is_secure(value: Any) -> bool:
@@ -332,17 +415,11 @@ class _Plain:
         if not isinstance(value, dict | list | set | tuple):
             return 1
         if depth > MAX_DEPTH:
-            raise StackFileError(
-                f"{self.path}: nested deeper than {MAX_DEPTH} levels, got a value nested "
-                "deeper (stack config needs a few levels: flatten it)"
-            )
+            raise _too_deep(self.path)
         known = self.sizes.get(id(value))
         if known is not None:
             if known < 0:
-                raise StackFileError(
-                    f"{self.path}: a YAML alias refers to a node that contains it, got a "
-                    "self-referencing alias (write the value out instead of aliasing it)"
-                )
+                raise _cycle(self.path)
             return known
         self.sizes[id(value)] = -1  # on the current path
         items = [x for pair in value.items() for x in pair] if isinstance(value, dict) else value
@@ -350,11 +427,7 @@ class _Plain:
         for item in items:
             total += self.size(item, depth + 1)
             if total > MAX_EXPANDED_NODES:
-                raise StackFileError(
-                    f"{self.path}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} "
-                    "values, got an alias bomb or a file far larger than any stack's (write "
-                    "the values out; stack files do not need aliases)"
-                )
+                raise _too_large(self.path)
         self.sizes[id(value)] = total
         return total
 
@@ -430,6 +503,8 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
     elif isinstance(text, bytes):
         raw = text
         text = decode_stack_bytes(path, raw)
+    else:
+        text = _within_limits(path, text)
     document = _parse(path, text)
     if document is None:
         document = {}

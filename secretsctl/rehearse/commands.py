@@ -46,15 +46,34 @@ def rehearse(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object on stdout, for tools.")
     ] = False,
+    load: Annotated[
+        bool,
+        typer.Option(
+            "--load",
+            help="Keep --concurrency requests in flight through every deploy step (not only "
+            "between steps) until each table row has seen --requests-per-row requests.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(min=1, max=512, help="With --load: requests kept in flight."),
+    ] = 32,
+    requests_per_row: Annotated[
+        int,
+        typer.Option(min=1, help="With --load: requests each table row sees, at least."),
+    ] = 1000,
 ) -> None:
     """Deploy each stage's offline plan onto local workerd and rotate under live traffic.
 
     The workers are the real modules with the bindings and secret values the plan
     produced; a local fake upstream API accepts and revokes keys. Prints a per-stage
-    table (requests, failures, fallbacks, p50/p99 latency). Exit code 1 on any
+    table (requests, failures, fallbacks, p50/p99/max latency). Exit code 1 on any
     failed request or lost value.
 
     Example: secretsctl rehearse --unsafe skip-stage
+
+    Example: secretsctl rehearse --load (32 requests in flight through every deploy step,
+    at least 1,000 per table row)
     """
     from secretsctl.rehearse.report import render
     from secretsctl.rehearse.run import Options
@@ -65,6 +84,9 @@ def rehearse(
         config_file=config_file,
         secrets=tuple(secret or ()),
         unsafe=unsafe.value if unsafe else None,
+        load=load,
+        load_concurrency=concurrency,
+        requests_per_row=requests_per_row,
     )
     if stack is None and (config_file or secret):
         raise fail_invalid(

@@ -18,12 +18,13 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -115,9 +116,21 @@ class Driver:
             owner = {"owner": os.getpid(), "driver": self._proc.pid}
             (workdir / OWNER_FILE).write_text(json.dumps(owner))
         self.log: list[str] = []
+        self.restarted = False
+        """Whether the last deploy restarted workerd (versions not loaded up front)."""
+        self.in_flight = 0
+        """Requests that were running when the last deploy began."""
+        # Answers to ops, in order; `None` marks the end of stdout (the driver died).
+        self._answers: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._on_result: Callable[[dict[str, Any]], None] | None = None
+        self._stdout_closed = False
+        self._write_lock = threading.Lock()
+        self._call_lock = threading.Lock()
         # Drain workerd's console so a chatty worker can never block the pipe.
         self._stderr = threading.Thread(target=self._drain, args=(stderr,), daemon=True)
         self._stderr.start()
+        self._stdout = threading.Thread(target=self._read, daemon=True)
+        self._stdout.start()
 
     def _drain(self, sink: IO[str] | None) -> None:
         assert self._proc.stderr is not None
@@ -126,29 +139,103 @@ class Driver:
             if sink is not None:
                 sink.write(line)
 
-    def _call(self, message: dict[str, Any]) -> dict[str, Any]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+    def _read(self) -> None:
+        """Split stdout: load results go to the result handler, the rest are op answers."""
+        assert self._proc.stdout is not None
         try:
-            self._proc.stdin.write(json.dumps(message) + "\n")
-            self._proc.stdin.flush()
-        except BrokenPipeError:
+            for line in self._proc.stdout:
+                message = json.loads(line)
+                if message.get("event") == "result":
+                    handler = self._on_result
+                    if handler is not None:
+                        handler(message)
+                else:
+                    self._answers.put(message)
+        except ValueError:  # not JSON: the driver is broken; callers see it as died
+            self.log.append("rehearsal driver wrote a line that is not JSON")
+        finally:
+            self._stdout_closed = True
+            self._answers.put(None)
+
+    def _write(self, message: dict[str, Any]) -> None:
+        assert self._proc.stdin is not None
+        try:
+            with self._write_lock:
+                self._proc.stdin.write(json.dumps(message) + "\n")
+                self._proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
             raise DriverError(self._died()) from None
-        line = self._proc.stdout.readline()
-        if not line:
+
+    def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+        with self._call_lock:  # one op at a time: answers come back in order
+            self._write(message)
+            while True:
+                try:
+                    answer = self._answers.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    if self._stdout_closed:  # its end-of-output mark went to an earlier call
+                        answer = None
+                        break
+        if answer is None:
             raise DriverError(self._died())
-        answer = json.loads(line)
         if "error" in answer:
             raise DriverError(f"rehearsal driver refused {message['op']}: {answer['error']}")
         return answer
 
     def _died(self) -> str:
-        self._proc.wait(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
         tail = "; ".join(self.log[-3:])
         return f"rehearsal driver exited with code {self._proc.returncode} ({tail})"
 
-    def deploy(self, description: Mapping[str, Any]) -> float:
-        """Make workerd run exactly `description`; returns how long it took, in ms."""
-        return float(self._call({"op": "deploy", "description": description})["ms"])
+    def deploy(
+        self,
+        description: Mapping[str, Any],
+        versions: Iterable[Mapping[str, Any]] = (),
+        drain_ms: int = 30_000,
+    ) -> float:
+        """Make workerd run exactly `description`; returns how long it took, in ms.
+
+        `versions`: descriptions later deploys will use, loaded now, so that those deploys
+        switch versions under traffic instead of restarting workerd. A deploy answers once
+        no request runs on a version it replaced (at most `drain_ms`).
+        """
+        answer = self._call(
+            {
+                "op": "deploy",
+                "description": description,
+                "versions": list(versions),
+                "drain_ms": drain_ms,
+            }
+        )
+        self.restarted = bool(answer.get("restarted"))
+        self.in_flight = int(answer.get("in_flight") or 0)
+        return float(answer["ms"])
+
+    # -- continuous load (`rehearse --load`)
+
+    def load_start(
+        self,
+        on_result: Callable[[dict[str, Any]], None],
+        concurrency: int = 32,
+        timeout_ms: int = 5000,
+    ) -> None:
+        """Start `concurrency` lanes; each result of `enqueue`d requests goes to `on_result`
+        (called on the reader thread) as {"id", "status", "ms", "fallback", "body"}."""
+        self._on_result = on_result
+        self._call({"op": "load_start", "concurrency": concurrency, "timeout_ms": timeout_ms})
+
+    def enqueue(self, requests: Iterable[tuple[str, Request]]) -> None:
+        """Queue (id, request) pairs for the load lanes; returns at once, even mid-deploy."""
+        wire = [{"id": rid, **request.wire()} for rid, request in requests]
+        if wire:
+            self._write({"op": "enqueue", "requests": wire})
+
+    def load_stop(self) -> None:
+        """Wait until every queued request has been answered, then stop the lanes."""
+        self._call({"op": "load_stop"})
+        self._on_result = None
 
     def accept(self, tenants: Mapping[str, Iterable[str]]) -> None:
         """Set the keys each upstream tenant accepts (plain keys in, digests on the wire)."""

@@ -53,7 +53,12 @@ class Row:
             "fallbacks": self.fallbacks,
             "p50_ms": self.percentile(0.50),
             "p99_ms": self.percentile(0.99),
+            "max_ms": self.max_ms(),
         }
+
+    def max_ms(self) -> float:
+        """The slowest request, in ms (0 when there were none)."""
+        return round(max(self.latencies, default=0.0), 1)
 
     def name(self) -> str:
         schedule = f" (upstream: {self.schedule})" if self.schedule else ""
@@ -150,7 +155,7 @@ def render(report: Report, console: Console) -> None:
     )
     for column in ("secret", "kind", "stage", "upstream"):
         table.add_column(column)
-    for column in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms"):
+    for column in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="right")
     for r in report.rows:
         table.add_row(
@@ -163,9 +168,10 @@ def render(report: Report, console: Console) -> None:
             str(r.fallbacks),
             f"{r.percentile(0.5):.1f}",
             f"{r.percentile(0.99):.1f}",
+            f"{r.max_ms():.1f}",
         )
     # A table wider than an 80-column pipe is still better than truncated names.
-    Console(file=console.file, width=max(console.width, 110), highlight=False).print(table)
+    Console(file=console.file, width=max(console.width, 120), highlight=False).print(table)
     for note in report.notes:
         console.print(f"note: {note}", markup=False)
     for r in report.failing:

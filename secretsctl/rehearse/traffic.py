@@ -83,12 +83,15 @@ class Traffic:
         tenants: list[str],
         token_ttl_s: int,
         sizes: Sizes = Sizes(),
+        safety_margin_s: float | None = None,
     ) -> None:
         self.rotated = dict(rotated)
         """Secret -> kind, for the secrets this rehearsal rotates (the only ones it drives)."""
         self.tenants = tenants
         self.token_ttl_s = token_ttl_s
         self.sizes = sizes
+        self.margin = SAFETY_MARGIN_S if safety_margin_s is None else safety_margin_s
+        """A token is verified only if it has this long left when its request is built."""
         self.values: dict[str, tuple[str, str, str]] = {}
         """Value id -> (secret, vault script, plaintext): everything written so far."""
         self.signed: list[Signed] = []
@@ -161,7 +164,7 @@ class Traffic:
                 live = [
                     t
                     for t in self.signed
-                    if t.script == script and not t.data and now < t.expires_at - SAFETY_MARGIN_S
+                    if t.script == script and not t.data and now < t.expires_at - self.margin
                 ]
                 for t in self._sample(live, s.verifies):
                     out.append(
@@ -185,7 +188,7 @@ class Traffic:
                 live = [
                     t
                     for t in self.signed
-                    if t.script == script and t.data and now < t.expires_at - SAFETY_MARGIN_S
+                    if t.script == script and t.data and now < t.expires_at - self.margin
                 ]
                 for t in self._sample(live, s.verifies):
                     out.append(
@@ -238,7 +241,7 @@ class Traffic:
         now = time.time()
         out: list[tuple[Request, Check]] = []
         for t in self.signed:
-            if now >= t.expires_at - SAFETY_MARGIN_S:
+            if now >= t.expires_at - self.margin:
                 continue
             if t.data:
                 out.append(

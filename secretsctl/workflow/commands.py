@@ -3,19 +3,32 @@
 Each rotation stage is one small pull request: `rotate` (or `promote`) edits one
 stack file, `check` and `diff` review it offline, and the merge deploys it.
 Exit codes: 0 ok, 2 refused or invalid input (one line per problem on stderr).
+
+`rotate` and `promote` hold the stacks folder's edit lock from reading the file to
+writing it, and write atomically (see `secretsctl.workflow.rotate.write_edit`): two runs
+at once both land, one after the other, and a crash leaves the old file whole.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secretsctl.console import EXIT_OK, RootOption, StackOption, exits, fail_invalid, out
-from secretsctl.offline.stackfile import project_root
+from secretsctl.console import RootOption, StackOption, err, exits, fail_invalid, out
+from secretsctl.offline.stackfile import (
+    STACKS_DIR,
+    StackFileError,
+    load_stack_config,
+    project_root,
+    stack_path,
+)
 
 if TYPE_CHECKING:
     from secretsctl.workflow.rotate import Edit
@@ -35,33 +48,89 @@ ReencryptedOption = Annotated[
 class DiffFormat(StrEnum):
     markdown = "markdown"
     json = "json"
+    text = "text"
 
 
-def _print_edit(edit: Edit) -> None:
-    from secretsctl.workflow.diff import render_diff_markdown
+class EditFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
 
-    for move in edit.moves:
-        out.print(f"{edit.stack}: {move.describe()}", markup=False)
-    out.print(
-        f"Updated {edit.path}. The next `pulumi up --stack {edit.stack}` will change:\n",
-        markup=False,
-    )
-    sys.stdout.flush()
-    sys.stdout.write(render_diff_markdown(edit.diff))
+
+EditFormatOption = Annotated[
+    EditFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="text: tables (the default on a terminal); markdown: for pull requests and CI "
+        "(the default otherwise).",
+        show_default=False,
+    ),
+]
+
+
+def _as_text(format: EditFormat | None) -> bool:
+    """Tables for a person at a terminal; markdown in CI and when piped, unless asked."""
+    if format is not None:
+        return format is EditFormat.text
+    return out.is_terminal and not os.environ.get("CI")
+
+
+def _print_edit(edit: Edit, text: bool = False) -> None:
+    from secretsctl.workflow.diff import render_diff_markdown, render_diff_text
+    from secretsctl.workflow.render import text_table
+
+    if text:
+        rows = [[m.secret, m.before.describe(), m.after.describe()] for m in edit.moves]
+        out.print(text_table(f"{edit.stack}: one stage", ["secret", "before", "after"], rows))
+        out.print(
+            f"Updated {edit.path}. The next `pulumi up --stack {edit.stack}` will change:",
+            markup=False,
+        )
+        render_diff_text(edit.diff, out)
+    else:
+        for move in edit.moves:
+            out.print(f"{edit.stack}: {move.describe()}", markup=False)
+        out.print(
+            f"Updated {edit.path}. The next `pulumi up --stack {edit.stack}` will change:\n",
+            markup=False,
+        )
+        sys.stdout.flush()
+        sys.stdout.write(render_diff_markdown(edit.diff))
     for note in edit.notes:
         out.print(f"Note: {note}", markup=False)
 
 
-def _write_edit(edit: Edit) -> None:
-    """Write a rotate/promote's file (every check has passed) and say what it changes."""
+def _write_edit(edit: Edit) -> bool:
+    """Write a rotate/promote's file (every check has passed); False when nothing moves."""
+    from secretsctl.workflow.rotate import write_edit
+
+    if not edit.moves:
+        return False
+    write_edit(edit)
+    return True
+
+
+def _report(edit: Edit, root: Path, text: bool = False) -> None:
+    """Say what a written edit changes (after the lock is released)."""
     if not edit.moves:
         out.print(
             f"{edit.stack}: already level with the stack it follows; nothing to promote.",
             markup=False,
         )
-        raise typer.Exit(EXIT_OK)
-    edit.path.write_text(edit.text)
-    _print_edit(edit)
+    else:
+        _print_edit(edit, text)
+    _environment_notes(root, [edit.stack])
+
+
+def _environment_notes(root: Path, stacks: Iterable[str]) -> None:
+    """One line on stderr per stack file importing ESC environments (values it cannot see)."""
+    for stack in stacks:
+        try:
+            note = load_stack_config(stack, stack_path(root, stack)).environment_note()
+        except StackFileError:
+            continue
+        if note:
+            err.print(note, markup=False)
 
 
 @exits
@@ -72,6 +141,7 @@ def rotate(
         int | None, typer.Option("--next", help="New version when starting (default current+1).")
     ] = None,
     reencrypted: ReencryptedOption = False,
+    format: EditFormatOption = None,
     root: RootOption = None,
 ) -> None:
     """Advance SECRET in one stack by exactly one stage, editing its stack file in place.
@@ -84,16 +154,19 @@ def rotate(
     Example: secretsctl rotate api_key --stack dev
     """
     from secretsctl.workflow.rotate import rotate as do_rotate
+    from secretsctl.workflow.rotate import stack_lock
 
-    _write_edit(
-        do_rotate(
+    root = root or project_root()
+    with stack_lock(root / STACKS_DIR):  # from the read to the write: no edit is ever lost
+        edit = do_rotate(
             stack,
             secret,
-            root or project_root(),
+            root,
             next_version=next_version,
             reencrypted=reencrypted,
         )
-    )
+        _write_edit(edit)
+    _report(edit, root, _as_text(format))
 
 
 @exits
@@ -104,6 +177,7 @@ def promote(
         list[str] | None, typer.Argument(help="Secrets to move (default: all both declare).")
     ] = None,
     reencrypted: ReencryptedOption = False,
+    format: EditFormatOption = None,
     root: RootOption = None,
 ) -> None:
     """Move the --to stack's rotations one stage toward the --from stack's, never past them.
@@ -114,10 +188,13 @@ def promote(
     Example: secretsctl promote --from dev --to staging api_key
     """
     from secretsctl.workflow.rotate import promote as do_promote
+    from secretsctl.workflow.rotate import stack_lock
 
-    _write_edit(
-        do_promote(source, target, secrets or [], root or project_root(), reencrypted=reencrypted)
-    )
+    root = root or project_root()
+    with stack_lock(root / STACKS_DIR):  # from the read to the write: no edit is ever lost
+        edit = do_promote(source, target, secrets or [], root, reencrypted=reencrypted)
+        _write_edit(edit)
+    _report(edit, root, _as_text(format))
 
 
 @exits
@@ -144,6 +221,7 @@ def check(
         raise fail_invalid(lines)
     against = f" against {base}" if base else ""
     out.print(f"check: {len(list_stacks(root))} stacks OK{against}.", markup=False)
+    _environment_notes(root, list_stacks(root))
 
 
 @exits
@@ -151,7 +229,10 @@ def diff(
     stack: StackOption,
     base: BaseOption,
     format: Annotated[
-        DiffFormat, typer.Option("--format", "-f", help="markdown for PR comments; json for tools.")
+        DiffFormat,
+        typer.Option(
+            "--format", "-f", help="markdown for PR comments; json for tools; text for people."
+        ),
     ] = DiffFormat.markdown,
     root: RootOption = None,
 ) -> None:
@@ -162,10 +243,14 @@ def diff(
 
     Example: secretsctl diff --stack dev --base origin/main --format markdown
     """
-    from secretsctl.workflow.diff import render_diff_markdown, stack_diff
+    from secretsctl.workflow.diff import render_diff_markdown, render_diff_text, stack_diff
 
-    document = stack_diff(stack, root or project_root(), base)
+    root = root or project_root()
+    document = stack_diff(stack, root, base)
     if format is DiffFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif format is DiffFormat.text:
+        render_diff_text(document, out)
     else:
         sys.stdout.write(render_diff_markdown(document))
+    _environment_notes(root, [stack])

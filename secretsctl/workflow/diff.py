@@ -13,12 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.markup import escape
+
 from secrets_store.rotation import Position
 from secretsctl.offline.gitbase import base_loader, verify_ref
 from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.references import Loader, directory_loader, run_options
 from secretsctl.offline.stackfile import StackConfig, load_stack_config, stack_path
-from secretsctl.workflow.render import binding_target, markdown_table
+from secretsctl.workflow.render import binding_target, markdown_table, text_table
 
 STORE_TYPE = "cloudflare:index/secretsStore:SecretsStore"
 # Inputs Cloudflare cannot change in place: a change deletes and recreates the resource.
@@ -185,3 +188,41 @@ def render_diff_markdown(diff: Mapping[str, Any]) -> str:
     counts = ", ".join(f"{len(diff[k])} to {k}" for k in ("create", "update", "delete", "replace"))
     parts.append(f"Resources: {counts}. Secret values are never shown.")
     return "\n\n".join(parts) + "\n"
+
+
+def render_diff_text(diff: Mapping[str, Any], console: Console) -> None:
+    """The diff for a terminal: the same content as the markdown, as rich tables."""
+    against = f" (against {escape(diff['base'])})" if diff.get("base") else ""
+    console.print(f"[bold]Rotation diff for stack {escape(diff['stack'])}[/]{against}")
+    if diff["replace"]:
+        console.print(
+            f"[bold red]CAUTION: {len(diff['replace'])} resource(s) would be REPLACED[/] "
+            "(deleted and created again). A normal rotation replaces nothing: check that this "
+            "is intended."
+        )
+        rows = [[_short(r["type"]), r["name"], ", ".join(r["fields"])] for r in diff["replace"]]
+        console.print(text_table(None, ["resource", "name", "changed input"], rows))
+    else:
+        console.print("No resource is replaced.")
+    if diff["new_stack"]:
+        console.print("New stack: everything below is created.")
+    if diff["secrets"]:
+        rows = [[s["secret"], s["before"], s["after"]] for s in diff["secrets"]]
+        console.print(text_table("Secrets", ["secret", "before", "after"], rows))
+    added = ", ".join(diff["versions_added"]) or "none"
+    removed = ", ".join(diff["versions_removed"]) or "none"
+    console.print(
+        f"Secret versions added: {added}\nSecret versions removed: {removed}", markup=False
+    )
+    if diff["bindings"]:
+        rows, last = [], None
+        for b in diff["bindings"]:
+            rows.append(
+                [b["worker"] if b["worker"] != last else "", b["binding"], b["before"], b["after"]]
+            )
+            last = b["worker"]
+        console.print(text_table("Binding changes", ["worker", "binding", "before", "after"], rows))
+    else:
+        console.print("No binding changes.")
+    counts = ", ".join(f"{len(diff[k])} to {k}" for k in ("create", "update", "delete", "replace"))
+    console.print(f"Resources: {counts}. Secret values are never shown.", markup=False)

@@ -110,3 +110,20 @@ def render_plan_markdown(plan: dict[str, Any]) -> str:
         )
         + "\n"
     )
+
+
+def text_table(title: str | None, headers: list[str], rows: list[list[str]]) -> Table:
+    """A compact rich table for a terminal (the text form of a markdown pipe table)."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    return table

@@ -17,6 +17,7 @@ the ones the edit was computed from.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import difflib
 import io
 import os
@@ -42,7 +43,7 @@ except ImportError:  # not POSIX: the check before the rename still refuses lost
 from secrets_store.errors import Problem
 from secrets_store.ordering import ahead_problems
 from secrets_store.rotation import Position, step_toward, steps_between
-from secrets_store.spec import NAMESPACE, value_key
+from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.references import directory_loader
 from secretsctl.offline.stackfile import (
@@ -51,7 +52,6 @@ from secretsctl.offline.stackfile import (
     decode_stack_bytes,
     load_stack_config,
     read_stack_text,
-    shown,
     stack_file_name,
     stack_path,
 )
@@ -71,7 +71,7 @@ class Move:
     after: Position
 
     def describe(self) -> str:
-        return f"{self.secret}: {self.before.describe()} → {self.after.describe()}"
+        return f"{self.secret}: from {self.before.describe()} to {self.after.describe()}"
 
 
 @dataclass
@@ -135,7 +135,7 @@ def _indentation(lines: Sequence[str]) -> tuple[int, int, int]:
 SECRETS_KEYS = (f"{NAMESPACE}:secrets", "secrets")
 POSITION_KEYS = ("current", "next", "stage")
 MERGE_TAG = "tag:yaml.org,2002:merge"
-POSITION_LINE = re.compile(r"^[ \t]*(?:current|next|stage|reencrypted)[ \t]*:")
+POSITION_LINE = re.compile(r"^[ \t]*(?:current|next|stage|reencrypted|since)[ \t]*:")
 # Line breaks as ruamel.yaml counts them (its line numbers index these lines).
 LINE = re.compile(r"[^\n\x85\u2028\u2029]*(?:[\n\x85\u2028\u2029]|$)")
 
@@ -299,7 +299,10 @@ def _block(lines: list[str], start: int) -> range:
 
 
 def edit_positions(
-    text: str, changes: Mapping[str, Position], reencrypted: Mapping[str, int] | None = None
+    text: str,
+    changes: Mapping[str, Position],
+    reencrypted: Mapping[str, int] | None = None,
+    since: Mapping[str, datetime.date] | None = None,
 ) -> str:
     """`text` with each named secret's current/next/stage set to its new position.
 
@@ -348,6 +351,9 @@ def edit_positions(
         _set_position(entry, position)
         if reencrypted and name in reencrypted:  # the record `check` requires at a finish
             _set_after(entry, "reencrypted", reencrypted[name], "current")
+        if since and name in since:  # a finish: the day the new version became steady
+            after = "reencrypted" if "reencrypted" in entry else "current"
+            _set_after(entry, "since", since[name], after)
     out = io.StringIO()
     yaml.dump(document, out)
     new_lines = _lines(out.getvalue())
@@ -492,8 +498,16 @@ def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Posit
     ]
 
 
-def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = False) -> Edit:
-    """Check `moves`, edit the file text and plan both sides. Writes nothing."""
+def apply_moves(
+    config: StackConfig,
+    moves: list[Move],
+    *,
+    reencrypted: bool = False,
+    today: datetime.date | None = None,
+) -> Edit:
+    """Check `moves`, edit the file text and plan both sides. Writes nothing.
+
+    A move that finishes a rotation records `since: <today>` in its secret's entry."""
     lines = _encryption_problems(config, moves, reencrypted)
     lines += _value_problems(config, moves)
     lines += _promotion_problems(config, {**config.positions, **{m.secret: m.after for m in moves}})
@@ -501,8 +515,16 @@ def apply_moves(config: StackConfig, moves: list[Move], *, reencrypted: bool = F
         raise RotationRefused(lines)
     text, original = _source(config)
     try:
+        finished = {
+            m.secret: today or datetime.date.today()
+            for m in moves
+            if m.before.stage != "steady" and m.after.stage == "steady"
+        }
         new_text = edit_positions(
-            text, {m.secret: m.after for m in moves}, _reencryption_records(config, moves)
+            text,
+            {m.secret: m.after for m in moves},
+            _reencryption_records(config, moves),
+            finished,
         )
     except (YAMLError, RecursionError) as exc:  # the round trip of a file the loader read
         raise RotationRefused(

@@ -63,12 +63,21 @@ export function createAudit(env, ctx, options = {}) {
     events,
     emit(event) {
       const clean = sanitizeEvent({ worker, ...event });
-      const body = JSON.stringify({ ...clean, ts: new Date().toISOString() });
       events.push(clean);
+      if (!hasSink(env)) return; // nothing to send: no body to build (the hot path)
+      const body = JSON.stringify({ ...clean, ts: new Date().toISOString() });
       const p = send(env, body);
       if (p && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(p);
     },
   };
+}
+
+/**
+ * Whether a sink is bound (AUDIT service binding or AUDIT_URL).
+ * @param {Record<string, any>} env
+ */
+function hasSink(env) {
+  return (env.AUDIT && typeof env.AUDIT.fetch === "function") || (typeof env.AUDIT_URL === "string" && env.AUDIT_URL !== "");
 }
 
 /**

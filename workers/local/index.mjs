@@ -152,6 +152,8 @@ function adminWorker(description) {
   for (const w of description.workers ?? []) {
     for (const b of w.bindings ?? []) if (b.type === "secrets_store_secret") add(b.store_id, b.secret_name);
   }
+  // And any name a later setSecrets() may write (`secret_slots`: [[store_id, name], ...]).
+  for (const [store_id, secret_name] of description.secret_slots ?? []) add(store_id, secret_name);
   return {
     slots,
     options: {
@@ -169,6 +171,9 @@ function adminWorker(description) {
  * @property {(worker: string, input: string | URL | Request, init?: RequestInit) => Promise<Response>} fetch
  *   relative URLs ("/path") are resolved against https://<worker>.local
  * @property {(description: any) => Promise<void>} update re-deploy; KV contents are kept
+ * @property {(secrets: Record<string, Record<string, string>>) => Promise<void>} setSecrets make
+ *   the store hold exactly `secrets` without restarting workerd (every name must be bound by a
+ *   worker or listed in `secret_slots` of the description it runs; throws otherwise)
  * @property {(handler: (req: Request) => Response | Promise<Response>) => void} setUpstream
  * @property {() => Promise<void>} dispose
  * @property {Miniflare} mf
@@ -231,6 +236,15 @@ export async function startLocal(description, options = {}) {
       current = build(desc);
       await mf.setOptions(current.options);
       await writeSecrets(mf, current.admin.slots, desc.secrets ?? {});
+    },
+    async setSecrets(secrets) {
+      const bound = new Set(current.admin.slots.map((slot) => `${slot.store_id}\u0000${slot.secret_name}`));
+      for (const [store, names] of Object.entries(secrets ?? {})) {
+        for (const name of Object.keys(names)) {
+          if (!bound.has(`${store}\u0000${name}`)) throw new Error(`secret ${name} of store ${store} has no slot: redeploy`);
+        }
+      }
+      await writeSecrets(mf, current.admin.slots, secrets ?? {});
     },
     setUpstream(handler) {
       upstream = handler;
