@@ -58,6 +58,7 @@ from secretsctl.rehearse.stages import (
     ROTATED_KINDS,
     Deployment,
     Stage,
+    Step,
     demo_config,
     description,
     full_rotation,
@@ -539,10 +540,30 @@ class _Run:
         return ms
 
     def go(self) -> Report:
+        """The whole rehearsal: first stage, every transition under traffic, the final check."""
+        labels = self._start()
+        for before, after in itertools.pairwise(self.stages):
+            labels = self._transition(before, after)
+        if self.load is not None:
+            self.load.stop()
+            self.progress("    load stopped: every request answered")
+        lost = self._read_back(labels)
+        mode = "demo" if self.o.stack is None else f"stack {self.o.stack}"
+        return Report(
+            mode,
+            self.o.unsafe,
+            self.tally.rows(),
+            lost,
+            len(self.traffic.values),
+            notes=[f"upstream schedule {s.name}: {s.what}" for s in self.schedules] + self.notes,
+            deploys=self.deploys,
+        )
+
+    def _start(self) -> Mapping[str, str]:
+        """Deploy the first stage (every later step preloaded) and send its baseline traffic."""
         first = self.stages[0]
         labels = first.labels
-        names = [s.name for s in self.schedules]
-        self.tally.open(labels, names)
+        self.tally.open(labels, [s.name for s in self.schedules])
         self.progress(f"stage {_summary(labels)}: deploy {len(first.deployment.workers)} workers")
         # Every later step's workers are loaded now: later deploys switch versions under traffic.
         later = [
@@ -552,77 +573,82 @@ class _Run:
         ]
         self._deploy(labels, "initial", "initial deploy", _initial(first), later)
         self._events(labels, "start", passed=True)
-        per_row = self.o.requests_per_row
         if self.o.load:
             self.load = _Load(self)
             self.progress(
                 f"    load: {self.o.load_concurrency} requests in flight from now on, "
-                f"at least {per_row} per table row and stage"
+                f"at least {self.o.requests_per_row} per table row and stage"
             )
             self.load.start()
-            self._load_until(labels, per_row, "steady")
+            self._load_until(labels, self.o.requests_per_row, "steady")
         else:
             for i in range(self.o.baseline_batches):
                 self._send(labels, first.deployment, f"baseline traffic {i + 1}")
+        return labels
 
-        running = first.deployment
-        for before, after in itertools.pairwise(self.stages):
-            labels = after.labels
-            with self.lock:
-                self.tally.open(labels, names)
-                self.labels = labels
-            self.progress(f"stage {_summary(labels)}")
-            self._events(labels, "start")
-            if self.load is None:
-                self._send(labels, running, "traffic")
-            careless = self.o.unsafe == "skip-stage"
-            if not careless:
-                self._drain(labels, before)
-                if any(
-                    k == "encryption_key"
-                    and before.labels[n] == "swapped"
-                    and labels[n] == "finished"
-                    for n, k in self.kinds.items()
-                ):
-                    self._reencrypt(labels, running, "check before the finish")
-            steps = {s.name: s for s in transition_steps(before.deployment, after.deployment)}
-            # With --load: the stage's requests spread over before and after each step.
-            portions = len(steps) + 1
-            if self.load is not None:
-                self._load_until(labels, per_row // portions, "before the first step")
-            done = 1
-            for name, moment in MOMENT_AFTER.items():
-                step = steps.get(name)
-                if step is not None:
-                    ms = self._deploy(labels, name, step.what, step.description)
-                    self.progress(f"  {step.what} ({ms:.0f} ms)")
-                    if name == "workers":
-                        running = after.deployment
-                        with self.lock:
-                            self.running = running
-                self._events(labels, moment)
-                if step is not None:
-                    if name == "workers" and any(
-                        k == "encryption_key" and labels[n] == "swapped"
-                        for n, k in self.kinds.items()
-                    ):
-                        self._reencrypt(labels, running, "careful operator, in swapped")
-                    if self.load is None:
-                        self._send(labels, running, f"traffic after {name}")
-                    else:
-                        done += 1
-                        self._load_until(
-                            labels,
-                            per_row * done // portions,
-                            f"after {name}",
-                            more=max(1, per_row // portions),
-                        )
-
+    def _transition(self, before: Stage, after: Stage) -> Mapping[str, str]:
+        """One deploy, in `pulumi up` order, with the careful operator's work around it."""
+        labels = after.labels
+        with self.lock:
+            self.tally.open(labels, [s.name for s in self.schedules])
+            self.labels = labels
+        self.progress(f"stage {_summary(labels)}")
+        self._events(labels, "start")
+        if self.load is None:
+            self._send(labels, self.running, "traffic")
+        if self.o.unsafe != "skip-stage":
+            self._prepare(before, labels)
+        steps = {s.name: s for s in transition_steps(before.deployment, after.deployment)}
+        # With --load: the stage's requests spread over before and after each step.
+        portions = len(steps) + 1
         if self.load is not None:
-            self.load.stop()
-            self.progress("    load stopped: every request answered")
+            self._load_until(labels, self.o.requests_per_row // portions, "before the first step")
+        done = 1
+        for name, moment in MOMENT_AFTER.items():
+            step = steps.get(name)
+            if step is not None:
+                self._apply(labels, name, step, after)
+            self._events(labels, moment)
+            if step is not None:
+                done += 1
+                self._after_step(labels, name, done, portions)
+        return labels
 
-        # The end: everything ever written must read back; every live token must verify.
+    def _prepare(self, before: Stage, labels: Mapping[str, str]) -> None:
+        """Before the deploy: let old tokens expire; re-check encrypted values before a finish."""
+        self._drain(labels, before)
+        finishing_encryption = any(
+            k == "encryption_key" and before.labels[n] == "swapped" and labels[n] == "finished"
+            for n, k in self.kinds.items()
+        )
+        if finishing_encryption:
+            self._reencrypt(labels, self.running, "check before the finish")
+
+    def _apply(self, labels: Mapping[str, str], name: str, step: Step, after: Stage) -> None:
+        """One step of the deploy (create versions, update workers, delete versions)."""
+        ms = self._deploy(labels, name, step.what, step.description)
+        self.progress(f"  {step.what} ({ms:.0f} ms)")
+        if name == "workers":
+            with self.lock:
+                self.running = after.deployment
+
+    def _after_step(self, labels: Mapping[str, str], name: str, done: int, portions: int) -> None:
+        """Traffic after a step (and the careful operator's re-encryption once swapped)."""
+        swapped_encryption = any(
+            k == "encryption_key" and labels[n] == "swapped" for n, k in self.kinds.items()
+        )
+        if name == "workers" and swapped_encryption:
+            self._reencrypt(labels, self.running, "careful operator, in swapped")
+        if self.load is None:
+            self._send(labels, self.running, f"traffic after {name}")
+            return
+        per_row = self.o.requests_per_row
+        self._load_until(
+            labels, per_row * done // portions, f"after {name}", more=max(1, per_row // portions)
+        )
+
+    def _read_back(self, labels: Mapping[str, str]) -> int:
+        """The end: everything ever written must read back; every live token must verify."""
         with self.lock:
             final = self.traffic.read_back_all()
         answers = (
@@ -636,17 +662,8 @@ class _Run:
             self.tally.add(labels, outcomes)
             live = self.traffic.verify_all_live()
         self.progress(f"  read back all {len(final)} values written: {lost} lost")
-        self._send(labels, running, "verify every token/signature still live", live)
-        mode = "demo" if self.o.stack is None else f"stack {self.o.stack}"
-        return Report(
-            mode,
-            self.o.unsafe,
-            self.tally.rows(),
-            lost,
-            len(self.traffic.values),
-            notes=[f"upstream schedule {s.name}: {s.what}" for s in self.schedules] + self.notes,
-            deploys=self.deploys,
-        )
+        self._send(labels, self.running, "verify every token/signature still live", live)
+        return lost
 
 
 class _Load:
