@@ -343,3 +343,59 @@ def test_plan_of_the_local_dev_stack_is_deployable_in_pulumi_up_order(live):
     # a service target after its caller would have failed with 10143.
     plan = plan_of(live)
     assert plan["workers"]["gateway"]["bindings"]["AUTH"]["service"] == "dev_auth"
+
+
+# ---- an API that answers with errors -----------------------------------------------------
+
+
+@pytest.fixture
+def answering(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A stand-in API answering every request with one status and Cloudflare's error envelope."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    status: dict[str, int] = {"code": 429, "error": 971}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {"success": False, "errors": [{"code": status["error"], "message": "x"}],
+                 "messages": [], "result": None}
+            ).encode()  # fmt: skip
+            self.send_response(status["code"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield status, f"http://127.0.0.1:{server.server_port}/client/v4"
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "message"),
+    [
+        (404, 7003, "answered 404"),  # e.g. a store id that does not exist
+        (429, 971, "answered 429, got rate limited"),
+        (500, 10013, "failed with HTTP 500, got error 10013"),
+    ],
+)
+def test_api_errors_end_in_one_line_and_exit_2(tmp_path, monkeypatch, answering, code, error,
+                                               message):  # fmt: skip
+    # GIVEN a deployed dev stack, then an API that answers every call with one error
+    with live_dev(tmp_path, monkeypatch) as stack:
+        root = stack.root
+    status, base_url = answering
+    status.update(code=code, error=error)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", base_url)
+    result = runner.invoke(app, ["status", "--stack", "dev", "--live", "--root", str(root)])
+    # THEN one line naming what happened, exit 2, no traceback
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1

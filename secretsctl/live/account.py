@@ -104,17 +104,15 @@ class Account:
 
     def script_bindings(self, script_name: str) -> list[LiveBinding] | None:
         """A script's bindings as deployed; None when the script does not exist (404)."""
-        import cloudflare
-
         key = "GET /accounts/{account_id}/workers/scripts/{script_name}/settings"
-        try:
-            settings = self._call(
-                key,
-                lambda: self.client.workers.scripts.script_and_version_settings.get(
-                    script_name, account_id=self.account_id
-                ),
-            )
-        except cloudflare.NotFoundError:
+        settings = self._call(
+            key,
+            lambda: self.client.workers.scripts.script_and_version_settings.get(
+                script_name, account_id=self.account_id
+            ),
+            missing_ok=True,
+        )
+        if settings is None:
             return None
         out = []
         for binding in getattr(settings, "bindings", None) or []:
@@ -164,7 +162,8 @@ class Account:
                 return
             page += 1
 
-    def _call(self, key: str, request: Callable[[], Any]) -> Any:
+    def _call(self, key: str, request: Callable[[], Any], *, missing_ok: bool = False) -> Any:
+        """One request; a 404 is None when `missing_ok`, every failure one line (exit 2)."""
         import cloudflare
 
         self.calls[key] += 1
@@ -188,7 +187,17 @@ class Account:
                 "or unset CLOUDFLARE_BASE_URL to use api.cloudflare.com)"
             ) from None
         except cloudflare.NotFoundError:
-            raise
+            if missing_ok:
+                return None
+            raise AccountError(
+                f"Cloudflare API: {key} answered 404, got no such resource in account "
+                f"{self.account_id} (check secrets-store:accountId and store.id)"
+            ) from None
+        except cloudflare.RateLimitError:
+            raise AccountError(
+                f"Cloudflare API: {key} answered 429, got rate limited (wait a minute and "
+                "run it again; nothing was changed)"
+            ) from None
         except cloudflare.APIStatusError as exc:
             raise AccountError(
                 f"Cloudflare API: {key} failed with HTTP {exc.status_code}, got "
