@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.table import Table
 
 from secretsctl.console import EXIT_FAILED, RootOption, exits, fail_invalid, out
@@ -64,17 +63,9 @@ def parse_today(value: str | None) -> datetime.date:
 
 
 def _table(title: str, headers: list[str]) -> Table:
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    for header in headers:
-        table.add_column(header)
-    return table
+    from secretsctl.workflow.render import text_table
+
+    return text_table(title, headers, [])
 
 
 # ---- due ---------------------------------------------------------------------------------------
