@@ -399,3 +399,12 @@ def test_api_errors_end_in_one_line_and_exit_2(tmp_path, monkeypatch, answering,
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert result.output.count("\n") == 1
+
+
+def test_init_never_writes_outside_stacks(fresh):
+    _server, root, _kv = fresh
+    result = runner.invoke(
+        app, ["init", "--stack", "../../escape", "--account-id", ACCOUNT, "--root", str(root)]
+    )
+    assert result.exit_code == 2 and "--stack: not a stack name" in result.output
+    assert not list(root.parent.rglob("*escape*"))

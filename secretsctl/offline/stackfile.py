@@ -73,6 +73,11 @@ def project_root(start: Path | None = None) -> Path:
 
 def stack_path(root: Path, stack: str) -> Path:
     """The one place a stack file's path is built: `<root>/stacks/Pulumi.<stack>.yaml`."""
+    if not STACK_NAME.match(stack):
+        # `--stack ../../x` must never name a file outside stacks/ (init writes one).
+        raise StackFileError(
+            f"--stack: not a stack name, got {shown(stack)} (letters, digits, -, _ and . only)"
+        )
     return root / STACKS_DIR / stack_file_name(stack)
 
 
