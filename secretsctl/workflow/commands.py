@@ -206,8 +206,11 @@ def check(
 ) -> None:
     """The offline pull-request gate over every stack file.
 
-    Every config valid; no stack ahead of its promotion.after stack; with --base: no
-    secret moved more than one stage, and no version deleted while a worker binds it.
+    Every config valid; no stack ahead of its promotion.after stack; no two stacks of one
+    account managing the same names or more than 100 live secrets together. With --base:
+    no secret moved more than one stage, no version deleted while a worker binds it, no
+    live value changed in place, no encryption_key finished without `reencrypted` or
+    removed without being retired, no bound secret removed, renamed or switched.
     Exit 2 with one line per problem.
 
     Example: secretsctl check --base origin/main
