@@ -186,7 +186,7 @@ class VersionedSecret(pulumi.ComponentResource):
                 "store_id": self.store_id,
                 "primary_name": self.primary_name,
                 "fallback_name": self.fallback_name,
-                "names": self.names,
+                "names": self.cloudflare_names,  # plain: the same state, without a task
             }
         )
 
@@ -200,7 +200,9 @@ class VersionedSecret(pulumi.ComponentResource):
         version: int,
         generate: bool | None,
         values: Mapping[int, pulumi.Input[str]],
-    ) -> pulumi.Output[str]:
+    ) -> pulumi.Input[str]:
+        # Not wrapped in Output.secret here: SecretsStoreSecret marks `value` secret itself
+        # (its schema says so), and a wrap per version costs two more tasks per run.
         if generate:
             generated = random.RandomBytes(
                 f"{child}-value",
@@ -209,8 +211,8 @@ class VersionedSecret(pulumi.ComponentResource):
                     parent=self, additional_secret_outputs=["base64", "hex"]
                 ),
             )
-            return pulumi.Output.secret(generated.base64)
-        return pulumi.Output.secret(values[version])
+            return generated.base64
+        return values[version]
 
 
 def _versions(values: Any, where: str) -> dict[int, pulumi.Input[str]]:

@@ -122,6 +122,23 @@ def test_a_rotating_secret_bound_by_a_worker(user_program: Callable[[str], Progr
     assert CANARY not in shown
 
 
+def test_plain_values_are_registered_as_pulumi_secrets(
+    user_program: Callable[[str], ProgramRun],
+) -> None:
+    """A plain str and a non-secret Output: "made Pulumi secrets whatever they are given as"."""
+    run = user_program(
+        'kind="api_key", current=1, next=2, stage="fallback", '
+        'values={1: V1, 2: pulumi.Output.from_input(V2)}, name_prefix="qa_"'
+    )
+    values = {r.inputs["name"]: r.inputs["value"] for r in run.of_type(SECRET)}
+    assert values == {
+        "qa_api_key_v1": {SIG_KEY: SECRET_SIG, "value": V1},
+        "qa_api_key_v2": {SIG_KEY: SECRET_SIG, "value": V2},
+    }
+    shown = json.dumps([redact(r.inputs) for r in run.resources]) + json.dumps(run.outputs)
+    assert CANARY not in shown
+
+
 def test_generated_values_are_random_bytes_kept_secret(
     user_program: Callable[[str], ProgramRun],
 ) -> None:
