@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.testing
 
 from secretsctl.offline.mockrun import ProgramRun, run_program
 from secretsctl.offline.plan import plan_document
 from secretsctl.offline.stackfile import StackConfig
+
+# typer builds the click command tree from the app on every CliRunner.invoke (~30 ms): build
+# it once per test process. A click command is reusable across invocations.
+typer.testing._get_command = functools.cache(typer.testing._get_command)  # type: ignore[attr-defined]
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 # Canary values: tests assert these never show up anywhere but Pulumi secrets.

@@ -10,6 +10,7 @@ file that the program would refuse.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import json
@@ -317,6 +318,23 @@ def read_stack_text(path: Path) -> tuple[str, bytes]:
     return decode_stack_bytes(path, raw), raw
 
 
+PARSE_CACHE_SIZE = 16
+_parsed: dict[str, Any] = {}
+"""Text -> its data, for the texts read last: one command reads the same stack file (and
+the base ref's, often the same text) several times, and the YAML reader is pure Python."""
+
+
+def parse_document(path: Path, text: str) -> Any:
+    """The data of a stack file's `text` (within the limits already checked), as a copy
+    the caller may change; raises `StackFileError` naming `path`."""
+    if text not in _parsed:
+        document = _parse(path, text)  # a refusal is raised here, and never cached
+        while len(_parsed) >= PARSE_CACHE_SIZE:
+            _parsed.pop(next(iter(_parsed)), None)
+        _parsed[text] = document
+    return copy.deepcopy(_parsed[text])
+
+
 def _parse(path: Path, text: str) -> Any:
     """The file's data. Its node graph is measured before anything is built from it: an
     alias or merge-key bomb is a few lines of YAML that build (or merge) billions of values."""
@@ -510,7 +528,7 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
         text = decode_stack_bytes(path, raw)
     else:
         text = _within_limits(path, text)
-    document = _parse(path, text)
+    document = parse_document(path, text)
     if document is None:
         document = {}
     if not isinstance(document, dict):

@@ -28,8 +28,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from secrets_store.errors import Problem, SpecError
 from secrets_store.ordering import ahead_problems
 from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
@@ -44,6 +42,7 @@ from secretsctl.offline.stackfile import (
     config_key,
     list_stacks,
     load_stack_config,
+    parse_document,
     shown,
     stack_file_name,
     stack_path,
@@ -162,9 +161,9 @@ def secure_values(text: str | bytes | None) -> dict[str, str]:
     text. Compared, never shown: a ciphertext is secret material too."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    try:  # the text already passed `load_stack_config`'s limits with this very loader
-        document = YAML(typ="safe").load((text or "").removeprefix("\ufeff"))
-    except Exception:  # unreadable: nothing to compare (rule 1 reports it)
+    try:  # the text already passed `load_stack_config`'s limits (and is parsed already)
+        document = parse_document(Path("<stack file>"), text or "")
+    except StackFileError:  # unreadable: nothing to compare (rule 1 reports it)
         return {}
     config = _mapping(_mapping(document).get("config"))
     return {
