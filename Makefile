@@ -40,7 +40,7 @@ test-workers: setup
 test: lint test-py test-workers
 
 # Property-based: 1,000 generated stack files through plan, check, diff, rotate and promote,
-# each ending in exit 0 or a clean exit 2; prints a table per family. (`make test` runs 50.)
+# each ending in exit 0 or a clean exit 2; prints a table per family. (`make test` runs 20.)
 fuzz: setup
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PY) -m pytest -q -s tests/test_fuzz_stackfiles.py
 

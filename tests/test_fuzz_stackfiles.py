@@ -46,7 +46,7 @@ from secretsctl.offline.stackfile import (
 from secretsctl.offline.stackfile import load_stack_config as load
 from tests.workflow_support import Repo
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))  # `make test`; `make fuzz` asks 1,000
 RUN_BUDGET_S = 30.0  # one command on one file; a real run takes well under a second
 MAX_LINE = 1000  # characters in one stderr line
 
@@ -546,12 +546,12 @@ def test_every_generated_stack_file_ends_in_exit_0_or_a_clean_exit_2(repo):
 
     property_holds()
     print(f"\nFuzzed stack files ({EXAMPLES} examples requested):\n{table()}")
-    assert sum(c["cases"] for c in STATS.values()) >= min(EXAMPLES, 50)
+    assert sum(c["cases"] for c in STATS.values()) >= EXAMPLES
 
 
 def test_generated_alias_sharing_never_moves_another_secret(repo):
     # The shared family on its own: every combination of owned and inherited positions.
-    @settings(FUZZ, max_examples=min(EXAMPLES, 30))
+    @settings(FUZZ, max_examples=max(EXAMPLES * 3 // 5, 1))
     @given(text=merged_text(), secret=st.sampled_from(("api_key", "other")))
     def property_holds(text: str, secret: str) -> None:
         run_case(repo, Case("shared", text, STAGING, secret))

@@ -55,9 +55,22 @@ def rows(report: dict, secret: str, stage: str) -> list[dict]:
     return [r for r in report["stages"] if r["secret"] == secret and r["stage"] == stage]
 
 
+@dataclass(frozen=True)
+class Demo(Run):
+    report: dict
+
+    def json(self) -> dict:
+        return self.report
+
+
 @pytest.fixture(scope="module")
-def demo() -> Iterator[Run]:
-    yield invoke("--json")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """One demo run: its table on stdout, its JSON in the --report file."""
+    path = tmp_path_factory.mktemp("rehearsal") / "report.json"
+    run = invoke("--report", str(path))
+    text = path.read_text()
+    assert CANARY not in text, "a secret value was written to the report"
+    yield Demo(run.exit_code, run.stdout, run.stderr, json.loads(text))
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +139,8 @@ def test_demo_applies_each_transition_in_pulumi_up_order(demo):
     ]
 
 
-def test_demo_table_shows_every_stage_and_exits_zero():
-    result = invoke()
+def test_demo_table_shows_every_stage_and_exits_zero(demo):
+    result = demo
     assert result.exit_code == 0, result.stdout
     for word in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms", "max ms", *STAGES):
         assert word in result.stdout
@@ -160,27 +173,27 @@ def test_load_keeps_requests_in_flight_through_every_deploy_and_loses_nothing(lo
     assert all(d["in_flight"] > 0 for d in later), later
 
 
-def test_revoke_early_still_fails_under_load():
+# -- careless operators fail, in the stage where they go wrong (skip-stage below runs without
+# --load, so both traffic paths rehearse an unsafe rotation)
+
+
+def test_revoke_early_fails_in_the_fallback_stage_under_load_and_exits_non_zero():
     result = invoke(
         "--load", "--requests-per-row", "10", "--concurrency", "16", "--unsafe", "revoke-early"
     )
     assert result.exit_code == 1, result.stdout
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED in stage")]
-    assert failed and all(
-        line.startswith("FAILED in stage fallback: api_key") for line in failed
-    ), failed
-
-
-# -- careless operators fail, in the stage where they go wrong
-
-
-def test_revoke_early_fails_in_the_fallback_stage_and_exits_non_zero():
-    result = invoke("--unsafe", "revoke-early")
-    assert result.exit_code == 1, result.stdout
-    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED in stage")]
     assert failed, result.stdout
     assert all(line.startswith("FAILED in stage fallback: api_key") for line in failed), failed
     assert "invalid_key" in failed[0]
+
+
+def test_an_unwritable_report_path_is_refused_before_anything_runs(tmp_path: Path):
+    result = invoke("--report", str(tmp_path / "no-such-folder" / "report.json"))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "--report: cannot write into" in result.stderr
+    assert "stage" not in result.stderr  # no rehearsal started
 
 
 def test_skip_stage_fails_in_the_finished_stage_for_every_kind(skip_stage):

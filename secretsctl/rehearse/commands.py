@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -46,6 +48,15 @@ def rehearse(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object on stdout, for tools.")
     ] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            dir_okay=False,
+            help="Also write that JSON object to this file (a CI artifact), while stdout "
+            "shows the table.",
+        ),
+    ] = None,
     load: Annotated[
         bool,
         typer.Option(
@@ -72,6 +83,8 @@ def rehearse(
 
     Example: secretsctl rehearse --unsafe skip-stage
 
+    Example: secretsctl rehearse --report rehearsal.json (the table, and the JSON for CI)
+
     Example: secretsctl rehearse --load (32 requests in flight through every deploy step,
     at least 1,000 per table row)
     """
@@ -92,9 +105,25 @@ def rehearse(
         raise fail_invalid(
             ["--config-file and --secret need --stack (the demo has its own config)"]
         )
+    if report_file is not None and not os.access(report_file.parent, os.W_OK):
+        # Refused before a minute of rehearsal, not after it.
+        raise fail_invalid(
+            [
+                f"--report: cannot write into {report_file.parent}, got no such writable folder "
+                "(create it, or pick another path)"
+            ]
+        )
     report = run_rehearsal(options, progress=lambda line: err.print(line, markup=False))
+    document = json.dumps(report.as_json(), indent=2) + "\n"  # no values: names and counts
+    if report_file is not None:
+        try:
+            report_file.write_text(document)
+        except OSError as exc:
+            raise fail_invalid(
+                [f"--report: cannot write {report_file}, got {exc.strerror} (check the path)"]
+            ) from None
     if as_json:
-        sys.stdout.write(json.dumps(report.as_json(), indent=2) + "\n")
+        sys.stdout.write(document)
     else:
         render(report, out)
     if not report.ok:
