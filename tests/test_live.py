@@ -372,7 +372,8 @@ def answering(monkeypatch: pytest.MonkeyPatch) -> Any:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits up to one poll interval (0.5 s by default).
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield status, f"http://127.0.0.1:{server.server_port}/client/v4"
     server.shutdown()
 

@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CANARY
+from tests.workflow_support import secretsctl as in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def secretsctl(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m secretsctl` in a fresh process with a bare environment, as a user runs it
+    (the JSON contract and the exit-2 path). The other tests run the same CLI in-process."""
     return subprocess.run(
         [sys.executable, "-m", "secretsctl", *args],
         cwd=ROOT,
@@ -63,10 +66,14 @@ def test_every_secret_value_in_the_plan_is_shown_as_secret(dev_plan):
     assert {r["inputs"]["value"] for r in secrets} == {"[secret]"}
 
 
-def test_text_and_markdown_show_the_same_positions_and_bindings():
-    text = secretsctl("plan", "--stack", "dev", "--format", "text")
-    markdown = secretsctl("plan", "--stack", "dev", "--format", "markdown")
-    assert text.returncode == markdown.returncode == 0
+def test_text_and_markdown_show_the_same_positions_and_bindings(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "200")
+    text = in_process("plan", "--stack", "dev", "--format", "text")
+    markdown = in_process("plan", "--stack", "dev", "--format", "markdown")
+    assert text.exit_code == markdown.exit_code == 0
     for output in (text.stdout, markdown.stdout):
         assert "dev_api_key_v1, dev_api_key_v2" in output
         assert "BILLING_KEY_FALLBACK" in output
@@ -76,9 +83,10 @@ def test_text_and_markdown_show_the_same_positions_and_bindings():
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_every_example_stack_plans(stack):
-    result = secretsctl("plan", "--stack", stack, "--format", "json")
-    assert result.returncode == 0, result.stderr
+def test_every_example_stack_plans(stack: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(ROOT)
+    result = in_process("plan", "--stack", stack, "--format", "json")
+    assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == stack
 
 
@@ -107,9 +115,10 @@ def test_invalid_config_exits_2_with_one_line_per_problem_and_no_stdout(tmp_path
     assert CANARY not in result.stderr
 
 
-def test_a_missing_stack_file_exits_2_and_says_how_to_fix():
-    result = secretsctl("plan", "--stack", "nope")
-    assert result.returncode == 2
+def test_a_missing_stack_file_exits_2_and_says_how_to_fix(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(ROOT)
+    result = in_process("plan", "--stack", "nope")
+    assert result.exit_code == 2
     assert (
         "Pulumi.nope.yaml: no such stack file (create it, or pass --config-file)" in result.stderr
     )
@@ -117,6 +126,6 @@ def test_a_missing_stack_file_exits_2_and_says_how_to_fix():
 
 
 def test_help_teaches_the_command():
-    result = secretsctl("plan", "--help")
-    assert result.returncode == 0
+    result = in_process("plan", "--help")
+    assert result.exit_code == 0
     assert "--format" in result.stdout and "mock runtime" in result.stdout

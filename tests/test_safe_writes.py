@@ -13,16 +13,17 @@ import fcntl
 import os
 import re
 import stat
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from secrets_store.rotation import Position
 from secretsctl.offline.stackfile import load_stack_config
 from secretsctl.workflow import rotate as rotate_module
+from tests.process_support import CliProcess
 from tests.workflow_support import CANARY_CIPHERTEXT, Repo, secretsctl
 
 
@@ -149,26 +150,24 @@ def test_a_failing_write_leaves_the_file_whole_and_no_temporary_file(repo, monke
     assert leftovers(repo) == []
 
 
-ROTATE_DEV_API_KEY = ("rotate", "api_key", "--stack", "dev", "--root")
-DRIVER = """
-import os, sys, time
-from pathlib import Path
+ROTATE_DEV_API_KEY = ["rotate", "api_key", "--stack", "dev", "--root"]
 
-mark, stall_in = Path(sys.argv[1]), sys.argv[2]
-real = getattr(os, stall_in)
-def stall(fd, *rest):
-    target = os.readlink(f"/proc/self/fd/{fd}")
-    if ".Pulumi.dev.yaml." not in target:  # only the new stack file's temporary file
-        return real(fd, *rest)
-    if stall_in == "write":  # half the new file is written, then the process stops
-        real(fd, bytes(rest[0][: len(rest[0]) // 2]))
-    mark.write_text(target)
-    time.sleep(120)
-setattr(os, stall_in, stall)
-from secretsctl.cli import main
-sys.argv = ["secretsctl", *sys.argv[3:]]
-main()
-"""
+
+def stall_in_child(mark: Path, stall_in: str) -> Callable[[], None]:
+    """Planted in the rotate process: its `os.<stall_in>` of the new stack file's temporary
+    file (half written, for `write`) records the file's path in `mark`, then hangs."""
+    real = getattr(os, stall_in)
+
+    def stall(fd: int, *rest: Any) -> Any:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if ".Pulumi.dev.yaml." not in target:  # only the new stack file's temporary file
+            return real(fd, *rest)
+        if stall_in == "write":  # half the new file is written, then the process stops
+            real(fd, bytes(rest[0][: len(rest[0]) // 2]))
+        mark.write_text(target)
+        time.sleep(120)
+
+    return lambda: setattr(os, stall_in, stall)
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to find the file")
@@ -177,22 +176,18 @@ def test_a_process_killed_mid_write_leaves_the_old_file_whole(repo, tmp_path, st
     # GIVEN a real rotate process stopped in the middle of writing the new file
     before = repo.path("dev").read_bytes()
     mark = tmp_path / "mark"
-    process = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(mark), stall_in, *ROTATE_DEV_API_KEY, str(repo.root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = CliProcess(
+        [*ROTATE_DEV_API_KEY, str(repo.root)], tmp_path, prepare=stall_in_child(mark, stall_in)
     )
     try:
         deadline = time.monotonic() + 120
         while not mark.exists():
-            assert process.poll() is None, "the rotate ended before it wrote"
+            assert process.poll() is None, f"the rotate ended before it wrote: {process.stderr}"
             assert time.monotonic() < deadline
             time.sleep(0.05)
         # WHEN it is killed
-        process.kill()
     finally:
         process.kill()
-        process.wait()
     # THEN it was stopped writing the temporary file next to the stack file
     temporary = Path(mark.read_text())
     assert temporary.parent == repo.path("dev").parent
@@ -210,13 +205,9 @@ def test_a_process_killed_mid_write_leaves_the_old_file_whole(repo, tmp_path, st
 # ---- the lock: concurrent runs never lose an edit --------------------------------------------
 
 
-def run_cli(repo: Repo, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "secretsctl", *args, "--root", str(repo.root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def run_cli(repo: Repo, *args: str) -> CliProcess:
+    """A separate `secretsctl` process (forked: see tests/process_support.py)."""
+    return CliProcess([*args, "--root", str(repo.root)], repo.root.parent)
 
 
 def test_concurrent_rotations_of_one_file_all_land(repo):
@@ -224,7 +215,7 @@ def test_concurrent_rotations_of_one_file_all_land(repo):
     before = positions(repo)
     secrets = ["api_key", "hmac_key", "jwt_key", "vault_key"]
     processes = [run_cli(repo, "rotate", s, "--stack", "dev") for s in secrets]
-    results = [(p.wait(timeout=300), *p.communicate()) for p in processes]
+    results = [(p.wait(timeout=300), p.stdout, p.stderr) for p in processes]
     # THEN each waited its turn and every edit is in the file
     assert [code for code, _out, _err in results] == [0, 0, 0, 0], results
     after = positions(repo)
@@ -234,10 +225,8 @@ def test_concurrent_rotations_of_one_file_all_land(repo):
 def test_two_concurrent_rotations_of_one_secret_land_one_after_the_other(repo):
     first, second = (run_cli(repo, "rotate", "api_key", "--stack", "dev") for _ in range(2))
     codes = [first.wait(timeout=300), second.wait(timeout=300)]
-    first.communicate()
-    second.communicate()
     # The second read the first one's result: fallback -> swapped -> finished, nothing lost.
-    assert codes == [0, 0]
+    assert codes == [0, 0], (first.stderr, second.stderr)
     assert positions(repo)["api_key"] == Position(2)
 
 
