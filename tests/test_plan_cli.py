@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from secretsctl import console
 from tests.conftest import CANARY
 from tests.workflow_support import secretsctl as in_process
 
@@ -70,7 +71,7 @@ def test_text_and_markdown_show_the_same_positions_and_bindings(
     monkeypatch: pytest.MonkeyPatch,
 ):
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(console.out, "width", 200)  # as wide as the fresh processes' COLUMNS
     text = in_process("plan", "--stack", "dev", "--format", "text")
     markdown = in_process("plan", "--stack", "dev", "--format", "markdown")
     assert text.exit_code == markdown.exit_code == 0
