@@ -37,7 +37,9 @@ test-py: setup
 test-workers: setup
 	npm test
 
-test: lint test-py test-workers
+# ruff, then mypy and `npm test` beside pytest (scripts/test.sh): both cores busy to the end.
+test: setup
+	@VENV=$(VENV) PYTEST_WORKERS=$(PYTEST_WORKERS) scripts/test.sh
 
 # Property-based: 1,000 generated stack files through plan, check, diff, rotate and promote,
 # each ending in exit 0 or a clean exit 2; prints a table per family. (`make test` runs 20.)

@@ -225,15 +225,26 @@ export async function startLocal(description, options = {}) {
   await mf.ready;
   await writeSecrets(mf, current.admin.slots, description.secrets ?? {});
 
+  // One proxy per worker, kept until the next update: getWorker() is a round trip to
+  // workerd that costs as much CPU as the request itself.
+  /** @type {Map<string, Promise<any>>} */
+  const fetchers = new Map();
   return {
     mf,
     async fetch(worker, input, init) {
-      const fetcher = await mf.getWorker(worker);
+      let proxy = fetchers.get(worker);
+      if (!proxy) {
+        proxy = mf.getWorker(worker);
+        fetchers.set(worker, proxy);
+        proxy.catch(() => fetchers.delete(worker)); // a failed lookup is retried next time
+      }
+      const fetcher = await proxy;
       const url = typeof input === "string" && input.startsWith("/") ? `https://${worker}.local${input}` : input;
       return fetcher.fetch(/** @type {any} */ (url), /** @type {any} */ (init));
     },
     async update(desc) {
       current = build(desc);
+      fetchers.clear();
       await mf.setOptions(current.options);
       await writeSecrets(mf, current.admin.slots, desc.secrets ?? {});
     },

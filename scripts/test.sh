@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make test` after setup: ruff first (a second, fails fast), then mypy and the workerd tests
+# (`npm test`) beside pytest, so that both cores stay busy to the end instead of idling
+# through three steps one after the other. pytest prints live; mypy's and npm's output is
+# kept and shown after pytest's: a summary line each when they pass, all of it when not.
+# Exit status: non-zero when any of the four failed.
+# Usage: scripts/test.sh   (env: VENV, PYTEST_WORKERS=auto|N|0)
+set -uo pipefail
+
+VENV=${VENV:-.venv}
+PYTEST_WORKERS=${PYTEST_WORKERS:-auto}
+MYPY_TARGETS=(secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests)
+
+say() { printf 'test: %s\n' "$*"; }
+
+logs=$(mktemp -d)
+jobs_pids=()
+cleanup() {
+  for pid in "${jobs_pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; done
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$VENV/bin/ruff" check . || exit 1
+
+# Each background job in its own process group, so an interrupt stops node and workerd too.
+background() { # name command...
+  local name=$1
+  shift
+  set -m
+  ("$@" >"$logs/$name" 2>&1; echo $? >"$logs/$name.rc") &
+  jobs_pids+=($!)
+  set +m
+}
+background mypy "$VENV/bin/mypy" "${MYPY_TARGETS[@]}"
+background workerd npm test --silent
+say "mypy and npm test (the Workers on workerd) run beside pytest; their results follow"
+
+start=$(date +%s)
+"$VENV/bin/python" -m pytest -q -n "$PYTEST_WORKERS" --dist loadscope
+status=$?
+
+for pid in "${jobs_pids[@]}"; do wait "$pid" 2>/dev/null; done
+jobs_pids=()
+summary() { # name: the job's own summary lines
+  case $1 in
+  mypy) tail -n 1 "$logs/mypy" ;;
+  workerd) grep -E '^# (tests|pass|fail|duration_ms)' "$logs/workerd" | tr '\n' ' ' ;;
+  esac
+}
+for name in mypy workerd; do
+  rc=$(cat "$logs/$name.rc" 2>/dev/null || echo 1)
+  if [ "$rc" = 0 ]; then
+    say "$name ok: $(summary "$name")"
+  else
+    say "$name FAILED (exit $rc):"
+    cat "$logs/$name"
+    status=1
+  fi
+done
+say "done in $(($(date +%s) - start)) s after ruff ($([ "$status" = 0 ] && echo passed || echo FAILED))"
+exit "$status"
