@@ -118,3 +118,27 @@ def plan(run: Callable[..., ProgramRun]) -> Callable[..., dict[str, Any]]:
         return plan_document(run(namespace, values))
 
     return _plan
+
+
+# The slowest modules (seconds of one run each, 2 cores), started first: pytest-xdist's
+# `loadscope` hands out whole modules in collection order, so a long module collected last
+# (they sort late: rehearse, workflow_check, ...) would leave the other core idle at the end.
+SLOW_FIRST = (
+    "test_rehearse",  # ~27 s: five rehearsals on workerd
+    "test_workflow_check",  # ~20 s
+    "test_rotate_workflow",  # ~15 s: the rotation workflow's steps, real processes
+    "test_live",  # ~11 s
+    "test_safe_writes",  # ~10 s
+    "test_loader_refusals",  # ~10 s
+    "test_fuzz_stackfiles",  # ~8 s
+    "test_crypto_interop",  # ~6 s
+    "test_bot",  # ~6 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = Path(item.nodeid.split("::", 1)[0]).stem
+        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: every module keeps its own order
