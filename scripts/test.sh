@@ -13,6 +13,15 @@ MYPY_TARGETS=(secrets_store secretsctl policies/secrets_store_policies.py benchm
 
 say() { printf 'test: %s\n' "$*"; }
 
+# With PYTHONDONTWRITEBYTECODE set (as on many CI images) every process would compile the
+# same modules again: pytest's two workers each rewrite every test module, and each CLI
+# process a test starts compiles pulumi and the project. Keep the bytecode, but in the venv
+# (.venv/pycache), not next to the sources: the tree stays as clean as the setting wants.
+if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
+  export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$PWD/$VENV/pycache}
+  unset PYTHONDONTWRITEBYTECODE
+fi
+
 logs=$(mktemp -d)
 jobs_pids=()
 cleanup() {

@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 import typer.testing
 
-from secretsctl.offline.mockrun import ProgramRun, run_program
+from secretsctl.offline.mockrun import ProgramRun, lazy_cloudflare, run_program
 from secretsctl.offline.plan import plan_document
 from secretsctl.offline.stackfile import StackConfig
+
+# pulumi_cloudflare as the mock runtime imports it (each module when first used), before any
+# test module imports it whole: its __init__ alone is 3 s of every worker's collection.
+lazy_cloudflare()
 
 # typer builds the click command tree from the app on every CliRunner.invoke (~30 ms): build
 # it once per test process. A click command is reusable across invocations.
