@@ -8,7 +8,7 @@ an upgrade is a deliberate review of this file, not a surprise in production.
   secret in context variables (`runtime_config.CONFIG`, `_SECRET_KEYS`) with no
   public accessor for "every key"; the program needs every `secrets-store:` key.
 - Offline runs under mocks (secretsctl only): configuring the mock runtime
-  (`settings.configure`, `ROOT`, `reset_options`) and three speed-ups that swap
+  (`settings.configure`, `ROOT`, `reset_options`) and four speed-ups that swap
   SDK functions for the length of one mocked run (`lean_sdk`).
 - Dynamic resources (`SecretActivation`): the serialized provider that
   `pulumi.dynamic.Resource` sends as the `__provider` input, computed once per
@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pulumi import _types as pulumi_types
+from pulumi import output as pulumi_output
 from pulumi.dynamic import dynamic as pulumi_dynamic
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
@@ -150,6 +151,34 @@ def cached_resource_types() -> Callable[[type], dict[str, type]]:
     return resource_types
 
 
+def known_urn_first() -> Callable[..., Any]:
+    """The SDK's `create_urn`, answered at once when every part is already a plain string.
+
+    Each registration computes a "mock URN" (`Output.all` over prefix, type and name, then
+    two applies: four tasks) that it uses only when no monitor answers; ours always does.
+    With plain strings the same text is known up front. Anything else (aliases given as
+    outputs, a parent resource) goes to the SDK's own function.
+    """
+    sdk = pulumi_resource.create_urn
+
+    def create_urn(
+        name: Any, type_: Any, parent: Any = None, project: Any = None, stack: Any = None
+    ) -> Any:
+        if not (isinstance(name, str) and isinstance(type_, str)):
+            return sdk(name, type_, parent, project, stack)
+        if parent is None:
+            project = pulumi_settings.get_project() if project is None else project
+            stack = pulumi_settings.get_stack() if stack is None else stack
+            prefix = f"urn:pulumi:{stack}::{project}::"
+        elif isinstance(parent, str):
+            prefix = parent[0 : parent.rfind("::")] + "$"  # the SDK's rule, character for character
+        else:
+            return sdk(name, type_, parent, project, stack)
+        return pulumi_output.Output.from_input(prefix + type_ + "::" + name)
+
+    return create_urn
+
+
 # Young-generation GC threshold while a program runs (CPython's default: 700). A run
 # allocates hundreds of thousands of short-lived objects (outputs, futures, tasks) next
 # to a large long-lived heap (pulumi_cloudflare's classes), and the default collects
@@ -164,11 +193,13 @@ def lean_sdk() -> Iterator[None]:
         pulumi_stack.wait_for_rpcs,
         pulumi_resource._get_stack_trace,
         pulumi_types.resource_types,
+        pulumi_resource.create_urn,
     )
     threshold = gc.get_threshold()
     pulumi_stack.wait_for_rpcs = wait_for_rpcs
     pulumi_resource._get_stack_trace = no_stack_trace
     pulumi_types.resource_types = cached_resource_types()  # type: ignore[assignment]
+    pulumi_resource.create_urn = known_urn_first()
     gc.set_threshold(max(GC_THRESHOLD, threshold[0]), *threshold[1:])
     try:
         yield
@@ -177,5 +208,6 @@ def lean_sdk() -> Iterator[None]:
             pulumi_stack.wait_for_rpcs,
             pulumi_resource._get_stack_trace,
             pulumi_types.resource_types,
+            pulumi_resource.create_urn,
         ) = saved
         gc.set_threshold(*threshold)

@@ -6,9 +6,12 @@ before changing `PINNED_PULUMI`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from importlib.metadata import version
+from typing import Any
 
+from pulumi import Output
 from pulumi import _types as pulumi_types
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
@@ -37,12 +40,15 @@ def test_the_private_names_it_uses_still_exist_with_their_shapes():
     assert {"outputs", "lock"} <= set(vars(pulumi_settings.SETTINGS)) | set(
         dir(pulumi_settings.SETTINGS)
     )
-    # the three functions `lean_sdk` swaps for the length of one run
+    # the four functions `lean_sdk` swaps for the length of one run
     assert list(inspect.signature(pulumi_stack.wait_for_rpcs).parameters) == [
         "await_all_outstanding_tasks"
     ]
     assert list(inspect.signature(pulumi_resource._get_stack_trace).parameters) == []
     assert list(inspect.signature(pulumi_types.resource_types).parameters) == ["resource_cls"]
+    assert list(inspect.signature(pulumi_resource.create_urn).parameters) == [
+        "name", "type_", "parent", "project", "stack"
+    ]  # fmt: skip
     # configuring the mock runtime
     assert callable(pulumi_settings.reset_options) and hasattr(pulumi_settings, "ROOT")
     settings = pulumi_mocks.MockSettings(monitor="m", engine="e", project="p", stack="s")
@@ -56,15 +62,54 @@ def test_lean_sdk_restores_everything_it_swapped():
         pulumi_stack.wait_for_rpcs,
         pulumi_resource._get_stack_trace,
         pulumi_types.resource_types,
+        pulumi_resource.create_urn,
     )
     with sdk_internals.lean_sdk():
         assert pulumi_stack.wait_for_rpcs is sdk_internals.wait_for_rpcs
+        assert pulumi_resource.create_urn is not before[-1]
     after = (
         pulumi_stack.wait_for_rpcs,
         pulumi_resource._get_stack_trace,
         pulumi_types.resource_types,
+        pulumi_resource.create_urn,
     )
     assert after == before
+
+
+def test_known_urns_are_the_sdks_urns_character_for_character():
+    known = sdk_internals.known_urn_first()
+    parent = "urn:pulumi:dev::proj::secrets-store:index:VersionedSecret::api_key"
+    secret = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
+    cases = [
+        ("api_key-v1", secret, parent, None, None),
+        ("store", "secrets-store:index:SecretsStore", None, "proj", "dev"),
+        ("x", "t:index:T", "", None, None),  # an empty parent: the SDK's "$"
+        ("x::y", "a$b", "urn:pulumi:s::p::A$B::n::m", "other", "st"),
+    ]
+
+    async def both() -> list[tuple[Any, Any]]:
+        pulumi_settings.configure(pulumi_mocks.MockSettings(project="proj", stack="dev"))
+        pairs = []
+        for case in cases:
+            ours = await known(*case).future()
+            sdk = await pulumi_resource.create_urn(*case).future()
+            pairs.append((ours, sdk))
+        # Not plain strings (a parent given as an output): the SDK's own function answers.
+        outputs = Output.from_input(parent)
+        pairs.append((await known("n", "t", outputs).future(),
+                      await pulumi_resource.create_urn("n", "t", outputs).future()))  # fmt: skip
+        return pairs
+
+    loop = asyncio.new_event_loop()
+    try:
+        pairs = loop.run_until_complete(both())
+    finally:
+        loop.close()
+    for ours, sdk in pairs:
+        assert ours == sdk
+    assert pairs[0][0] == (
+        "urn:pulumi:dev::proj::secrets-store:index:VersionedSecret$" + secret + "::api_key-v1"
+    )
 
 
 def test_no_other_module_touches_the_sdk_internals():
