@@ -13,10 +13,17 @@ name from it. A hand-written program on a real account needs that wait just as
 much (Cloudflare refuses to bind a secret that is still `pending`, error 10182),
 so the baseline models it with the very same dynamic resource: what is compared
 is the cost of the spec and components, not of a wait only one side does.
+
+With BENCH_BASELINE_COMPONENTS=1 the same resources are registered under empty
+components of our types and names (store, one per secret, one per worker; the store
+with our alias) that register the outputs ours register, so URNs match ours too. That
+run is what the SDK alone charges for components: `benchmarks/run.py` splits ours/baseline
+into that floor and what our own code adds on top.
 """
 
 import base64
 import hashlib
+import os
 import posixpath
 import re
 from pathlib import Path
@@ -33,6 +40,20 @@ IMPORT = re.compile(
     re.MULTILINE,
 )
 
+COMPONENTS = os.environ.get("BENCH_BASELINE_COMPONENTS") == "1"
+
+
+class Component(pulumi.ComponentResource):
+    """An empty component of one of our types (only with BENCH_BASELINE_COMPONENTS=1)."""
+
+    def __init__(self, kind: str, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"secrets-store:index:{kind}", name, None, opts)
+
+
+def under(component: Component | None) -> pulumi.ResourceOptions | None:
+    return pulumi.ResourceOptions(parent=component) if component is not None else None
+
+
 config = pulumi.Config("secrets-store")
 account_id = config.require("accountId")
 prefix = config.get("namePrefix") or ""
@@ -41,12 +62,23 @@ workers = config.require_object("workers")
 store_config = config.get_object("store") or {}
 store_name = store_config.get("name", "default_secrets_store")
 
+store_component = (
+    Component(
+        "SecretsStore",
+        "store",
+        pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="secrets-store:index:Store")]),
+    )
+    if COMPONENTS
+    else None
+)
 if store_config.get("create"):
     store_id = cloudflare.SecretsStore(
         "store-store",
         account_id=account_id,
         name=store_name,
-        opts=pulumi.ResourceOptions(protect=True, retain_on_delete=True),
+        opts=pulumi.ResourceOptions(
+            protect=True, retain_on_delete=True, parent=store_component
+        ),
     ).id
 else:  # the store the account already has, looked up by name (the default)
     store_id = cloudflare.get_secrets_stores_output(account_id=account_id).results.apply(
@@ -70,15 +102,22 @@ def position(spec: dict) -> tuple[list[int], int, int | None]:
 
 names: dict[tuple[str, int], pulumi.Output[str]] = {}
 rotation = {}
+if store_component is not None:
+    store_component.register_outputs(
+        {"store_id": store_id, "adopted": not store_config.get("create")}
+    )
 for secret, spec in secrets.items():
-    live, _, _ = position(spec)
+    live, primary, fallback = position(spec)
+    component = Component("VersionedSecret", secret) if COMPONENTS else None
     for version in live:
         if spec.get("source", "config") == "generate":
             value = pulumi.Output.secret(
                 random.RandomBytes(
                     f"{secret}-v{version}-value",
                     length=32,
-                    opts=pulumi.ResourceOptions(additional_secret_outputs=["base64", "hex"]),
+                    opts=pulumi.ResourceOptions(
+                        additional_secret_outputs=["base64", "hex"], parent=component
+                    ),
                 ).base64
             )
         else:
@@ -91,6 +130,7 @@ for secret, spec in secrets.items():
             value=value,
             scopes=sorted(spec.get("scopes", ["workers"])),
             comment=spec.get("comment"),
+            opts=under(component),
         )
         names[secret, version] = SecretActivation(
             f"{secret}-v{version}-active",
@@ -98,7 +138,17 @@ for secret, spec in secrets.items():
             store_id=store_id,
             secret_id=created.id,
             name=created.name,
+            opts=under(component),
         ).name
+    if component is not None:
+        component.register_outputs(
+            {
+                "store_id": store_id,
+                "primary_name": names[secret, primary],
+                "fallback_name": names[secret, fallback] if fallback is not None else None,
+                "names": [f"{prefix}{secret}_v{v}" for v in live],
+            }
+        )
     rotation[secret] = {
         "kind": spec["kind"],
         "current": spec.get("current", 1),
@@ -155,7 +205,8 @@ for worker, spec in workers.items():
         for k, v in spec.get("vars", {}).items()
     ]
     (main, content), *imported = modules(spec["module"])
-    cloudflare.WorkersScript(
+    worker_component = Component("Worker", worker) if COMPONENTS else None
+    script = cloudflare.WorkersScript(
         f"{worker}-script",
         account_id=account_id,
         script_name=f"{prefix}{worker}",
@@ -172,7 +223,10 @@ for worker, spec in workers.items():
         bindings=bindings,
         compatibility_date=spec.get("compatibilityDate", "2025-11-01"),
         compatibility_flags=spec.get("compatibilityFlags") or None,
+        opts=under(worker_component),
     )
+    if worker_component is not None:
+        worker_component.register_outputs({"script_name": script.script_name})
     summaries[worker] = {"script_name": f"{prefix}{worker}", "bindings": bound}
 
 pulumi.export("store_id", store_id)

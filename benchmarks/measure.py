@@ -3,9 +3,14 @@
     python benchmarks/measure.py time   SECRETS WORKERS RUNS   -> JSON: seconds per program
     python benchmarks/measure.py memory SECRETS WORKERS PROGRAM -> JSON: peak memory of one run
 
-Time: both programs run in the same process, interleaved (ours, baseline, baseline,
-ours, ...), so load from anything else on the machine hits both alike; imports are
-warmed up first, and every run gets the same prior state (like a `pulumi preview`).
+Time: the programs run in the same process, interleaved (ours, baseline, components,
+then reversed, ...), so load from anything else on the machine hits all alike; imports
+are warmed up first, and every run gets the same prior state (like a `pulumi preview`).
+Each run is timed in CPU seconds of this process (every thread: the mock monitor answers
+from executor threads), which time stolen by other processes on shared cores does not
+inflate; wall seconds are reported beside them.
+"components" is the baseline under empty components of our types and names
+(`BENCH_BASELINE_COMPONENTS=1`): what the SDK alone charges for components.
 Memory: one program per process, so sizes and programs do not pollute each other.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import resource
 import statistics
 import sys
@@ -28,7 +34,18 @@ from benchmarks.configs import generated  # noqa: E402
 from secretsctl.offline.mockrun import ProgramRun, run_program  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "baseline_program.py"
-PROGRAMS: dict[str, Path | None] = {"ours": None, "baseline": BASELINE}
+PROGRAMS: dict[str, Path | None] = {"ours": None, "baseline": BASELINE, "components": BASELINE}
+COMPONENTS_ENV = "BENCH_BASELINE_COMPONENTS"
+
+
+def run(config: Any, name: str, state: Any = None) -> ProgramRun:
+    """One run of program `name` ("components" is the baseline with its env switch on)."""
+    if name == "components":
+        os.environ[COMPONENTS_ENV] = "1"
+    try:
+        return run_program(config, program=PROGRAMS[name], state=state)
+    finally:
+        os.environ.pop(COMPONENTS_ENV, None)
 
 
 def identical(ours: ProgramRun, baseline: ProgramRun) -> list[str]:
@@ -61,24 +78,29 @@ def maxrss_mb() -> float:
 def warm_up() -> None:
     # Imports (pulumi_cloudflare alone is ~1 s) and first-run caches stay out of the figures.
     small = generated(10, 5)
-    for program in PROGRAMS.values():
-        run_program(small, program=program)
+    for name in PROGRAMS:
+        run(small, name)
 
 
 def measure_time(secrets: int, workers: int, runs: int) -> dict[str, Any]:
     config = generated(secrets, workers)
     warm_up()
-    first = run_program(config)
-    state = first.state  # generated values, shared so both programs register equal inputs
-    problems = identical(first, run_program(config, program=BASELINE, state=state))
+    first = run(config, "ours")
+    state = first.state  # generated values, shared so every program registers equal inputs
+    problems = identical(first, run(config, "baseline", state))
+    with_components = run(config, "components", state)
+    problems += identical(first, with_components)
+    same_urns = {r.urn for r in first.resources} == {r.urn for r in with_components.resources}
     samples: dict[str, list[float]] = {name: [] for name in PROGRAMS}
+    wall: dict[str, list[float]] = {name: [] for name in PROGRAMS}
     for i in range(runs):
         order = list(PROGRAMS) if i % 2 == 0 else list(reversed(PROGRAMS))
         for name in order:
             gc.collect()
-            start = time.perf_counter()
-            run_program(config, program=PROGRAMS[name], state=state)
-            samples[name].append(time.perf_counter() - start)
+            start, start_wall = time.process_time(), time.perf_counter()
+            run(config, name, state)
+            samples[name].append(time.process_time() - start)
+            wall[name].append(time.perf_counter() - start_wall)
     return {
         "secrets": secrets,
         "workers": workers,
@@ -87,8 +109,10 @@ def measure_time(secrets: int, workers: int, runs: int) -> dict[str, Any]:
             "cloudflare": sum(1 for r in first.resources if r.custom),
         },
         "median_s": {name: statistics.median(s) for name, s in samples.items()},
+        "median_wall_s": {name: statistics.median(s) for name, s in wall.items()},
         "samples_s": samples,
         "identical": not problems,
+        "same_urns_as_components": same_urns,
         "problems": problems[:10],
     }
 
@@ -98,12 +122,12 @@ def measure_memory(secrets: int, workers: int, program: str) -> dict[str, Any]:
     warm_up()
     gc.collect()
     before = rss_mb()
-    run_program(config, program=PROGRAMS[program])
+    run(config, program)
     peak_rss = maxrss_mb()
     gc.collect()
     # A second run traced: tracemalloc's own bookkeeping would inflate the RSS figure above.
     tracemalloc.start()
-    run_program(config, program=PROGRAMS[program])
+    run(config, program)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {

@@ -50,8 +50,14 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
     if spec.store.id:
         store_args["store_id"] = spec.store.id
     store = SecretsStore("store", store_args)
-    # Every other resource waits for the store too: a failed lookup stops them all unsent.
-    account_id = store.store_id.apply(lambda _: spec.account_id)
+    # Every Cloudflare resource waits for the store (and, through it, for the gate): a failed
+    # lookup or a refused promotion stops them all unsent. Secrets and their activations
+    # take the store's id anyway, so their account id stays plain text (an Output per
+    # resource was a tenth of a 100-secret run); workers may bind no secret, so theirs waits.
+    store_id: pulumi.Output[str] = store.store_id
+    if gate is not None and spec.store.id:  # an id given in the stack file is known at once
+        store_id = pulumi.Output.all(gate, store.store_id).apply(lambda pair: str(pair[1]))
+    account_id = store_id.apply(lambda _: spec.account_id)
 
     def secret_value(key: str) -> pulumi.Output[str]:
         entry = spec.values[key].value
@@ -59,8 +65,8 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
 
     def secret_args(name: str, secret: SecretSpec) -> VersionedSecretArgs:
         args: VersionedSecretArgs = {
-            "account_id": account_id,
-            "store_id": store.store_id,
+            "account_id": spec.account_id,
+            "store_id": store_id,
             "kind": secret.kind,
             "current": secret.current,
             "stage": secret.stage,

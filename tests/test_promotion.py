@@ -116,9 +116,18 @@ def test_up_proceeds_when_this_stack_is_behind_the_stack_it_follows(registered):
     assert run.outputs["rotation"]["api_key"]["stage"] == "steady"
 
 
-def test_up_is_refused_before_any_cloudflare_resource_when_this_stack_is_ahead(registered):
-    # GIVEN staging swapped while dev is deployed at fallback
+@pytest.mark.parametrize(
+    "store",
+    [{"name": "default_secrets_store"}, {"id": "6f1c2e9a7b3d4c5e8f9a0b1c2d3e4f5a"}],
+    ids=["looked-up-store", "store-by-id"],
+)
+def test_up_is_refused_before_any_cloudflare_resource_when_this_stack_is_ahead(
+    registered, store
+):
+    # GIVEN staging swapped while dev is deployed at fallback (the store looked up, or given
+    # by id: then its id is known at once, and the gate must still hold every secret back)
     namespace = following_dev({"current": 1, "next": 2, "stage": "swapped"})
+    namespace["store"] = store
     # WHEN the program runs (as `pulumi up`)
     with pytest.raises(Exception, match=r"secrets.api_key: is ahead of stack 'dev'"):
         mockrun.run_program(
