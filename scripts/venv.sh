@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the project's virtualenv ($VENV, default .venv) from requirements.txt, pinned.
+# Builds the project's virtualenv ($VENV, default .venv) from $REQUIREMENTS (default
+# requirements.txt), pinned.
 #
 # With uv (pinned to UV_VERSION below), in seconds: a uv of exactly that version on PATH is
 # used as it is; otherwise it is bootstrapped from PyPI into $UV_TOOLS (default
@@ -12,12 +13,14 @@
 #
 # requirements.txt holds `-e .`: the project itself is installed editable either way.
 # The venv gets pip too (`--seed`): Pulumi.yaml's `toolchain: pip` runs pip inside it.
-# Usage: scripts/venv.sh   (env: PYTHON, VENV, UV_TOOLS, SETUP_NO_UV=1 to force pip)
+# Usage: scripts/venv.sh   (env: PYTHON, VENV, REQUIREMENTS, UV_TOOLS, SETUP_NO_UV=1 to force
+# pip). The workflows use it too: VENV=policies/venv REQUIREMENTS=policies/requirements.txt.
 set -euo pipefail
 
 UV_VERSION=0.13.9
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+REQUIREMENTS=${REQUIREMENTS:-requirements.txt}
 UV_TOOLS=${UV_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/cloudflare-secrets-store/uv-$UV_VERSION}
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -67,17 +70,17 @@ with_uv() {
   start=$(now)
   say "creating $VENV with uv ($("$uv" --version))"
   "$uv" venv --quiet --seed --allow-existing --python "$PYTHON" "$VENV"
-  say "installing requirements.txt into $VENV (uv pip install, pinned)"
-  VIRTUAL_ENV="$VENV" "$uv" pip install --quiet --python "$VENV/bin/python" -r requirements.txt
+  say "installing $REQUIREMENTS into $VENV (uv pip install, pinned)"
+  VIRTUAL_ENV="$VENV" "$uv" pip install --quiet --python "$VENV/bin/python" -r "$REQUIREMENTS"
   say "$VENV ready ($(since "$start"))"
 }
 
 with_pip() {
   local start
   start=$(now)
-  say "falling back to pip: creating $VENV and installing requirements.txt (slower, ~25-60 s)"
+  say "falling back to pip: creating $VENV and installing $REQUIREMENTS (slower, ~25-60 s)"
   test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
   say "$VENV ready with pip ($(since "$start"))"
 }
 
