@@ -23,9 +23,11 @@ node_modules/.installed: package-lock.json
 	  echo "setup: node_modules ready ($$(( $$(date +%s) - start )) s)"
 	@touch $@
 
+MYPY_TARGETS := secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
+
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
+	$(VENV)/bin/mypy $(MYPY_TARGETS)
 
 # On every core (pytest-xdist). A test module runs whole on one worker (`loadscope`), so a
 # module-scoped fixture (a whole rehearsal, one workerd run) is built once, not once per
@@ -39,7 +41,7 @@ test-workers: setup
 
 # ruff, then mypy and `npm test` beside pytest (scripts/test.sh): both cores busy to the end.
 test: setup
-	@VENV=$(VENV) PYTEST_WORKERS=$(PYTEST_WORKERS) scripts/test.sh
+	@VENV=$(VENV) PYTEST_WORKERS=$(PYTEST_WORKERS) MYPY_TARGETS="$(MYPY_TARGETS)" scripts/test.sh
 
 # Property-based: 1,000 generated stack files through plan, check, diff, rotate and promote,
 # each ending in exit 0 or a clean exit 2; prints a table per family. (`make test` runs 20.)

@@ -4,12 +4,12 @@
 # through three steps one after the other. pytest prints live; mypy's and npm's output is
 # kept and shown after pytest's: a summary line each when they pass, all of it when not.
 # Exit status: non-zero when any of the four failed.
-# Usage: scripts/test.sh   (env: VENV, PYTEST_WORKERS=auto|N|0)
+# Usage: make test   (runs scripts/test.sh with VENV, PYTEST_WORKERS=auto|N|0, MYPY_TARGETS)
 set -uo pipefail
 
 VENV=${VENV:-.venv}
 PYTEST_WORKERS=${PYTEST_WORKERS:-auto}
-MYPY_TARGETS=(secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests)
+read -r -a MYPY_TARGETS <<<"${MYPY_TARGETS:?is set by the Makefile: run make test}"
 
 say() { printf 'test: %s\n' "$*"; }
 
