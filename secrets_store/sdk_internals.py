@@ -8,7 +8,7 @@ an upgrade is a deliberate review of this file, not a surprise in production.
   secret in context variables (`runtime_config.CONFIG`, `_SECRET_KEYS`) with no
   public accessor for "every key"; the program needs every `secrets-store:` key.
 - Offline runs under mocks (secretsctl only): configuring the mock runtime
-  (`settings.configure`, `ROOT`, `reset_options`) and four speed-ups that swap
+  (`settings.configure`, `ROOT`, `reset_options`) and five speed-ups that swap
   SDK functions for the length of one mocked run (`lean_sdk`).
 - Dynamic resources (`SecretActivation`): the serialized provider that
   `pulumi.dynamic.Resource` sends as the `__provider` input, computed once per
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ from pulumi.dynamic import dynamic as pulumi_dynamic
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc as pulumi_rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime._serialization import _serialize
@@ -179,6 +181,46 @@ def known_urn_first() -> Callable[..., Any]:
     return create_urn
 
 
+def _plain(value: Any) -> bool:
+    """JSON-shaped data only: what serializing never has to wait for."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def eager_plain_serialize() -> Callable[[Any], Any]:
+    """The mock monitor's `_sync_await`, finishing `serialize_properties` of plain data at once.
+
+    The SDK's mock monitor answers each registration by serializing the state it returns
+    through a nested event loop (`_sync_await`): a sixth of a mocked run. Serializing
+    JSON-shaped data awaits nothing that can suspend, so its coroutine runs to the end in
+    one step. Anything else (outputs, resources, assets) goes through the SDK's own path.
+    """
+    sdk = pulumi_mocks._sync_await
+    serialize = pulumi_rpc.serialize_properties.__code__
+
+    def sync_await(awaitable: Any) -> Any:
+        frame = awaitable.cr_frame if inspect.iscoroutine(awaitable) else None
+        if (
+            frame is not None
+            and awaitable.cr_code is serialize
+            and _plain(frame.f_locals.get("inputs"))
+        ):
+            try:
+                awaitable.send(None)
+            except StopIteration as done:
+                return done.value
+            awaitable.close()  # cannot happen with plain data; fail loudly, never half-done
+            raise RuntimeError("serialize_properties waited on plain data")
+        return sdk(awaitable)
+
+    return sync_await
+
+
 # Young-generation GC threshold while a program runs (CPython's default: 700). A run
 # allocates hundreds of thousands of short-lived objects (outputs, futures, tasks) next
 # to a large long-lived heap (pulumi_cloudflare's classes), and the default collects
@@ -194,12 +236,14 @@ def lean_sdk() -> Iterator[None]:
         pulumi_resource._get_stack_trace,
         pulumi_types.resource_types,
         pulumi_resource.create_urn,
+        pulumi_mocks._sync_await,
     )
     threshold = gc.get_threshold()
     pulumi_stack.wait_for_rpcs = wait_for_rpcs
     pulumi_resource._get_stack_trace = no_stack_trace
     pulumi_types.resource_types = cached_resource_types()  # type: ignore[assignment]
     pulumi_resource.create_urn = known_urn_first()
+    pulumi_mocks._sync_await = eager_plain_serialize()  # type: ignore[assignment]
     gc.set_threshold(max(GC_THRESHOLD, threshold[0]), *threshold[1:])
     try:
         yield
@@ -209,5 +253,6 @@ def lean_sdk() -> Iterator[None]:
             pulumi_resource._get_stack_trace,
             pulumi_types.resource_types,
             pulumi_resource.create_urn,
+            pulumi_mocks._sync_await,
         ) = saved
         gc.set_threshold(*threshold)

@@ -16,6 +16,7 @@ from pulumi import _types as pulumi_types
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
 
@@ -40,7 +41,7 @@ def test_the_private_names_it_uses_still_exist_with_their_shapes():
     assert {"outputs", "lock"} <= set(vars(pulumi_settings.SETTINGS)) | set(
         dir(pulumi_settings.SETTINGS)
     )
-    # the four functions `lean_sdk` swaps for the length of one run
+    # the five functions `lean_sdk` swaps for the length of one run
     assert list(inspect.signature(pulumi_stack.wait_for_rpcs).parameters) == [
         "await_all_outstanding_tasks"
     ]
@@ -49,6 +50,8 @@ def test_the_private_names_it_uses_still_exist_with_their_shapes():
     assert list(inspect.signature(pulumi_resource.create_urn).parameters) == [
         "name", "type_", "parent", "project", "stack"
     ]  # fmt: skip
+    assert list(inspect.signature(pulumi_mocks._sync_await).parameters) == ["awaitable"]
+    assert next(iter(inspect.signature(rpc.serialize_properties).parameters)) == "inputs"
     # configuring the mock runtime
     assert callable(pulumi_settings.reset_options) and hasattr(pulumi_settings, "ROOT")
     settings = pulumi_mocks.MockSettings(monitor="m", engine="e", project="p", stack="s")
@@ -63,15 +66,18 @@ def test_lean_sdk_restores_everything_it_swapped():
         pulumi_resource._get_stack_trace,
         pulumi_types.resource_types,
         pulumi_resource.create_urn,
+        pulumi_mocks._sync_await,
     )
     with sdk_internals.lean_sdk():
         assert pulumi_stack.wait_for_rpcs is sdk_internals.wait_for_rpcs
-        assert pulumi_resource.create_urn is not before[-1]
+        assert pulumi_resource.create_urn is not before[-2]
+        assert pulumi_mocks._sync_await is not before[-1]
     after = (
         pulumi_stack.wait_for_rpcs,
         pulumi_resource._get_stack_trace,
         pulumi_types.resource_types,
         pulumi_resource.create_urn,
+        pulumi_mocks._sync_await,
     )
     assert after == before
 
@@ -125,3 +131,34 @@ def test_no_other_module_touches_the_sdk_internals():
         text = path.read_text()
         offenders += [f"{path.relative_to(root)}: {name}" for name in private if name in text]
     assert offenders == []
+
+
+def test_plain_state_is_serialized_at_once_and_exactly_as_the_sdk_does():
+    eager = sdk_internals.eager_plain_serialize()
+    state = {
+        "name": "dev_api_key_v1",
+        "scopes": ["workers"],
+        "port": 5432,
+        "ratio": 0.5,
+        "active": True,
+        "comment": None,
+        "nested": {"a": [1, {"b": None}], "empty": {}},
+        "id": "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # the unknown sentinel stays a string
+    }
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        sdk = pulumi_mocks._sync_await(rpc.serialize_properties(state, {}))
+        # no event loop turn: the coroutine ends in its first step
+        ours = eager(rpc.serialize_properties(state, {}))
+        # not plain (an Output inside): the SDK's own path, same answer
+        with_output = {"name": Output.from_input("x"), "n": 1}
+        assert eager(rpc.serialize_properties(with_output, {})) == pulumi_mocks._sync_await(
+            rpc.serialize_properties(with_output, {})
+        )
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    assert ours == sdk
+    assert sdk_internals._plain(state)
+    assert not sdk_internals._plain({"x": object()})
