@@ -325,10 +325,10 @@ the base ref's, often the same text) several times, and the YAML reader is pure 
 
 
 def parse_document(path: Path, text: str) -> Any:
-    """The data of a stack file's `text` (within the limits already checked), as a copy
-    the caller may change; raises `StackFileError` naming `path`."""
+    """The data of a stack file's `text`, as a copy the caller may change; raises
+    `StackFileError` naming `path` (beyond the reading limits, not YAML, an alias bomb)."""
     if text not in _parsed:
-        document = _parse(path, text)  # a refusal is raised here, and never cached
+        document = _parse(path, _within_limits(path, text))  # refusals are never cached
         while len(_parsed) >= PARSE_CACHE_SIZE:
             _parsed.pop(next(iter(_parsed)), None)
         _parsed[text] = document

@@ -120,7 +120,10 @@ def rehearse(
             report_file.write_text(document)
         except OSError as exc:
             raise fail_invalid(
-                [f"--report: cannot write {report_file}, got {exc.strerror} (check the path)"]
+                [
+                    f"--report: cannot write {report_file}, got "
+                    f"{exc.strerror or exc.__class__.__name__} (check the path)"
+                ]
             ) from None
     if as_json:
         sys.stdout.write(document)

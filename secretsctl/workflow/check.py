@@ -161,7 +161,7 @@ def secure_values(text: str | bytes | None) -> dict[str, str]:
     text. Compared, never shown: a ciphertext is secret material too."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    try:  # the text already passed `load_stack_config`'s limits (and is parsed already)
+    try:  # parsed already by `load_stack_config` when it could be: then a cache hit
         document = parse_document(Path("<stack file>"), text or "")
     except StackFileError:  # unreadable: nothing to compare (rule 1 reports it)
         return {}
