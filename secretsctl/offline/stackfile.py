@@ -526,9 +526,7 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
     elif isinstance(text, bytes):
         raw = text
         text = decode_stack_bytes(path, raw)
-    else:
-        text = _within_limits(path, text)
-    document = parse_document(path, text)
+    document = parse_document(path, text)  # checks the reading limits before the YAML reader
     if document is None:
         document = {}
     if not isinstance(document, dict):
