@@ -7,7 +7,6 @@ README's report) read: commits dated as if each change had been merged that day.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from tests.workflow_support import Repo, git
@@ -16,56 +15,23 @@ TODAY = "2026-06-01"
 """The day the scripted history is looked at."""
 
 
+def _noon(day: str) -> tuple[str, dict[str, str]]:
+    """Noon UTC on `day`, and the environment that makes it git's author and committer date."""
+    stamp = f"{day}T12:00:00+00:00"
+    return stamp, {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+
+
 def commit_on(repo: Repo, day: str, message: str) -> None:
     """Commit everything as landed on `day` (author and committer dates: the day it merged)."""
-    stamp = f"{day}T12:00:00+00:00"
-    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    _, env = _noon(day)
     git(repo.root, "add", "-A")
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo.root),
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            message,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    git(repo.root, "commit", "-q", "--allow-empty", "-m", message, env=env)
 
 
 def redate_base(repo: Repo, day: str) -> None:
     """Move the first commit (Repo's `base`) to `day`, so the scripted days follow it."""
-    stamp = f"{day}T12:00:00+00:00"
-    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo.root),
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "commit",
-            "-q",
-            "--amend",
-            "--no-edit",
-            "--date",
-            stamp,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    stamp, env = _noon(day)
+    git(repo.root, "commit", "-q", "--amend", "--no-edit", "--date", stamp, env=env)
 
 
 def stage(repo: Repo, stack: str, secret: str, day: str, block: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,14 @@ def secretsctl(*args: str) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
-def git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """`git -C repo ARGS` as the test identity; `env` replaces the environment (dates)."""
     return subprocess.run(
         ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     ).stdout
 
 
