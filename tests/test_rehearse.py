@@ -188,8 +188,10 @@ def test_revoke_early_fails_in_the_fallback_stage_under_load_and_exits_non_zero(
     assert "invalid_key" in failed[0]
 
 
-def test_an_unwritable_report_path_is_refused_before_anything_runs(tmp_path: Path):
-    result = invoke("--report", str(tmp_path / "no-such-folder" / "report.json"))
+@pytest.mark.parametrize("parent", ["no-such-folder", "a-file"])
+def test_an_unwritable_report_path_is_refused_before_anything_runs(tmp_path: Path, parent: str):
+    (tmp_path / "a-file").write_text("")  # writable, but not a folder
+    result = invoke("--report", str(tmp_path / parent / "report.json"))
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "--report: cannot write into" in result.stderr

@@ -105,7 +105,9 @@ def rehearse(
         raise fail_invalid(
             ["--config-file and --secret need --stack (the demo has its own config)"]
         )
-    if report_file is not None and not os.access(report_file.parent, os.W_OK):
+    if report_file is not None and not (
+        report_file.parent.is_dir() and os.access(report_file.parent, os.W_OK)
+    ):
         # Refused before a minute of rehearsal, not after it.
         raise fail_invalid(
             [
