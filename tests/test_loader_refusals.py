@@ -124,12 +124,23 @@ def test_an_alias_bomb_is_refused_within_a_second_in_one_short_line(repo, bomb):
         ("config:\n  secrets-store:secrets: &s {api_key: *s}\n", "refers to a node that contains"),
         ("config:\n  k: " + "[" * 200 + "]" * 200 + "\n", "nested deeper"),
         ("config:\n  k: " + "[" * 5000 + "]" * 5000 + "\n", "too deep"),
+        # Deep enough to crash the C reader (it recurses on the C stack): read by the pure one.
+        ("config:\n  k:\n    " + "- " * 100_000 + "x\n", "too deep"),
         ("config: {}\n---\nconfig: {}\n", "not valid YAML"),
         ("config:\n  a: 1\n  a: 2\n", "not valid YAML"),
         ("config: [1, 2]\n", "`config` must be a mapping"),
         ("environment: 42\nconfig: {}\n", "environment: must list"),
     ],
-    ids=["self-alias", "deep", "very-deep", "two-documents", "duplicate-key", "config-list", "env"],
+    ids=[
+        "self-alias",
+        "deep",
+        "very-deep",
+        "very-deep-block",
+        "two-documents",
+        "duplicate-key",
+        "config-list",
+        "env",
+    ],
 )
 def test_yaml_that_cannot_be_config_is_refused_in_one_line(repo, text, words):
     repo.write("dev", text)
@@ -371,3 +382,54 @@ def test_a_module_must_be_an_es_module_inside_the_project(repo, monkeypatch, mod
     line = refused(result, "secrets-store:workers.api.module")
     assert words in line
     assert "CANARY_ENVIRONMENT" not in result.output
+
+
+# Scalars whose type a YAML 1.1 reader would change (yes/no/on/off, octal, sexagesimal) and
+# the shapes stack files use: the C reader must read each exactly as the pure one does.
+TRICKY_SCALARS = """config:
+  a: yes
+  b: no
+  c: on
+  d: Off
+  e: 0777
+  f: 0o17
+  g: 1_000
+  h: 12:30:00
+  i: ~
+  j: .inf
+  k: 2026-01-01
+  l: 0x1F
+  m: '123'
+  n: !!str 5
+  o: 08
+  p: "v1:Q0FOQVJZ"
+  q: [a, {b: c}, "d, e"]
+  r: |
+    line one
+    line two
+  s: &anchor {x: 1}
+  t: *anchor
+  u: "tab\\tand\\/slash"
+"""
+# What the C reader (YAML 1.1's scanner) reads otherwise or refuses: the pure one reads it.
+PURE_ONLY = {
+    "flow-colon": "config:\n  t: {secure: v1:Q0FOQVJZ}\n",  # 1.1: `:` ends a flow scalar
+    "line-separator": 'config:\n  v: plain\u2028separator\n  w: "a\\u2028b"\n',  # 1.1: a break
+}
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod", "tricky", *PURE_ONLY])
+def test_stack_files_read_the_same_with_the_c_reader_as_with_the_pure_python_one(name):
+    from ruamel.yaml import YAML
+    from ruamel.yaml.cyaml import CParser
+
+    from secretsctl.offline import stackfile
+
+    assert YAML(typ="safe", pure=False).Parser is CParser  # ruamel.yaml.clib is installed
+    path = stackfile.SOURCE_ROOT / "stacks" / f"Pulumi.{name}.yaml"
+    text = {"tricky": TRICKY_SCALARS, **PURE_ONLY}.get(name) or path.read_text()
+    pure = repr(stackfile._read(path, text, pure=True))  # repr: types too ('yes' vs True)
+    assert repr(stackfile._parse(path, text)) == pure
+    if name not in PURE_ONLY:  # read by the C reader itself, not through a fallback
+        assert stackfile._c_readable(text)
+        assert repr(stackfile._read(path, text, pure=False)) == pure

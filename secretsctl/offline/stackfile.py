@@ -51,6 +51,10 @@ MAX_EXPANDED_NODES = 200_000
 """Values a file's YAML expands to once every alias is followed (an alias bomb expands to
 billions from a few lines)."""
 MAX_DEPTH = 64
+C_READER_MAX_NESTING = 2_000
+"""Files that can nest no deeper than this are read with the C YAML reader (ruamel.yaml.clib,
+~8x faster). It recurses on the C stack: some 25,000 levels crash the process, where the
+pure-Python reader raises RecursionError, so a file that might nest deeper is read by that."""
 SECRET_STAND_IN = ""
 """What a `secure:` value reads as offline: present, never decrypted, never shown."""
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -335,16 +339,34 @@ def parse_document(path: Path, text: str) -> Any:
     return copy.deepcopy(_parsed[text])
 
 
+def _nesting_bound(text: str) -> int:
+    """At least as deep as `text` can nest: per line, its indentation plus its `-` `?` `:`
+    (each can open a block level), plus the open `[` `{` (flow levels, counted across lines).
+    Brackets and dashes inside scalars only make the bound larger than the truth."""
+    deepest, flow = 0, 0
+    for line in text.splitlines():
+        opens = line.count("[") + line.count("{")
+        block = len(line) - len(line.lstrip(" ")) + line.count("-") + line.count("?")
+        deepest = max(deepest, block + line.count(":") + flow + opens)
+        flow = max(0, flow + opens - line.count("]") - line.count("}"))
+    return deepest + 1
+
+
 def _parse(path: Path, text: str) -> Any:
     """The file's data. Its node graph is measured before anything is built from it: an
     alias or merge-key bomb is a few lines of YAML that build (or merge) billions of values."""
-    yaml = YAML(typ="safe")
+    source = text.removeprefix("\ufeff")
+    if _c_readable(source):
+        try:
+            return _read(path, source, pure=False)
+        except StackFileError:
+            raise  # measured: the same refusal under either reader
+        except Exception:
+            # The C reader's YAML 1.1 scanner refuses some YAML 1.2 (`{secure: v1:abc}`):
+            # the pure reader, which reads YAML 1.2 as Pulumi does, decides.
+            pass
     try:
-        node = yaml.compose(text.removeprefix("\ufeff"))
-        if node is None:
-            return None
-        _Expansion(path).size(node)
-        return yaml.constructor.construct_document(node)
+        return _read(path, source, pure=True)
     except StackFileError:
         raise
     except RecursionError:
@@ -358,6 +380,24 @@ def _parse(path: Path, text: str) -> Any:
         raise StackFileError(
             f"{path}: not valid YAML, got {exc.__class__.__name__}{where} (fix the YAML syntax)"
         ) from None
+
+
+def _c_readable(source: str) -> bool:
+    """Whether the C reader reads `source` safely and as the pure one does: not too deep for
+    its recursion, and free of the line breaks only YAML 1.1 has (NEL, LS, PS), which it
+    would read as line breaks inside a value."""
+    return _nesting_bound(source) <= C_READER_MAX_NESTING and not any(
+        c in source for c in "\x85\u2028\u2029"
+    )
+
+
+def _read(path: Path, source: str, *, pure: bool) -> Any:
+    yaml = YAML(typ="safe", pure=pure)  # pure=False: the C reader when ruamel.yaml.clib is there
+    node = yaml.compose(source)
+    if node is None:
+        return None
+    _Expansion(path).size(node)
+    return yaml.constructor.construct_document(node)
 
 
 def _too_large(path: Path) -> StackFileError:
