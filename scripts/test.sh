@@ -47,7 +47,7 @@ background workerd npm test --silent
 say "mypy and npm test (the Workers on workerd) run beside pytest; their results follow"
 
 start=$(date +%s)
-"$VENV/bin/python" -m pytest -q -n "$PYTEST_WORKERS" --dist loadscope
+"$VENV/bin/python" -m pytest -q -n "$PYTEST_WORKERS"
 status=$?
 
 for pid in "${jobs_pids[@]}"; do wait "$pid" 2>/dev/null; done

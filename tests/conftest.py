@@ -125,8 +125,9 @@ def plan(run: Callable[..., ProgramRun]) -> Callable[..., dict[str, Any]]:
 
 
 # The slowest modules (seconds of one run each, 2 cores), started first: pytest-xdist's
-# `loadscope` hands out whole modules in collection order, so a long module collected last
-# (they sort late: rehearse, workflow_check, ...) would leave the other core idle at the end.
+# `loadscope` hands out whole modules in collection order (pyproject.toml turns off its own
+# reordering by test count), so a long module collected last (they sort late: rehearse,
+# workflow_check, ...) would leave the other core idle at the end.
 SLOW_FIRST = (
     "test_rehearse",  # ~27 s: five rehearsals on workerd
     "test_workflow_check",  # ~20 s
