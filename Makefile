@@ -29,10 +29,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_TARGETS)
 
-# On every core (pytest-xdist). A test module runs whole on one worker (`--dist loadscope`, in
-# pyproject.toml with the other pytest options), so a
-# module-scoped fixture (a whole rehearsal, one workerd run) is built once, not once per
-# worker. PYTEST_WORKERS=0 runs everything in this process.
+# On every core (pytest-xdist). A test module runs whole on one worker (`--dist loadscope`,
+# in pyproject.toml with pytest's other options), so a module-scoped fixture (a whole
+# rehearsal, one workerd run) is built once, not once per worker. PYTEST_WORKERS=0 runs
+# everything in this process.
 PYTEST_WORKERS ?= auto
 test-py: setup
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
