@@ -45,6 +45,18 @@ class ModuleGraphError(ValueError):
     """An import that does not resolve to a file inside the worker's folder."""
 
 
+@functools.lru_cache(maxsize=512)
+def _module(name: str, source: str) -> Module:
+    """One Module per name and content: its digest and base64 are computed once a process,
+    however many workers (and program runs, for secretsctl) upload it."""
+    return Module(name, source)
+
+
+@functools.lru_cache(maxsize=512)
+def _imports(source: str) -> tuple[str, ...]:
+    return tuple(match["spec"] for match in IMPORT.finditer(source))
+
+
 def collect_modules(root: Path, main: str) -> list[Module]:
     """The main module first, then each imported module once, in discovery order."""
     main_path = (root / main).resolve()
@@ -58,14 +70,14 @@ def collect_modules(root: Path, main: str) -> list[Module]:
         path = base / name
         if not path.is_file():
             raise ModuleGraphError(f"{main}: imports {name!r}, which does not exist")
-        source = path.read_text()
-        seen[name] = Module(name, source)
+        source = path.read_text()  # read every time: the cache is keyed by the content
+        seen[name] = _module(name, source)
         folder = posixpath.dirname(name)
-        for match in IMPORT.finditer(source):
-            target = posixpath.normpath(posixpath.join(folder, match["spec"]))
+        for spec in _imports(source):
+            target = posixpath.normpath(posixpath.join(folder, spec))
             if target.startswith(".."):
                 raise ModuleGraphError(
-                    f"{main}: {name} imports {match['spec']!r} from outside "
+                    f"{main}: {name} imports {spec!r} from outside "
                     f"{base.relative_to(root.resolve())}/"
                 )
             pending.append(target)

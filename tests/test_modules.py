@@ -45,6 +45,13 @@ def test_changing_an_imported_module_changes_the_upload(tmp_path):
     after = {m.name: m.sha256 for m in collect_modules(tmp_path, "w/main.js")}
     assert before["main.js"] == after["main.js"]
     assert before["lib/a.js"] != after["lib/a.js"]
+    # The same process reads the files again: a new import is followed, not a remembered list.
+    write(tmp_path, {"w/lib/a.js": 'import "./b.js";\n', "w/lib/b.js": "export const b = 1;\n"})
+    assert [m.name for m in collect_modules(tmp_path, "w/main.js")] == [
+        "main.js",
+        "lib/a.js",
+        "lib/b.js",
+    ]
 
 
 def test_an_import_of_a_missing_file_is_refused(tmp_path):
