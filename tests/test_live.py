@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from local_cloudflare import serve
 from secrets_store.activation import ActivationError, ActivationProvider, wait_until_active
 from secretsctl.cli import app
+from secretsctl.offline.mockrun import remembering_runs
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.stackfile import load_stack_config
 from tests.live_support import ACCOUNT, CANARY, TOKEN, LiveStack, live_dev, plan_of
@@ -20,6 +22,13 @@ from tests.live_support import ACCOUNT, CANARY, TOKEN, LiveStack, live_dev, plan
 runner = CliRunner()
 STORES = ("GET", "/accounts/{account_id}/secrets_store/stores")
 SETTINGS = ("GET", "/accounts/{account_id}/workers/scripts/{script_name}/settings")
+
+
+@pytest.fixture(autouse=True)
+def _each_program_run_once() -> Iterator[None]:
+    # The fixture deploys the plan, then each command plans the same files again.
+    with remembering_runs():
+        yield
 
 
 @pytest.fixture

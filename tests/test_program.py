@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from secrets_store.errors import SpecError
-from secretsctl.offline.mockrun import ProgramRun, redact, unwrap
+from secretsctl.offline.mockrun import ProgramRun, redact, remembering_runs, unwrap
 from tests.conftest import ACCOUNT, CANARY, key_value
 
 SECRET = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
@@ -143,6 +143,25 @@ def test_generated_values_are_stable_across_runs_with_the_same_state(run, namesp
     assert {r.inputs["length"] for r in first.of_type(RANDOM)} == {32}
     # Without that state (a new stack) the values are fresh: the mock really generates.
     assert generated_values(run(namespace)) != generated_values(first)
+
+
+def test_remembered_runs_are_copies_and_every_other_input_runs_again(run, namespace):
+    import copy
+
+    original = copy.deepcopy(namespace)
+    with remembering_runs():
+        first = run(namespace)
+        values = generated_values(first)
+        first.resources.clear()  # a caller changing its copy changes nothing remembered
+        again = run(namespace)
+        assert generated_values(again) == values  # remembered: a fresh run would generate anew
+        namespace["secrets"]["api_key"]["comment"] = "changed"
+        assert generated_values(run(namespace)) != values  # other config: run again
+        namespace["secrets"]["api_key"]["kind"] = "password"
+        for _ in range(2):  # a run that raises is never remembered
+            with pytest.raises(SpecError):
+                run(namespace)
+    assert generated_values(run(original)) != values  # outside: every run runs
 
 
 def test_generated_values_are_32_random_bytes_in_base64(run, namespace):
