@@ -8,8 +8,10 @@ an upgrade is a deliberate review of this file, not a surprise in production.
   secret in context variables (`runtime_config.CONFIG`, `_SECRET_KEYS`) with no
   public accessor for "every key"; the program needs every `secrets-store:` key.
 - Offline runs under mocks (secretsctl only): configuring the mock runtime
-  (`settings.configure`, `ROOT`, `reset_options`) and five speed-ups that swap
-  SDK functions for the length of one mocked run (`lean_sdk`).
+  (`settings.configure`, `ROOT`, `reset_options`), five speed-ups that swap
+  SDK functions for the length of one mocked run (`lean_sdk`), and the executor the
+  SDK's monitor calls run on (`MonitorCallsInline`: the SDK calls the monitor through
+  `run_in_executor(None, ...)`).
 - Dynamic resources (`SecretActivation`): the serialized provider that
   `pulumi.dynamic.Resource` sends as the `__provider` input, computed once per
   provider class (`serialized_dynamic_provider`, `DYNAMIC_PROVIDER_KEY`).
@@ -18,6 +20,7 @@ an upgrade is a deliberate review of this file, not a surprise in production.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import inspect
 from collections.abc import Callable, Iterator
@@ -94,6 +97,26 @@ def configure_mock_runtime(monitor: Any, project: str, stack: str) -> None:
     pulumi_settings._get_rpc_manager().clear()
     with pulumi_settings.SETTINGS.lock:
         pulumi_settings.SETTINGS.outputs.clear()
+
+
+class MonitorCallsInline(concurrent.futures.ThreadPoolExecutor):
+    """A mocked run's default executor: runs each call at once, in the event loop's thread.
+
+    The SDK sends every monitor RPC (register, invoke, register outputs) through
+    `loop.run_in_executor(None, ...)`, a thread hop made for gRPC's blocking calls. The mock
+    monitor answers in Python at once: the hop (a handoff to a pool thread and a wake-up of
+    the loop, per RPC) was about a seventh of a mocked run. Where the mock monitor awaits
+    (`_sync_await` on a state holding outputs), the SDK pumps the running loop re-entrantly,
+    as it does for synchronous invokes. No thread is ever started.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting coroutine, as a pool would
+            future.set_exception(exc)
+        return future
 
 
 async def wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:

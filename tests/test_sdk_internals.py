@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from importlib.metadata import version
 from typing import Any
 
@@ -162,3 +163,38 @@ def test_plain_state_is_serialized_at_once_and_exactly_as_the_sdk_does():
     assert ours == sdk
     assert sdk_internals._plain(state)
     assert not sdk_internals._plain({"x": object()})
+
+
+def test_monitor_calls_run_inline_and_register_what_a_thread_pool_registers(
+    monkeypatch, run, namespace
+):
+    import concurrent.futures
+    import threading
+
+    from secretsctl.offline import mockrun
+
+    calls: list[threading.Thread] = []
+    inline_submit = sdk_internals.MonitorCallsInline.submit
+
+    def counted(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.current_thread())
+        return inline_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(sdk_internals.MonitorCallsInline, "submit", counted)
+    inline = run(namespace)
+    # The SDK sends every registration through the loop's default executor (if it stops,
+    # the speed-up is silently gone): here each ran in the loop's own thread.
+    assert len(calls) >= len(inline.resources) > 10
+    assert set(calls) == {threading.main_thread()}
+    # On the SDK's thread pool, with the same state (the same generated values): the same
+    # resources with the same inputs, and the same stack outputs.
+    calls.clear()
+    monkeypatch.setattr(mockrun, "MonitorCallsInline", concurrent.futures.ThreadPoolExecutor)
+    pooled = run(namespace, state=inline.state)
+    assert calls == []
+
+    def registered(result: Any) -> list[tuple[str, Any]]:
+        return sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in result.resources)
+
+    assert registered(pooled) == registered(inline)
+    assert pooled.outputs == inline.outputs

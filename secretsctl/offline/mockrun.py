@@ -33,7 +33,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
-from secrets_store.sdk_internals import configure_mock_runtime, lean_sdk
+from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runtime, lean_sdk
 from secretsctl.offline.stackfile import SOURCE_ROOT, StackConfig, StackFileError, project_root
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -425,6 +425,7 @@ def _run(
     # The SDK schedules registrations on the current loop from set_mocks on.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    loop.set_default_executor(MonitorCallsInline())  # the mock monitor answers at once
     mocks = EngineLikeMocks(
         state, stack_outputs, offline_stores(config) if stores is None else stores
     )
