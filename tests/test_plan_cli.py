@@ -11,6 +11,7 @@ import pytest
 
 from secretsctl import console
 from tests.conftest import CANARY
+from tests.workflow_support import bytecode_settings
 from tests.workflow_support import secretsctl as in_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ def secretsctl(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", **bytecode_settings()},
     )
 
 

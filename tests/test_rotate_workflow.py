@@ -19,7 +19,7 @@ import pytest
 
 from tests.history_support import TODAY, scripted_history
 from tests.test_github_workflows import load, steps
-from tests.workflow_support import Repo, git
+from tests.workflow_support import Repo, bytecode_settings, git
 
 BIN = Path(sys.executable).parent  # the venv's bin: secretsctl, python
 
@@ -111,6 +111,7 @@ class Runner:
                 "GITHUB_REPOSITORY": "acme/secrets",
                 "TODAY": TODAY,
                 "LABEL": workflow()["env"]["LABEL"],
+                **bytecode_settings(),
                 **env,
             },
             capture_output=True,

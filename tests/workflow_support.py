@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -33,6 +34,14 @@ def secretsctl(*args: str) -> Result:
     """Run the CLI in-process, as a user would from a shell."""
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def bytecode_settings() -> dict[str, str]:
+    """Where Python keeps bytecode, for a child process given an environment of its own:
+    `make test` points every process at one cache (.venv/pycache), so a fresh clone compiles
+    pulumi once, not again in the first CLI process a test starts."""
+    names = ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 def git(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
