@@ -217,13 +217,25 @@ export async function startLocal(description, options = {}) {
 
   let current = build(description);
   const mf = new Miniflare(current.options);
+  // The admin worker's Secrets Store API per slot binding, kept until the next update:
+  // getting one is a round trip to workerd, and its first use several blocking ones.
+  /** @type {Map<string, any>} */
+  let apis = new Map();
+  const apiFor = async (/** @type {string} */ binding) => {
+    let api = apis.get(binding);
+    if (!api) {
+      api = (await mf.getSecretsStoreSecretAPI(binding, ADMIN_WORKER))();
+      apis.set(binding, api);
+    }
+    return api;
+  };
   // The store under `persist` holds the secret values: delete it even when the process exits
   // without dispose() (process.exit, SIGINT/SIGTERM). Registered after Miniflare's own exit
   // hook, which has already sent workerd SIGKILL by then.
   const removeStore = () => fs.rmSync(persist, { recursive: true, force: true });
   process.on("exit", removeStore);
   await mf.ready;
-  await writeSecrets(mf, current.admin.slots, description.secrets ?? {});
+  await writeSecrets(apiFor, current.admin.slots, description.secrets ?? {});
 
   // One proxy per worker, kept until the next update: getWorker() is a round trip to
   // workerd that costs as much CPU as the request itself.
@@ -245,8 +257,9 @@ export async function startLocal(description, options = {}) {
     async update(desc) {
       current = build(desc);
       fetchers.clear();
+      apis = new Map(); // proxies of the runtime being replaced stop working
       await mf.setOptions(current.options);
-      await writeSecrets(mf, current.admin.slots, desc.secrets ?? {});
+      await writeSecrets(apiFor, current.admin.slots, desc.secrets ?? {});
     },
     async setSecrets(secrets) {
       const bound = new Set(current.admin.slots.map((slot) => `${slot.store_id}\u0000${slot.secret_name}`));
@@ -255,7 +268,7 @@ export async function startLocal(description, options = {}) {
           if (!bound.has(`${store}\u0000${name}`)) throw new Error(`secret ${name} of store ${store} has no slot: redeploy`);
         }
       }
-      await writeSecrets(mf, current.admin.slots, secrets ?? {});
+      await writeSecrets(apiFor, current.admin.slots, secrets ?? {});
     },
     setUpstream(handler) {
       upstream = handler;
@@ -270,15 +283,15 @@ export async function startLocal(description, options = {}) {
 
 /**
  * Make the local store hold exactly `secrets`: create/overwrite those listed, delete the rest.
- * @param {Miniflare} mf
+ * @param {(binding: string) => Promise<any>} apiFor the admin worker's API for one slot
  * @param {Array<{ binding: string, store_id: string, secret_name: string }>} slots
  * @param {Record<string, Record<string, string>>} secrets
  */
-async function writeSecrets(mf, slots, secrets) {
+async function writeSecrets(apiFor, slots, secrets) {
   /** @type {Set<string>} */
   const listedStores = new Set();
   for (const slot of slots) {
-    const api = (await mf.getSecretsStoreSecretAPI(slot.binding, ADMIN_WORKER))();
+    const api = await apiFor(slot.binding);
     if (!listedStores.has(slot.store_id)) {
       listedStores.add(slot.store_id);
       const wanted = secrets[slot.store_id] ?? {};
