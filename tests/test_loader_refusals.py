@@ -415,6 +415,7 @@ TRICKY_SCALARS = """config:
 PURE_ONLY = {
     "flow-colon": "config:\n  t: {secure: v1:Q0FOQVJZ}\n",  # 1.1: `:` ends a flow scalar
     "line-separator": 'config:\n  v: plain\u2028separator\n  w: "a\\u2028b"\n',  # 1.1: a break
+    "yaml-1.1-directive": "%YAML 1.1\n---\nconfig:\n  a: yes\n",  # pure: true; C: 'yes'
 }
 
 

@@ -53,8 +53,8 @@ billions from a few lines)."""
 MAX_DEPTH = 64
 C_READER_MAX_NESTING = 2_000
 """Files that can nest no deeper than this are read with the C YAML reader (ruamel.yaml.clib,
-~8x faster). It recurses on the C stack: some 25,000 levels crash the process, where the
-pure-Python reader raises RecursionError, so a file that might nest deeper is read by that."""
+~8x faster). It recurses on the C stack: tens of thousands of levels crash the process, where
+the pure-Python reader raises RecursionError, so a file that might nest deeper is read by that."""
 SECRET_STAND_IN = ""
 """What a `secure:` value reads as offline: present, never decrypted, never shown."""
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -340,13 +340,14 @@ def parse_document(path: Path, text: str) -> Any:
 
 
 def _nesting_bound(text: str) -> int:
-    """At least as deep as `text` can nest: per line, its indentation plus its `-` `?` `:`
-    (each can open a block level), plus the open `[` `{` (flow levels, counted across lines).
-    Brackets and dashes inside scalars only make the bound larger than the truth."""
+    """At least as deep as `text` can nest: per line, twice its indentation (a block level
+    takes one more space, and a sequence under a key may take none) plus its `-` `?` `:`
+    (each can open a level on the line), plus the open `[` `{` (flow levels, counted across
+    lines). Brackets and dashes inside scalars only make the bound larger than the truth."""
     deepest, flow = 0, 0
     for line in text.splitlines():
         opens = line.count("[") + line.count("{")
-        block = len(line) - len(line.lstrip(" ")) + line.count("-") + line.count("?")
+        block = 2 * (len(line) - len(line.lstrip(" "))) + line.count("-") + line.count("?")
         deepest = max(deepest, block + line.count(":") + flow + opens)
         flow = max(0, flow + opens - line.count("]") - line.count("}"))
     return deepest + 1
@@ -383,15 +384,17 @@ def _parse(path: Path, text: str) -> Any:
 
 
 def _c_readable(source: str) -> bool:
-    """Whether the C reader reads `source` safely and as the pure one does: not too deep for
-    its recursion, and free of the line breaks only YAML 1.1 has (NEL, LS, PS), which it
-    would read as line breaks inside a value."""
-    return _nesting_bound(source) <= C_READER_MAX_NESTING and not any(
-        c in source for c in "\x85\u2028\u2029"
-    )
+    """Whether the C reader reads `source` safely and as the pure one does: free of the line
+    breaks only YAML 1.1 has (NEL, LS, PS), which it reads as breaks inside a value, of
+    directives (`%YAML 1.1` makes the pure reader read `yes` as true, not the C one), and not
+    too deep for its recursion."""
+    if any(c in source for c in "\x85\u2028\u2029") or "\n%" in "\n" + source:
+        return False
+    return _nesting_bound(source) <= C_READER_MAX_NESTING
 
 
 def _read(path: Path, source: str, *, pure: bool) -> Any:
+    """The data of `source`, read by one reader; raises what that reader raises."""
     yaml = YAML(typ="safe", pure=pure)  # pure=False: the C reader when ruamel.yaml.clib is there
     node = yaml.compose(source)
     if node is None:
