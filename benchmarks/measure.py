@@ -109,6 +109,16 @@ def measure_time(secrets: int, workers: int, runs: int) -> dict[str, Any]:
             "cloudflare": sum(1 for r in first.resources if r.custom),
         },
         "median_s": {name: statistics.median(s) for name, s in samples.items()},
+        # One ratio per round (the three programs back to back): a slower moment of the
+        # machine slows all three of a round, and drops out of its ratios.
+        "paired": {
+            name: statistics.median(a / b for a, b in zip(samples[x], samples[y], strict=True))
+            for name, (x, y) in {
+                "ratio": ("ours", "baseline"),
+                "floor": ("components", "baseline"),
+                "code": ("ours", "components"),
+            }.items()
+        },
         "median_wall_s": {name: statistics.median(s) for name, s in wall.items()},
         "samples_s": samples,
         "identical": not problems,

@@ -51,11 +51,14 @@ def measure(*args: object) -> dict[str, Any]:
 
 def scale_and_overhead(quick: bool) -> tuple[float, float, float]:
     print("## 1-2. Program evaluation under the mock runtime: ours vs raw-resource baseline")
-    print("generated: N secrets x W workers x 10 secret bindings; median of interleaved runs;")
-    print("memory: peak RSS of a fresh process (imports included) and traced peak of one run")
-    print("time: CPU seconds of the process (all threads); floor = baseline under empty")
-    print("components of our types / baseline (the SDK's own cost of components); code = ours /")
-    print("that (what our code adds); same_urns: the components run registers our exact URNs")
+    print("generated: N secrets x W workers x 10 secret bindings; rounds of the three programs")
+    print("back to back (15, or 5 at 500 workers); *_s: median CPU seconds of the process (all")
+    print("threads); ratio = ours / baseline, floor = baseline under empty components of our")
+    print("types / baseline (the SDK's own cost of components), code = ours / that (what our")
+    print("code adds): each the median of its per-round ratios, so a slower moment of the shared")
+    print("machine, which slows a whole round, drops out; memory: peak RSS of a fresh process")
+    print("(imports included) and traced peak of one run; same_urns: the components run")
+    print("registers our exact URNs")
     header = (
         f"{'secrets':>7} {'workers':>7} {'resources':>9} {'ours_s':>8} {'base_s':>8} "
         f"{'comp_s':>8} {'ratio':>6} {'floor':>6} {'code':>6} {'ours_rss_mb':>11} "
@@ -68,20 +71,20 @@ def scale_and_overhead(quick: bool) -> tuple[float, float, float]:
     codes: list[float] = []
     times: dict[tuple[int, int], float] = {}
     for secrets, workers in SIZES:
-        runs = 3 if workers >= 500 or quick else 7
+        runs = 5 if workers >= 500 and not quick else 3 if quick else 15
         timing = measure("time", secrets, workers, runs)
         memory = {p: measure("memory", secrets, workers, p) for p in ("ours", "baseline")}
         median = timing["median_s"]
         ours, base, comp = median["ours"], median["baseline"], median["components"]
-        ratios.append(ours / base)
-        floors.append(comp / base)
-        codes.append(ours / comp)
+        ratio, floor, code = (timing["paired"][k] for k in ("ratio", "floor", "code"))
+        ratios.append(ratio)
+        floors.append(floor)
+        codes.append(code)
         times[secrets, workers] = ours
         print(
             f"{secrets:>7} {workers:>7} "
             f"{timing['resources']['ours']:>4}/{timing['resources']['cloudflare']:<4} "
-            f"{ours:>8.3f} {base:>8.3f} {comp:>8.3f} {ours / base:>6.2f} {comp / base:>6.2f} "
-            f"{ours / comp:>6.2f} "
+            f"{ours:>8.3f} {base:>8.3f} {comp:>8.3f} {ratio:>6.2f} {floor:>6.2f} {code:>6.2f} "
             f"{memory['ours']['peak_rss_mb']:>11.0f} {memory['baseline']['peak_rss_mb']:>11.0f} "
             f"{memory['ours']['traced_peak_mb']:>11.1f} "
             f"{memory['baseline']['traced_peak_mb']:>11.1f} "
