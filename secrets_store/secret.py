@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack, overload
 
@@ -96,12 +95,8 @@ class VersionedSecret(pulumi.ComponentResource):
     """Cloudflare name every primary binding points at (resolves once that version is active)."""
     fallback_name: pulumi.Output[str | None]
     """Cloudflare name every fallback binding points at while rotating; null when steady."""
-    @functools.cached_property
-    def names(self) -> pulumi.Output[list[str]]:
-        """Cloudflare names of the live versions, oldest first."""
-        # Made when first read: an Output of a list is a task per item and a gather, and a
-        # program rarely reads it (the names are `cloudflare_names`, plain, too).
-        return pulumi.Output.from_input(self.cloudflare_names)
+    names: pulumi.Output[list[str]]
+    """Cloudflare names of the live versions, oldest first."""
 
     @overload
     def __init__(
@@ -185,6 +180,7 @@ class VersionedSecret(pulumi.ComponentResource):
         self.fallback_name = (
             self.version_names[fallback] if fallback is not None else pulumi.Output.from_input(None)
         )
+        self.names = pulumi.Output.from_input(self.cloudflare_names)
         self.register_outputs(
             {
                 "store_id": self.store_id,
