@@ -4,14 +4,16 @@
 //   steady   only PRIMARY_KEY bound; the upstream accepts it (1 upstream call per request)
 //   fallback PRIMARY_KEY + FALLBACK_KEY bound; the upstream rejects the primary with 401 and
 //            accepts the fallback, so the fallback is taken on every request (2 calls/request)
-// The steady measure is CPU per request of each workerd process: user + system ticks from
-// /proc/<pid>/stat over the requests it served. Requests/s is shown too, but on shared cores it
-// is noise. The two workers run in alternating rounds (api, seed, seed, api, ...) so load from
-// anything else on the machine hits both alike.
+// The measure is CPU per request of each workerd process: user + system ticks from
+// /proc/<pid>/stat over the requests it served, summed over every round. Both workers are
+// loaded at the same moments (half the concurrency each): on shared cores the machine's speed
+// changes from one half second to the next by up to ±20%, so workers loaded in turn see
+// different machines, while workers loaded together see the same one. Requests/s is shown too.
 // The fake upstream is a Node function behind miniflare's outboundService, so each upstream
 // call is a workerd -> Node round trip (counted in workerd's CPU for both workers alike).
-// Usage: node benchmarks/workers_rps.mjs [--seconds 6] [--rounds 12] [--concurrency 32] [--json FILE]
-//   --seconds: load per worker per stage, split over --rounds rounds
+// Usage: node benchmarks/workers_rps.mjs [--seconds 20] [--rounds 40] [--concurrency 32] [--json FILE]
+//   --seconds: load per stage (both workers at once), split over --rounds rounds
+//   --concurrency: requests in flight in all, half to each worker
 
 import fs from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -22,8 +24,8 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
-const SECONDS = Number(arg("seconds", 6));
-const ROUNDS = Number(arg("rounds", 12));
+const SECONDS = Number(arg("seconds", 20));
+const ROUNDS = Number(arg("rounds", 40));
 const CONCURRENCY = Number(arg("concurrency", 32));
 const JSON_OUT = arg("json", null);
 const V1 = "bench-key-v1";
@@ -37,8 +39,8 @@ const CLK_TCK = (() => {
 })();
 
 const WORKERS = {
-  api: { label: "workers/api.js", main_module: "api.js", modules_root: "workers", checksHeader: true },
-  seed: { label: "seed Secret Rotation", main_module: "seed_rotation.js", modules_root: "benchmarks", checksHeader: false },
+  api: { label: "workers/api.js", main_module: "api.js", modules_root: "workers", checksHeader: true, host: "upstream.bench" },
+  seed: { label: "seed Secret Rotation", main_module: "seed_rotation.js", modules_root: "benchmarks", checksHeader: false, host: "api.example.com" },
 };
 const ss = (name, secret_name) => ({ type: "secrets_store_secret", name, store_id: "st1", secret_name });
 const describe = (key, fallback) => ({
@@ -85,8 +87,8 @@ async function start(key, fallback) {
   return { key, rt, pid: pids[0] };
 }
 
-/** Load one worker for `ms` at CONCURRENCY; returns requests, bad answers and upstream calls. */
-async function load(w, ms, expectFallback) {
+/** Load one worker for `ms` with `lanes` requests in flight; returns requests and bad answers. */
+async function load(w, ms, expectFallback, lanes) {
   const stats = { n: 0, bad: 0 };
   const deadline = Date.now() + ms;
   const lane = async () => {
@@ -98,7 +100,7 @@ async function load(w, ms, expectFallback) {
       if (r.status !== 200 || !header) stats.bad++;
     }
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
+  await Promise.all(Array.from({ length: lanes }, lane));
   return stats;
 }
 
@@ -107,25 +109,26 @@ async function stage(name, fallback) {
   const ws = [];
   try {
     for (const key of ["api", "seed"]) ws.push(await start(key, fallback));
-    for (const w of ws) await load(w, 500, fallback); // warm-up (JIT, connections)
+    const lanes = Math.max(1, Math.floor(CONCURRENCY / ws.length));
+    await Promise.all(ws.map((w) => load(w, 500, fallback, lanes))); // warm-up (JIT, connections)
     up.calls.length = 0;
-    const totals = Object.fromEntries(ws.map((w) => [w.key, { requests: 0, bad: 0, ticks: 0, ms: 0, calls: 0 }]));
+    const totals = Object.fromEntries(ws.map((w) => [w.key, { requests: 0, bad: 0, ticks: 0, ms: 0 }]));
     const slice = (SECONDS * 1000) / ROUNDS;
     for (let round = 0; round < ROUNDS; round++) {
-      for (const w of round % 2 === 0 ? ws : [...ws].reverse()) {
-        up.calls.length = 0;
-        const t0 = ticks(w.pid);
-        const start = performance.now();
-        const s = await load(w, slice, fallback);
+      const t0 = ws.map((w) => ticks(w.pid));
+      const start = performance.now();
+      const served = await Promise.all(ws.map((w) => load(w, slice, fallback, lanes)));
+      const ms = performance.now() - start;
+      ws.forEach((w, i) => {
         const tot = totals[w.key];
-        tot.ms += performance.now() - start;
-        tot.ticks += ticks(w.pid) - t0;
-        tot.requests += s.n;
-        tot.bad += s.bad;
-        tot.calls += up.calls.length;
-      }
+        tot.ticks += ticks(w.pid) - t0[i];
+        tot.ms += ms;
+        tot.requests += served[i].n;
+        tot.bad += served[i].bad;
+      });
     }
-    up.calls.length = 0;
+    // Each worker's upstream calls, told apart by host (the seed's URL is fixed).
+    const calls = (w) => up.calls.filter((c) => new URL(c.url).host === WORKERS[w.key].host).length;
     return ws.map((w) => {
       const t = totals[w.key];
       return {
@@ -135,13 +138,14 @@ async function stage(name, fallback) {
         requests: t.requests,
         seconds: t.ms / 1000,
         rps: t.requests / (t.ms / 1000),
-        upstream_per_request: t.calls / t.requests,
+        upstream_per_request: calls(w) / t.requests,
         cpu_ticks: t.ticks,
         cpu_ms_per_request: (t.ticks * 1000) / CLK_TCK / t.requests,
         errors: t.bad,
       };
     });
   } finally {
+    up.calls.length = 0;
     for (const w of ws) await w.rt.dispose();
   }
 }
@@ -156,7 +160,7 @@ const summary = { worker_cpu_vs_seed_steady: ratio("steady"), worker_cpu_vs_seed
 const pad = (s, n) => String(s).padStart(n);
 console.log(
   `## 0. Worker hot path on workerd: api.js vs the seed's rotation worker, each in its own workerd ` +
-    `(concurrency ${CONCURRENCY}, ${SECONDS}s per worker per stage in ${ROUNDS} alternating rounds, node ${process.version})`,
+    `(both loaded at once, ${Math.max(1, Math.floor(CONCURRENCY / 2))} requests in flight each, ${SECONDS}s per stage in ${ROUNDS} rounds, node ${process.version})`,
 );
 console.log(`${"worker".padEnd(22)}${"stage".padEnd(10)}${pad("requests", 9)}${pad("req/s", 8)}${pad("upstream/req", 14)}${pad("cpu ticks", 11)}${pad("cpu ms/req", 12)}${pad("errors", 8)}`);
 for (const r of rows) {

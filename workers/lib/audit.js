@@ -46,7 +46,9 @@ export function sanitizeEvent(event) {
 }
 
 /**
- * @typedef {{ emit(event: Record<string, unknown>): void, events: Array<Record<string, unknown>> }} Audit
+ * @typedef {{ emit(event: Record<string, unknown>): void, active: boolean }} Audit
+ * `active`: a sink is bound. Without one, `emit` returns at once, so callers on the hot path
+ * may skip building events (and timing them) when it is false.
  */
 
 /**
@@ -57,14 +59,12 @@ export function sanitizeEvent(event) {
  */
 export function createAudit(env, ctx, options = {}) {
   const worker = options.worker ?? "worker";
-  /** @type {Array<Record<string, unknown>>} */
-  const events = [];
+  const active = Boolean(hasSink(env));
   return {
-    events,
+    active,
     emit(event) {
+      if (!active) return; // nothing to send: nothing to build (the hot path)
       const clean = sanitizeEvent({ worker, ...event });
-      events.push(clean);
-      if (!hasSink(env)) return; // nothing to send: no body to build (the hot path)
       const body = JSON.stringify({ ...clean, ts: new Date().toISOString() });
       const p = send(env, body);
       if (p && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(p);

@@ -125,17 +125,19 @@ export function createSecrets(env, ctx, options = {}) {
       if (!p) {
         const start = Date.now();
         p = readSecret(env, binding);
-        p.catch((err) => {
-          audit.emit({
-            event: "secret_access_failed",
-            binding,
-            kind,
-            op: "read",
-            duration_ms: Date.now() - start,
-            success: false,
-            error: err instanceof SecretError ? err.code : "secret_error",
+        if (audit.active) {
+          p.catch((err) => {
+            audit.emit({
+              event: "secret_access_failed",
+              binding,
+              kind,
+              op: "read",
+              duration_ms: Date.now() - start,
+              success: false,
+              error: err instanceof SecretError ? err.code : "secret_error",
+            });
           });
-        });
+        }
         cache.set(binding, p);
       }
       return p;

@@ -29,16 +29,14 @@ export function upstreamUrl(env, path = "/") {
  */
 export async function fetchWithRotation(secrets, opts, url, init = {}) {
   const names = rotationNames(opts);
-  const start = Date.now();
+  const audited = secrets.audit.active;
+  const start = audited ? Date.now() : 0;
   const method = init.method ?? "GET";
   // Buffer the body so it can be sent twice.
   const body = init.body == null ? undefined : await new Response(init.body).arrayBuffer();
+  const base = headerPairs(init.headers);
   /** @param {string} key */
-  const call = (key) => {
-    const headers = new Headers(init.headers);
-    headers.set("authorization", `Bearer ${key}`);
-    return fetch(url, { method, headers, body });
-  };
+  const call = (key) => fetch(url, { method, headers: [...base, ["authorization", `Bearer ${key}`]], body });
 
   let resp = await call(await secrets.read(names.binding, "api_key"));
   let usedFallback = false;
@@ -47,17 +45,30 @@ export async function fetchWithRotation(secrets, opts, url, init = {}) {
     resp = await call(await secrets.read(names.fallback, "api_key"));
     usedFallback = true;
   }
-  secrets.audit.emit({
-    event: "secret_used",
-    binding: usedFallback ? names.fallback : names.binding,
-    kind: "api_key",
-    op: "upstream",
-    duration_ms: Date.now() - start,
-    success: resp.ok,
-    status: resp.status,
-    fallback: usedFallback,
-  });
+  if (audited) {
+    secrets.audit.emit({
+      event: "secret_used",
+      binding: usedFallback ? names.fallback : names.binding,
+      kind: "api_key",
+      op: "upstream",
+      duration_ms: Date.now() - start,
+      success: resp.ok,
+      status: resp.status,
+      fallback: usedFallback,
+    });
+  }
   const out = new Response(resp.body, resp);
   out.headers.set("x-secret-fallback", usedFallback ? "1" : "0");
   return out;
+}
+
+/**
+ * The caller's headers as [name, value] pairs without any Authorization (the key replaces it).
+ * @param {HeadersInit | undefined} headers
+ * @returns {Array<[string, string]>}
+ */
+function headerPairs(headers) {
+  if (headers == null) return [];
+  const pairs = headers instanceof Headers || Array.isArray(headers) ? [...headers] : Object.entries(headers);
+  return pairs.filter(([name]) => name.toLowerCase() !== "authorization");
 }

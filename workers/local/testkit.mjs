@@ -27,7 +27,7 @@ export function fakeUpstream(options = {}) {
     auditHost: options.auditHost ?? "audit.test",
     /** @type {number | "throw"} */
     auditStatus: 204,
-    /** @type {Array<{ method: string, url: string, key: string | null, body: string }>} */
+    /** @type {Array<{ method: string, url: string, key: string | null, body: string, auth: string, trace: string | null }>} */
     calls: [],
     /** @type {string[]} */
     audits: [],
@@ -44,7 +44,7 @@ export function fakeUpstream(options = {}) {
       }
       const auth = req.headers.get("authorization") ?? "";
       const key = auth.startsWith("Bearer ") ? auth.slice(7) : null;
-      state.calls.push({ method: req.method, url: req.url, key, body });
+      state.calls.push({ method: req.method, url: req.url, key, body, auth, trace: req.headers.get("x-trace") });
       if (state.forceStatus !== null) return new Response("forced", { status: state.forceStatus });
       if (key !== null && state.accept.has(key)) {
         return Response.json({ ok: true, path: url.pathname });

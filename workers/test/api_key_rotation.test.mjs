@@ -139,6 +139,29 @@ test("billing shares the secret under BILLING_KEY with default fallback BILLING_
   ]);
 });
 
+test("the caller's own Authorization header is replaced by the key, in every HeadersInit form", async () => {
+  await rt.update({
+    workers: [
+      {
+        name: "forwarding", main_module: "test/fixtures/forwarding.js", modules_root: "workers",
+        bindings: [ss("API_KEY", "api_key_v1"), ss("API_KEY_FALLBACK", "api_key_v2"), UP],
+      },
+    ],
+    secrets: { st1: { api_key_v1: V1, api_key_v2: V2 } },
+  });
+  reset([V2]); // the primary is rejected: the fallback call must replace it too
+  for (const form of ["/object", "/headers", "/pairs"]) {
+    up.calls.length = 0;
+    const r = await rt.fetch("forwarding", form);
+    assert.equal(r.status, 200, form);
+    assert.deepEqual(
+      up.calls.map((c) => [c.auth, c.trace]),
+      [[`Bearer ${V1}`, "t1"], [`Bearer ${V2}`, "t1"]],
+      form,
+    );
+  }
+});
+
 test("a missing secret gives a clear error naming the binding, no value, no upstream call", async () => {
   await rt.update(stage("api_key_v3", "api_key_v2")); // v3 never created
   reset([V1, V2]);
