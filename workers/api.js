@@ -19,9 +19,11 @@ export default serve("api", async (request, secrets, env) => {
     });
     return json({ configured: true, port: Number(config.port) || null });
   }
+  // A body goes on with its content type (text/plain when it has none); GET and HEAD send neither.
+  const bodyless = request.method === "GET" || request.method === "HEAD";
   return fetchWithRotation(secrets, KEY, upstreamUrl(env, url.pathname + url.search), {
     method: request.method,
-    headers: { "content-type": request.headers.get("content-type") ?? "text/plain" },
-    body: request.method === "GET" || request.method === "HEAD" ? null : request.body,
+    headers: bodyless ? undefined : { "content-type": request.headers.get("content-type") ?? "text/plain" },
+    body: bodyless ? null : request.body,
   });
 });
