@@ -22,6 +22,7 @@ from secretsctl.offline.stackfile import (
     MAX_FILE_BYTES,
     MAX_INDICATORS,
     MAX_LINES,
+    MAX_OPEN_BRACKETS,
     StackFileError,
     load_stack_config,
 )
@@ -155,8 +156,12 @@ def test_yaml_that_cannot_be_config_is_refused_in_one_line(repo, text, words):
         ("config: {}\n# " + "x" * MAX_FILE_BYTES + "\n", "too large for a stack file"),
         ("config: {}\n" + "#\n" * MAX_LINES, "too long for a stack file"),
         ("config:\n  k: [" + "1," * MAX_INDICATORS + "]\n", "too dense for a stack file"),
+        (
+            "config:\n  k: " + "[" * (MAX_OPEN_BRACKETS + 1) + "]" * (MAX_OPEN_BRACKETS + 1) + "\n",
+            "too deeply nested for a stack file",
+        ),
     ],
-    ids=["bytes", "lines", "indicators"],
+    ids=["bytes", "lines", "indicators", "brackets"],
 )
 def test_a_file_beyond_the_reading_limits_is_refused_before_it_is_parsed(repo, text, words):
     # Reading YAML in pure Python costs about 30 µs a token: these would take minutes.

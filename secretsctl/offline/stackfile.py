@@ -51,6 +51,10 @@ MAX_EXPANDED_NODES = 200_000
 """Values a file's YAML expands to once every alias is followed (an alias bomb expands to
 billions from a few lines)."""
 MAX_DEPTH = 64
+MAX_OPEN_BRACKETS = 1_000
+"""`[` and `{` open at once, counted as characters (those in strings and comments too, like
+MAX_INDICATORS): nesting that deep is refused anyway (MAX_DEPTH), but the pure reader takes
+time quadratic in it to get there (5,000 took 2.5 s)."""
 C_READER_MAX_NESTING = 2_000
 """Files that can nest no deeper than this are read with the C YAML reader (ruamel.yaml.clib,
 ~8x faster). It recurses on the C stack: tens of thousands of levels crash the process, where
@@ -301,6 +305,12 @@ def _within_limits(path: Path, text: str) -> str:
             f", : [ ] {{ }} and line breaks (at most {MAX_INDICATORS:,}; split it or remove what "
             "the stack does not use)"
         )
+    opened = _nesting(text)[1]
+    if opened > MAX_OPEN_BRACKETS:
+        raise StackFileError(
+            f"{path}: too deeply nested for a stack file, got {opened:,} [ and {{ open at once "
+            f"(at most {MAX_OPEN_BRACKETS:,}; stack config needs a few levels: flatten it)"
+        )
     return text
 
 
@@ -339,18 +349,20 @@ def parse_document(path: Path, text: str) -> Any:
     return copy.deepcopy(_parsed[text])
 
 
-def _nesting_bound(text: str) -> int:
-    """At least as deep as `text` can nest: per line, twice its indentation (a block level
-    takes one more space, and a sequence under a key may take none) plus its `-` `?` `:`
-    (each can open a level on the line), plus the open `[` `{` (flow levels, counted across
-    lines). Brackets and dashes inside scalars only make the bound larger than the truth."""
-    deepest, flow = 0, 0
+def _nesting(text: str) -> tuple[int, int]:
+    """(bound, brackets): `bound` is at least as deep as `text` can nest: per line, twice its
+    indentation (a block level takes one more space, and a sequence under a key may take
+    none) plus its `-` `?` `:` (each can open a level on the line), plus the open `[` `{`
+    (flow levels, counted across lines). `brackets`: the most `[` `{` open at once. Brackets
+    and dashes inside scalars only make the bound larger than the truth."""
+    deepest, flow, brackets = 0, 0, 0
     for line in text.splitlines():
         opens = line.count("[") + line.count("{")
         block = 2 * (len(line) - len(line.lstrip(" "))) + line.count("-") + line.count("?")
         deepest = max(deepest, block + line.count(":") + flow + opens)
+        brackets = max(brackets, flow + opens)
         flow = max(0, flow + opens - line.count("]") - line.count("}"))
-    return deepest + 1
+    return deepest + 1, brackets
 
 
 def _parse(path: Path, text: str) -> Any:
@@ -390,7 +402,7 @@ def _c_readable(source: str) -> bool:
     too deep for its recursion."""
     if any(c in source for c in "\x85\u2028\u2029") or "\n%" in "\n" + source:
         return False
-    return _nesting_bound(source) <= C_READER_MAX_NESTING
+    return _nesting(source)[0] <= C_READER_MAX_NESTING
 
 
 def _read(path: Path, source: str, *, pure: bool) -> Any:
