@@ -308,8 +308,9 @@ def _within_limits(path: Path, text: str) -> str:
     opened = _nesting(text)[1]
     if opened > MAX_OPEN_BRACKETS:
         raise StackFileError(
-            f"{path}: too deeply nested for a stack file, got {opened:,} [ and {{ open at once "
-            f"(at most {MAX_OPEN_BRACKETS:,}; stack config needs a few levels: flatten it)"
+            f"{path}: too deeply nested for a stack file, got {opened:,} [ and {{ open at once, "
+            f"counting those in strings and comments (at most {MAX_OPEN_BRACKETS:,}; stack config "
+            "needs a few levels: flatten it)"
         )
     return text
 
