@@ -177,7 +177,7 @@ def worker_cpu(quick: bool) -> dict[str, float]:
     """Section 0 (`workers_rps.mjs`, printed as it runs): seed CPU / api.js CPU per stage."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "workers.json"
-        seconds = ["--seconds", "2", "--rounds", "4"] if quick else []
+        seconds = ["--seconds", "2", "--rounds", "4", "--js-rounds", "2"] if quick else []
         subprocess.run(
             ["node", str(ROOT / "benchmarks" / "workers_rps.mjs"), "--json", str(out), *seconds],
             cwd=ROOT,

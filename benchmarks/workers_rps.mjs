@@ -11,7 +11,12 @@
 // different machines, while workers loaded together see the same one. Requests/s is shown too.
 // The fake upstream is a Node function behind miniflare's outboundService, so each upstream
 // call is a workerd -> Node round trip (counted in workerd's CPU for both workers alike).
-// Usage: node benchmarks/workers_rps.mjs [--seconds 20] [--rounds 40] [--concurrency 32] [--json FILE]
+// Then the JavaScript alone (benchmarks/handler_loop.js): each handler called in a loop with
+// its upstream fetch and bindings stubbed, in one workerd, the two handlers in alternating
+// rounds: microseconds per call, steady to within a few percent, and what api.js adds to a
+// request as a share of a whole request's CPU above.
+// Usage: node benchmarks/workers_rps.mjs [--seconds 20] [--rounds 40] [--concurrency 32]
+//                                        [--js-rounds 8] [--json FILE]
 //   --seconds: load per stage (both workers at once), split over --rounds rounds
 //   --concurrency: requests in flight in all, half to each worker
 
@@ -27,6 +32,8 @@ const arg = (name, dflt) => {
 const SECONDS = Number(arg("seconds", 20));
 const ROUNDS = Number(arg("rounds", 40));
 const CONCURRENCY = Number(arg("concurrency", 32));
+const JS_ROUNDS = Number(arg("js-rounds", 8));
+const JS_CALLS = 20_000;
 const JSON_OUT = arg("json", null);
 const V1 = "bench-key-v1";
 const V2 = "bench-key-v2";
@@ -150,7 +157,43 @@ async function stage(name, fallback) {
   }
 }
 
+/** Microseconds of workerd CPU per call of each handler's own code, per stage. */
+async function handlerJs() {
+  const before = new Set(workerdChildren());
+  const rt = await startLocal(
+    { workers: [{ name: "loop", main_module: "benchmarks/handler_loop.js", modules_root: ".", bindings: [] }], secrets: {} },
+    { onLog: () => {} },
+  );
+  try {
+    const [pid, ...more] = workerdChildren().filter((p) => !before.has(p));
+    if (pid === undefined || more.length > 0) throw new Error("expected one new workerd for the handler loop");
+    const call = async (worker, stageName, n) => {
+      const r = await rt.fetch("loop", `/?worker=${worker}&stage=${stageName}&n=${n}`);
+      const body = await r.json();
+      if (r.status !== 200 || body.failed !== 0) throw new Error(`${worker} ${stageName}: ${JSON.stringify(body)}`);
+    };
+    const out = [];
+    for (const stageName of ["steady", "fallback"]) {
+      const ticksOf = { api: 0, seed: 0 };
+      for (const worker of ["api", "seed"]) await call(worker, stageName, JS_CALLS / 10); // warm-up
+      for (let round = 0; round < JS_ROUNDS; round++) {
+        for (const worker of round % 2 === 0 ? ["api", "seed"] : ["seed", "api"]) {
+          const t0 = ticks(pid);
+          await call(worker, stageName, JS_CALLS);
+          ticksOf[worker] += ticks(pid) - t0;
+        }
+      }
+      const us = (worker) => (ticksOf[worker] * 1e6) / CLK_TCK / (JS_CALLS * JS_ROUNDS);
+      out.push({ stage: stageName, api_us: us("api"), seed_us: us("seed") });
+    }
+    return out;
+  } finally {
+    await rt.dispose();
+  }
+}
+
 const rows = [...(await stage("steady", false)), ...(await stage("fallback", true))];
+const js = await handlerJs();
 const ratio = (stageName) => {
   const cpu = (key) => rows.find((r) => r.worker === key && r.stage === stageName).cpu_ms_per_request;
   return cpu("seed") / cpu("api");
@@ -177,5 +220,21 @@ console.log(
   `worker_cpu_vs_seed_steady=${summary.worker_cpu_vs_seed_steady.toFixed(2)} ` +
     `worker_cpu_vs_seed_fallback=${summary.worker_cpu_vs_seed_fallback.toFixed(2)}\n`,
 );
-if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ rows, ...summary }, null, 2));
+console.log(
+  `Handler JavaScript alone (upstream fetch and bindings stubbed, ${JS_CALLS.toLocaleString("en")} calls x ${JS_ROUNDS} rounds each, one workerd):`,
+);
+console.log(`${"stage".padEnd(10)}${pad("api.js us", 11)}${pad("seed us", 9)}${pad("added us", 10)}${pad("of a request", 14)}`);
+for (const j of js) {
+  const request = rows.find((r) => r.worker === "api" && r.stage === j.stage).cpu_ms_per_request * 1000;
+  j.added_share = (j.api_us - j.seed_us) / request;
+  console.log(
+    `${j.stage.padEnd(10)}${pad(j.api_us.toFixed(1), 11)}${pad(j.seed_us.toFixed(1), 9)}` +
+      `${pad((j.api_us - j.seed_us).toFixed(1), 10)}${pad(`${(100 * j.added_share).toFixed(1)}%`, 14)}`,
+  );
+}
+console.log(
+  "added: what api.js's helpers (routing, fallback header, audit, errors) cost per request over the " +
+    "seed's code; of a request: that, over api.js's whole CPU per request in the table above\n",
+);
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ rows, handler_js: js, ...summary }, null, 2));
 if (rows.some((r) => r.errors > 0)) process.exitCode = 1;
