@@ -5,14 +5,14 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer.testing
 
-from secretsctl.offline.mockrun import ProgramRun, lazy_cloudflare, run_program
+from secretsctl.offline.mockrun import ProgramRun, lazy_cloudflare, remembering_runs, run_program
 from secretsctl.offline.plan import plan_document
 from secretsctl.offline.stackfile import StackConfig
 
@@ -114,6 +114,16 @@ def run() -> Callable[..., ProgramRun]:
         return run_program(stack_config(namespace, vals, stack=stack), **options)
 
     return _run
+
+
+@pytest.fixture(scope="module")
+def remembered_runs() -> Iterator[None]:
+    """For modules that put copies of the example stacks through command after command: a
+    program run whose inputs match an earlier one's in the module is a copy of its result
+    (`mockrun.remembering_runs`). Use it with `pytestmark = pytest.mark.usefixtures(...)`
+    only where no test changes the program, its modules or what they import."""
+    with remembering_runs():
+        yield
 
 
 @pytest.fixture

@@ -16,6 +16,10 @@ import pytest
 from tests.history_support import TODAY, commit_on, scripted_history
 from tests.workflow_support import Repo, secretsctl
 
+# Copies of the example stacks go through command after command: identical program runs
+# are run once per module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("remembered_runs")
+
 
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:

@@ -20,6 +20,10 @@ from secretsctl.offline.stackfile import load_stack_config
 from tests.test_spec import parse, refusal
 from tests.workflow_support import Repo, secretsctl
 
+# Copies of the example stacks go through command after command: identical program runs
+# are run once per module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("remembered_runs")
+
 BASE: dict[str, Any] = {
     "accountId": "0123456789abcdef0123456789abcdef",
     "secrets": {"api_key": {"kind": "api_key"}},

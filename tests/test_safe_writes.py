@@ -26,6 +26,10 @@ from secretsctl.workflow import rotate as rotate_module
 from tests.process_support import CliProcess
 from tests.workflow_support import CANARY_CIPHERTEXT, Repo, secretsctl
 
+# Copies of the example stacks go through command after command: identical program runs
+# are run once per module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("remembered_runs")
+
 
 @pytest.fixture
 def repo(tmp_path) -> Repo:

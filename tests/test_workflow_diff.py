@@ -8,6 +8,10 @@ import pytest
 
 from tests.workflow_support import CANARY_CIPHERTEXT, Repo, secretsctl
 
+# Copies of the example stacks go through command after command: identical program runs
+# are run once per module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("remembered_runs")
+
 
 @pytest.fixture
 def repo(tmp_path) -> Repo:

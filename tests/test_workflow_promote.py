@@ -7,6 +7,10 @@ import pytest
 from secrets_store.rotation import Position, step_toward
 from tests.workflow_support import Repo, secretsctl
 
+# Copies of the example stacks go through command after command: identical program runs
+# are run once per module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("remembered_runs")
+
 
 @pytest.fixture
 def repo(tmp_path) -> Repo:

@@ -365,11 +365,12 @@ def remembering_runs() -> Iterator[None]:
 
 
 def _run_key(program: Path, config: StackConfig, *inputs: Any) -> str:
+    # Not the stack file's path: the program gets its config from the runtime, never from
+    # the file, so copies of one stack in several checkouts share their runs.
     identity = [
         str(program),
         program.read_text(errors="replace"),
         config.stack,
-        str(config.path),
         config.config,
         sorted(config.secret_keys),
         config.opaque_keys,
