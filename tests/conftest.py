@@ -140,14 +140,18 @@ def plan(run: Callable[..., ProgramRun]) -> Callable[..., dict[str, Any]]:
 # workflow_check, ...) would leave the other core idle at the end.
 SLOW_FIRST = (
     "test_rehearse",  # ~27 s: five rehearsals on workerd
-    "test_workflow_check",  # ~20 s
-    "test_rotate_workflow",  # ~15 s: the rotation workflow's steps, real processes
-    "test_live",  # ~11 s
-    "test_safe_writes",  # ~10 s
-    "test_loader_refusals",  # ~10 s
-    "test_fuzz_stackfiles",  # ~8 s
+    "test_rotate_workflow",  # ~14 s: the rotation workflow's steps, real processes
+    "test_workflow_check",  # ~9 s
+    "test_live",  # ~8 s
     "test_crypto_interop",  # ~6 s
-    "test_bot",  # ~6 s
+    "test_fuzz_stackfiles",  # ~6 s
+    "test_safe_writes",  # ~5 s
+    "test_local_cloudflare",  # ~3 s
+    "test_plugin_schema",  # ~3 s
+    "test_bot",  # ~3 s
+    "test_loader_refusals",  # ~3 s
+    "test_plan_cli",  # ~3 s
+    "test_export_wrangler",  # ~3 s
 )
 
 
