@@ -69,6 +69,7 @@ export async function fetchWithRotation(secrets, opts, url, init = {}) {
  */
 function headerPairs(headers) {
   if (headers == null) return [];
-  const pairs = headers instanceof Headers || Array.isArray(headers) ? [...headers] : Object.entries(headers);
+  // Headers, arrays and any other iterable of pairs as the Headers constructor reads them.
+  const pairs = Symbol.iterator in Object(headers) ? [...headers] : Object.entries(headers);
   return pairs.filter(([name]) => name.toLowerCase() !== "authorization");
 }

@@ -150,7 +150,7 @@ test("the caller's own Authorization header is replaced by the key, in every Hea
     secrets: { st1: { api_key_v1: V1, api_key_v2: V2 } },
   });
   reset([V2]); // the primary is rejected: the fallback call must replace it too
-  for (const form of ["/object", "/headers", "/pairs"]) {
+  for (const form of ["/object", "/headers", "/pairs", "/map"]) {
     up.calls.length = 0;
     const r = await rt.fetch("forwarding", form);
     assert.equal(r.status, 200, form);
