@@ -123,9 +123,9 @@ export function createSecrets(env, ctx, options = {}) {
     read(binding, kind = "opaque") {
       let p = cache.get(binding);
       if (!p) {
-        const start = Date.now();
         p = readSecret(env, binding);
         if (audit.active) {
+          const start = Date.now(); // the read above has only started: it awaits the binding
           p.catch((err) => {
             audit.emit({
               event: "secret_access_failed",
