@@ -34,6 +34,12 @@ const ROUNDS = Number(arg("rounds", 40));
 const CONCURRENCY = Number(arg("concurrency", 32));
 const JS_ROUNDS = Number(arg("js-rounds", 8));
 const JS_CALLS = 20_000;
+for (const [name, value] of Object.entries({ seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, "js-rounds": JS_ROUNDS })) {
+  if (!(value > 0) || (name !== "seconds" && !Number.isInteger(value))) {
+    console.error(`--${name}: want a positive ${name === "seconds" ? "number" : "whole number"}, got ${value}`);
+    process.exit(2);
+  }
+}
 const JSON_OUT = arg("json", null);
 const V1 = "bench-key-v1";
 const V2 = "bench-key-v2";

@@ -71,5 +71,5 @@ function headerPairs(headers) {
   if (headers == null) return [];
   // Headers, arrays and any other iterable of pairs as the Headers constructor reads them.
   const pairs = Symbol.iterator in Object(headers) ? [...headers] : Object.entries(headers);
-  return pairs.filter(([name]) => name.toLowerCase() !== "authorization");
+  return pairs.filter(([name]) => String(name).toLowerCase() !== "authorization");
 }
