@@ -2,7 +2,8 @@
 // GET /?worker=api|seed&stage=steady|fallback&n=N calls that handler N times in a row with
 // the upstream fetch and the secret bindings stubbed (the stub upstream rejects the primary
 // key in the fallback stage, as the real one does), so the workerd CPU it takes is the
-// handler's own code: no network, no Secrets Store round trip.
+// handler's own code: no network, no Secrets Store round trip. Answers {calls, failed,
+// upstream}: the stub's calls, N in the steady stage and 2N in the fallback one.
 import api from "../workers/api.js";
 import seed from "./seed_rotation.js";
 
@@ -19,7 +20,9 @@ export default {
     const env = { PRIMARY_KEY: binding("k1"), UPSTREAM_URL: "https://upstream.bench" };
     if (fallback) env.FALLBACK_KEY = binding("k2");
     const realFetch = globalThis.fetch;
+    let upstream = 0;
     globalThis.fetch = async (_url, init) => {
+      upstream++;
       const auth = new Headers(init?.headers).get("authorization");
       const ok = auth === (fallback ? "Bearer k2" : "Bearer k1");
       return new Response(ok ? '{"ok":true}' : '{"error":"invalid_key"}', {
@@ -37,6 +40,6 @@ export default {
     } finally {
       globalThis.fetch = realFetch;
     }
-    return Response.json({ calls: n, failed });
+    return Response.json({ calls: n, failed, upstream });
   },
 };

@@ -176,7 +176,10 @@ async function handlerJs() {
     const call = async (worker, stageName, n) => {
       const r = await rt.fetch("loop", `/?worker=${worker}&stage=${stageName}&n=${n}`);
       const body = await r.json();
-      if (r.status !== 200 || body.failed !== 0) throw new Error(`${worker} ${stageName}: ${JSON.stringify(body)}`);
+      const upstream = n * (stageName === "fallback" ? 2 : 1); // the fallback taken every time there
+      if (r.status !== 200 || body.failed !== 0 || body.upstream !== upstream) {
+        throw new Error(`${worker} ${stageName}: ${JSON.stringify(body)}`);
+      }
     };
     const out = [];
     for (const stageName of ["steady", "fallback"]) {
