@@ -13,8 +13,8 @@
 // call is a workerd -> Node round trip (counted in workerd's CPU for both workers alike).
 // Then the JavaScript alone (benchmarks/handler_loop.js): each handler called in a loop with
 // its upstream fetch and bindings stubbed, in one workerd, the two handlers in alternating
-// rounds: microseconds per call, steady to within a few percent, and what api.js adds to a
-// request as a share of a whole request's CPU above.
+// rounds: microseconds per call (they move by a few between runs, where the ratio above moves
+// by several percent), and what api.js adds as a share of a whole request's CPU above.
 // Usage: node benchmarks/workers_rps.mjs [--seconds 20] [--rounds 40] [--concurrency 32]
 //                                        [--js-rounds 8] [--json FILE]
 //   --seconds: load per stage (both workers at once), split over --rounds rounds
