@@ -350,6 +350,9 @@ def parse_document(path: Path, text: str) -> Any:
     return copy.deepcopy(_parsed[text])
 
 
+# One read measures the same text three times: the limits when the file is read, again
+# before it is parsed, and the choice of reader.
+@functools.lru_cache(maxsize=4)
 def _nesting(text: str) -> tuple[int, int]:
     """(bound, brackets): `bound` is at least as deep as `text` can nest: per line, twice its
     indentation (a block level takes one more space, and a sequence under a key may take
