@@ -10,12 +10,11 @@ for anything that is not a valid setting.
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Any
 
+from secrets_store.grammar import ISO_DATE, ROTATE_EVERY
+
 MIN_DAYS, MAX_DAYS = 1, 3650
-ROTATE_EVERY = re.compile(r"^(?P<days>[0-9]{1,5})d$")
-SINCE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def _text(value: Any) -> str:
@@ -25,7 +24,7 @@ def _text(value: Any) -> str:
 
 def rotate_every_problem(value: Any) -> str | None:
     """Why `value` is not a `rotateEvery` setting (`90d`), or None when it is one."""
-    match = ROTATE_EVERY.match(value) if isinstance(value, str) else None
+    match = ROTATE_EVERY.fullmatch(value) if isinstance(value, str) else None
     if match and MIN_DAYS <= int(match["days"]) <= MAX_DAYS:
         return None
     return (
@@ -47,7 +46,7 @@ def since_date(value: Any) -> datetime.date | None:
         return None
     if isinstance(value, datetime.date):
         return value
-    if isinstance(value, str) and SINCE.match(value):
+    if isinstance(value, str) and ISO_DATE.fullmatch(value):
         try:
             return datetime.date.fromisoformat(value)
         except ValueError:

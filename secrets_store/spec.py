@@ -27,6 +27,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from secrets_store.errors import Problem, SpecError
+from secrets_store.grammar import (
+    ACCOUNT_ID,
+    BINDING_NAME,
+    IMPORT_ID,
+    NAME_PREFIX,
+    SCRIPT_NAME,
+    SECRET_NAME,
+    STACK_NAME,
+    VALUE_KEY,
+)
 from secrets_store.policy import rotate_every_problem, since_date, since_problem
 from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
 from secrets_store.schemas import SCHEMAS, json_problems, schema_problems
@@ -43,14 +53,6 @@ MAX_SECRETS_PER_ACCOUNT = 100  # Secrets Store beta limit, counted in Cloudflare
 MAX_VALUE_BYTES = 65_536  # Cloudflare's limit on one secret value
 KEY_BYTES = 32  # encryption_key / signing_key material: 32 random bytes, base64
 
-SECRET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-SCRIPT_NAME = re.compile(r"^[a-z0-9_-]{1,63}$")
-BINDING_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
-NAME_PREFIX = re.compile(r"[a-z0-9_-]*")
-IMPORT_ID = re.compile(r"^[0-9a-f]{32}/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$")
-VALUE_KEY = re.compile(r"^(?P<secret>.+)_v(?P<version>[0-9]+)$")
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MODULE_SUFFIXES = (".js", ".mjs")
 MAX_MODULE_PATH = 1024  # characters; each folder or file name at most 255 bytes, as filesystems
 MAX_SHOWN = 80
@@ -148,7 +150,7 @@ class PromotionSpec(_Model):
     @classmethod
     def _stack_name(cls, value: str | None) -> str | None:
         # It names a stack file (stacks/Pulumi.<after>.yaml): a stack name, nothing else.
-        if value and not STACK_NAME.match(value):
+        if value and not STACK_NAME.fullmatch(value):
             raise ValueError(
                 f"must be a stack name (letters, digits, -, _ and .), got {shown(value)} "
                 "(for example staging)"
@@ -224,7 +226,7 @@ class SecretSpec(_Model):
     @classmethod
     def _import_id_shape(cls, ids: dict[int, str]) -> dict[int, str]:
         for version, import_id in ids.items():
-            if not IMPORT_ID.match(import_id):
+            if not IMPORT_ID.fullmatch(import_id):
                 raise ValueError(
                     f"version {version}: not an import id, got {shown(import_id)} (use "
                     "<account_id>/<store_id>/<secret_id>, as `secretsctl init` writes it)"
@@ -288,7 +290,7 @@ class WorkerSpec(_Model):
     """Service bindings: binding name -> worker of this stack."""
     secret_text: dict[str, str] = Field(default_factory=dict)
     """Legacy Worker secrets (migration): binding name -> a secret config key of this stack."""
-    compatibility_date: str = Field(default="2025-11-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    compatibility_date: str = Field(default="2025-11-01", pattern=r"^\d{4}-\d{2}-\d{2}\z")
     """workerd compatibility date. Default 2025-11-01."""
     compatibility_flags: tuple[str, ...] = ()
 
@@ -466,7 +468,7 @@ def parse_stack(
         )
     elif "accountId" in withheld:
         pass
-    elif not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
+    elif not isinstance(account_id, str) or not ACCOUNT_ID.fullmatch(account_id):
         add(
             "accountId",
             f"must be a 32-character lowercase hex Cloudflare account id, got {shown(account_id)} "
@@ -504,7 +506,7 @@ def parse_stack(
 
     secrets: dict[str, SecretSpec] = {}
     for name, data in raw_secrets.items():
-        if not SECRET_NAME.match(name):
+        if not SECRET_NAME.fullmatch(name):
             add(
                 f"secrets.{name}",
                 f"bad secret name, got {shown(name)} (letters, digits, _ and - only, no spaces)",
@@ -516,7 +518,7 @@ def parse_stack(
 
     workers: dict[str, WorkerSpec] = {}
     for name, data in raw_workers.items():
-        if not SCRIPT_NAME.match(f"{name_prefix}{name}"):
+        if not SCRIPT_NAME.fullmatch(f"{name_prefix}{name}"):
             add(
                 f"workers.{name}",
                 f"bad worker name, got {shown(name)} (script names are lowercase "
@@ -560,7 +562,7 @@ def parse_stack(
     # Every other key must hold a version's value or a worker's legacy secret text.
     legacy = {k for w in workers.values() for k in w.secret_text.values()}
     for config_key in sorted(values):
-        match = VALUE_KEY.match(config_key)
+        match = VALUE_KEY.fullmatch(config_key)
         if not values[config_key].secure:
             add(
                 config_key,
@@ -635,7 +637,7 @@ def check_secret(
     def add(path: str, message: str) -> None:
         problems.append(Problem(f"{where}.{path.split('.', 2)[-1]}", message))
 
-    if not isinstance(secret, str) or not SECRET_NAME.match(secret):
+    if not isinstance(secret, str) or not SECRET_NAME.fullmatch(secret):
         problems.append(
             Problem(
                 f"{where}.secret_name",
@@ -731,7 +733,7 @@ def _worker_problems(
         )
     seen: dict[str, str] = {}
     for binding, where in worker.binding_names():
-        if not BINDING_NAME.match(binding):
+        if not BINDING_NAME.fullmatch(binding):
             add(
                 f"{path}.{where}",
                 f"bad binding name, got {shown(binding)} (a JavaScript identifier)",

@@ -10,10 +10,10 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from secrets_store.errors import Problem, SpecError
+from secrets_store.grammar import BINDING_NAME, SCRIPT_NAME
 from secrets_store.modules import Module, ModuleGraphError, collect_modules
 from secrets_store.rotation import fallback_binding_name
 from secrets_store.secret import VersionedSecret
-from secrets_store.spec import BINDING_NAME, SCRIPT_NAME
 
 TYPE = "secrets-store:index:Worker"
 MODULE_CONTENT_TYPE = "application/javascript+module"
@@ -190,7 +190,7 @@ def _bindings(
     """Every binding of the script, checked; secret names stay Outputs."""
     problems: list[Problem] = []
     script = settings.get("script_name")
-    if not isinstance(script, str) or not SCRIPT_NAME.match(script):
+    if not isinstance(script, str) or not SCRIPT_NAME.fullmatch(script):
         problems.append(
             Problem(
                 f"{where}.script_name",
@@ -234,7 +234,7 @@ def _bindings(
     seen: set[str] = set()
     for entry in bindings:
         binding = entry.name
-        if not BINDING_NAME.match(str(binding)):
+        if not BINDING_NAME.fullmatch(str(binding)):
             problems.append(
                 Problem(f"{where}.bindings", f"bad binding name, got {binding!r} (a JS identifier)")
             )

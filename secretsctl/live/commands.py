@@ -68,12 +68,12 @@ def init(
 
     Example: secretsctl init --stack dev --account-id 0123456789abcdef0123456789abcdef
     """
-    from secrets_store.spec import ACCOUNT_ID
+    from secrets_store.grammar import ACCOUNT_ID
     from secretsctl.live.account import Account
     from secretsctl.live.init import write_stack_file
     from secretsctl.offline.stackfile import project_root, stack_path
 
-    if not ACCOUNT_ID.match(account_id):
+    if not ACCOUNT_ID.fullmatch(account_id):
         raise fail_invalid(
             [f"--account-id: must be 32 lowercase hex characters, got {account_id!r}"]
         )

@@ -91,9 +91,9 @@ def compare(stack: str, plan: Mapping[str, Any], snapshot: Snapshot) -> dict[str
                     )
                 )
         base = _base_name(next(iter(versions.values())))
-        pattern = re.compile(rf"^{re.escape(base)}_v(\d+)$")
+        pattern = re.compile(rf"{re.escape(base)}_v([1-9][0-9]{{0,8}})")
         for secret in snapshot.secrets:
-            match = pattern.match(secret.name)
+            match = pattern.fullmatch(secret.name)
             if match and int(match[1]) not in versions:
                 rows[match[1]] = {
                     "cloudflare_name": secret.name,

@@ -9,17 +9,15 @@ them are returned for the caller to print.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from secrets_store.grammar import VERSIONED_NAME
 from secrets_store.spec import NAMESPACE, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account, LiveSecret
-
-VERSIONED = re.compile(r"^(?P<secret>[A-Za-z0-9_-]+?)_v(?P<version>[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def write_stack_file(
     groups: dict[str, dict[int, LiveSecret]] = defaultdict(dict)
     unmanaged: list[str] = []
     for secret in sorted(secrets, key=lambda s: s.name):
-        match = VERSIONED.match(secret.name.removeprefix(name_prefix))
+        match = VERSIONED_NAME.fullmatch(secret.name.removeprefix(name_prefix))
         if not secret.name.startswith(name_prefix) or not match or secret.status == "deleted":
             unmanaged.append(secret.name)
             continue

@@ -14,7 +14,6 @@ import copy
 import datetime
 import functools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from secrets_store.grammar import STACK_NAME
 from secrets_store.policy import rotate_every_days, since_date
 from secrets_store.rotation import Position, position_from
 from secrets_store.spec import NAMESPACE, shown, value_key
@@ -61,8 +61,6 @@ C_READER_MAX_NESTING = 2_000
 the pure-Python reader raises RecursionError, so a file that might nest deeper is read by that."""
 SECRET_STAND_IN = ""
 """What a `secure:` value reads as offline: present, never decrypted, never shown."""
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-"""A Pulumi stack name (letters, digits, `-`, `_`, `.`); anything else is never a file name."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -82,7 +80,7 @@ def project_root(start: Path | None = None) -> Path:
 
 def stack_path(root: Path, stack: str) -> Path:
     """The one place a stack file's path is built: `<root>/stacks/Pulumi.<stack>.yaml`."""
-    if not STACK_NAME.match(stack):
+    if not STACK_NAME.fullmatch(stack):
         # `--stack ../../x` must never name a file outside stacks/ (init writes one).
         raise StackFileError(
             f"--stack: not a stack name, got {shown(stack)} (letters, digits, -, _ and . only)"
@@ -177,7 +175,7 @@ class StackConfig:
         Only a well-formed stack name: any other value never becomes a file name to open
         (the program refuses it, with its key path)."""
         after = self._promotion.get("after")
-        return after if isinstance(after, str) and STACK_NAME.match(after) else None
+        return after if isinstance(after, str) and STACK_NAME.fullmatch(after) else None
 
     @functools.cached_property
     def stack_reference(self) -> str | None:

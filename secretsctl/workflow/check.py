@@ -23,12 +23,12 @@ never shown.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from secrets_store.errors import Problem, SpecError
+from secrets_store.grammar import PLAIN_NAME
 from secrets_store.ordering import ahead_problems
 from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
 from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT, NAMESPACE, is_placeholder, value_key
@@ -112,13 +112,12 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.$-]{1,80}$")
 
 
 def named(name: str) -> str:
     """A name from a file as a line shows it: as written when plain, else quoted and cut
     (a name the program refuses must still not break the line)."""
-    return name if PLAIN_NAME.match(name) else shown(name)
+    return name if PLAIN_NAME.fullmatch(name) else shown(name)
 
 
 def secret_setting(config: StackConfig, secret: str, setting: str) -> Any:
