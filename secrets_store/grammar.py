@@ -23,6 +23,15 @@ STORE_ID = re.compile(r"[0-9a-f]{32}")
 """A Secrets Store id as the API gives it."""
 NAME_PREFIX = re.compile(r"[a-z0-9_-]{0,62}")
 """`namePrefix`, prefixed to secret and script names (both grammars must still hold)."""
+STORE_NAME = re.compile(r"[A-Za-z0-9_. -]{1,255}")
+"""A Secrets Store name as `secretsctl init` writes it (`default_secrets_store`)."""
+CLOUDFLARE_SECRET_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+"""Any name Cloudflare gives a Secrets Store secret (longer than the names this project
+declares: a store may hold secrets it does not manage)."""
+CLOUDFLARE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+"""A secret's id as the API gives it (one part of an import id)."""
+KV_NAMESPACE_ID = re.compile(r"[0-9a-f]{32}")
+"""A Workers KV namespace id."""
 IMPORT_ID = re.compile(r"[0-9a-f]{32}/[A-Za-z0-9_-]{1,100}/[A-Za-z0-9_-]{1,100}")
 """A secret's import id: `<account_id>/<store_id>/<secret_id>`."""
 VERSIONED_NAME = re.compile(r"(?P<secret>[A-Za-z0-9_-]{1,100}?)_v(?P<version>[1-9][0-9]{0,8})")

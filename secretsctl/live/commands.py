@@ -26,6 +26,8 @@ from secretsctl.console import (
     fail_invalid,
     out,
 )
+from secretsctl.live.deadline import DEFAULT_DEADLINE_SECONDS, Deadline
+from secretsctl.live.untrusted import markup
 
 LiveOption = Annotated[
     bool,
@@ -33,6 +35,17 @@ LiveOption = Annotated[
         "--live",
         help="Read the live account (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL). Required: "
         "these commands have no offline mode.",
+    ),
+]
+DeadlineOption = Annotated[
+    float,
+    typer.Option(
+        "--deadline",
+        min=0.1,
+        max=3600,
+        metavar="SECONDS",
+        help="Give up after this many seconds, counted from the start of the command: "
+        "every API call shares it, and a slow or dripping answer ends in one line (exit 2).",
     ),
 ]
 StatusFormat = Annotated[
@@ -58,6 +71,7 @@ def init(
         str, typer.Option("--store-name", help="The store to adopt when the account has several.")
     ] = "default_secrets_store",
     root: RootOption = None,
+    deadline: DeadlineOption = DEFAULT_DEADLINE_SECONDS,
 ) -> None:
     """Write stacks/Pulumi.STACK.yaml from the live account: its store, its secrets, imported.
 
@@ -65,6 +79,8 @@ def init(
     imported by id (`<account_id>/<store_id>/<secret_id>`) rather than created again. KV
     namespaces and scripts are listed as comments. Never overwrites a file. Prints the
     `pulumi config set --secret` commands still needed: Cloudflare never returns a value.
+    Writes at most 100 secrets (Cloudflare's limit per account) and 100 entries of each
+    list, and says so when it leaves some out; refuses names Cloudflare would not give.
 
     Example: secretsctl init --stack dev --account-id 0123456789abcdef0123456789abcdef
     """
@@ -77,8 +93,9 @@ def init(
         raise fail_invalid(
             [f"--account-id: must be 32 lowercase hex characters, got {account_id!r}"]
         )
+    clock = Deadline.starting_now(deadline)
     path = stack_path(root or project_root(), stack)
-    account = Account.from_environment(account_id)
+    account = Account.from_environment(account_id, clock)
     done = write_stack_file(account, stack, path, name_prefix=name_prefix, store_name=store_name)
     out.print(
         f"Wrote {done.path}: {len(done.declared)} secret(s) declared"
@@ -86,6 +103,8 @@ def init(
         + f" ({account.total_calls} API calls).",
         markup=False,
     )
+    for note in done.notes:
+        out.print(f"Note: {note}", markup=False)
     if done.commands:
         out.print(
             "Set each value (Cloudflare never returns one), then review each kind:", markup=False
@@ -102,20 +121,23 @@ def status(
     config_file: ConfigFileOption = None,
     format: StatusFormat = Format.text,
     root: RootOption = None,
+    deadline: DeadlineOption = DEFAULT_DEADLINE_SECONDS,
 ) -> None:
     """The plan side by side with the live account, and every drift between them.
 
     Reads the store list (only when the store is named, not given by id), the store's
     secrets, and each worker's deployed bindings. Drift: version_absent,
-    version_pending, unexpected_version, binding_mismatch, script_absent. Values are
+    version_pending, version_inactive, unexpected_version, binding_mismatch,
+    script_absent. Values are
     never read (the API never returns one). Exit 0 no drift, 1 drift, 2 invalid input.
 
     Example: secretsctl status --stack dev --live --format json
     """
     from secretsctl.live.status import live_status
 
+    clock = Deadline.starting_now(deadline)
     _require_live(live)
-    result = live_status(stack, config_file, root)
+    result = live_status(stack, config_file, root, clock)
     document = result.document
     if format is Format.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -135,6 +157,7 @@ def verify(
     config_file: ConfigFileOption = None,
     format: StatusFormat = Format.text,
     root: RootOption = None,
+    deadline: DeadlineOption = DEFAULT_DEADLINE_SECONDS,
 ) -> None:
     """Go/no-go before the next rotation stage: is it safe to advance?
 
@@ -147,8 +170,9 @@ def verify(
     from secretsctl.live.status import live_status
     from secretsctl.live.verify import verdict
 
+    clock = Deadline.starting_now(deadline)
     _require_live(live)
-    result = live_status(stack, config_file, root)
+    result = live_status(stack, config_file, root, clock)
     unknown = sorted(set(secrets or ()) - set(result.plan["secrets"]))
     if unknown:
         known = ", ".join(sorted(result.plan["secrets"]))
@@ -206,49 +230,60 @@ def _table(title: str, headers: list[str]) -> Table:
 
 
 def render_status(document: dict[str, Any], calls: int) -> None:
+    # Every value from the document may hold the API's text: each goes through `markup`.
     mark = {True: "[green]ok[/]", False: "[red]DRIFT[/]"}
     out.print(
-        f"[bold]Live status of stack {document['stack']}[/]  store {document['store_id']}  "
-        f"{mark[document['ok']]}"
+        f"[bold]Live status of stack {markup(document['stack'])}[/]  store "
+        f"{markup(document['store_id'])}  {mark[document['ok']]}"
     )
     secrets = _table("Secrets", ["secret", "version", "cloudflare secret", "plan keeps", "live"])
     for name, entry in document["secrets"].items():
         for index, (version, row) in enumerate(entry["versions"].items()):
             fine = row["expected"] and row["live"] == "active"
-            live = row["live"] if fine else f"[red]{row['live']}[/]"
+            live = _status(row["live"])
             secrets.add_row(
-                name if index == 0 else "",
-                f"v{version}",
-                row["cloudflare_name"],
+                markup(name) if index == 0 else "",
+                f"v{markup(version)}",
+                markup(row["cloudflare_name"]),
                 "yes" if row["expected"] else "[red]no[/]",
-                live,
+                live if fine else f"[red]{live}[/]",
             )
     out.print(secrets)
     workers = _table("Worker bindings", ["worker", "script", "binding", "plan", "live"])
     for worker, entry in document["workers"].items():
-        rows = entry["bindings"].items() if entry["live"] else [("(script absent)", None)]
-        for index, (binding, row) in enumerate(rows):
-            if row is None:
-                workers.add_row(worker, entry["script_name"], "[red]script absent[/]", "", "")
-                continue
-            same = row["expected"] == row["live"]
-            live = row["live"] or "-"
+        if not entry["live"]:
             workers.add_row(
-                worker if index == 0 else "",
-                entry["script_name"] if index == 0 else "",
-                binding,
-                row["expected"] or "-",
-                live if same else f"[red]{live}[/]",
+                markup(worker), markup(entry["script_name"]), "[red]script absent[/]", "", ""
+            )
+            continue
+        for index, (binding, row) in enumerate(entry["bindings"].items()):
+            live = markup(row["live"] or "-")
+            workers.add_row(
+                markup(worker) if index == 0 else "",
+                markup(entry["script_name"]) if index == 0 else "",
+                markup(binding),
+                markup(row["expected"] or "-"),
+                live if row["expected"] == row["live"] else f"[red]{live}[/]",
             )
     out.print(workers)
     if document["drift"]:
         drift = _table(f"Drift ({len(document['drift'])})", ["kind", "key", "detail"])
         for item in document["drift"]:
-            drift.add_row(item["kind"], item["key"], item["detail"])
+            drift.add_row(markup(item["kind"]), markup(item["key"]), _detail(item))
         out.print(drift)
     else:
         out.print("No drift: the account matches the plan.")
     out.print(f"{calls} API calls. Secret values are never read.")
+
+
+def _status(live: str | None) -> str:
+    """A status as the API gave it (null shown as such)."""
+    return "null" if live is None else markup(live)
+
+
+def _detail(item: dict[str, str]) -> str:
+    # Details are ours, quoting API text; long enough to keep the advice after a long name.
+    return markup(item["detail"], limit=1000)
 
 
 def render_verdict(
@@ -256,13 +291,13 @@ def render_verdict(
 ) -> None:
     word = "[green]GO[/]" if decision["ok"] else "[red]NO-GO[/]"
     out.print(
-        f"[bold]verify {stack}[/]: {word} for {', '.join(decision['secrets'])} "
+        f"[bold]verify {markup(stack)}[/]: {word} for "
+        f"{markup(', '.join(decision['secrets']), limit=1000)} "
         f"({len(decision['workers'])} worker(s) checked, {calls} API calls)"
     )
-    for item in decision["blockers"]:
-        out.print(f"  [red]blocker[/] {item['kind']} {item['key']}: {item['detail']}")
-    for item in decision["warnings"]:
-        out.print(f"  [yellow]warning[/] {item['kind']} {item['key']}: {item['detail']}")
+    for label, items in (("[red]blocker[/]", "blockers"), ("[yellow]warning[/]", "warnings")):
+        for item in decision[items]:
+            out.print(f"  {label} {markup(item['kind'])} {markup(item['key'])}: {_detail(item)}")
     if not changes:
         out.print("Next stage: no rotation under way (start one: secretsctl rotate NAME).")
     for change in changes:

@@ -5,24 +5,28 @@ the account (secrets with their statuses, each worker's deployed bindings) and
 returns the `status --live` document:
 
     {"stack", "ok", "secrets": {NAME: {"versions": {"<N>": {"cloudflare_name", "expected",
-     "live": active|pending|deleted|absent}}}}, "workers": {W: {"script_name", "live",
-     "bindings": {BINDING: {"expected", "live"}}}}, "drift": [{"kind", "key", "detail"}]}
+     "live": active|pending|deleted|absent|<another status as the API gave it>|null}}}},
+     "workers": {W: {"script_name", "live", "bindings": {BINDING: {"expected", "live"}}}},
+     "drift": [{"kind", "key", "detail"}]}
 
 Drift kinds: `version_absent` (a version the stage needs is not in the store),
 `version_pending` (it is there but not active yet: a Worker upload binding it fails
-with 10182), `unexpected_version` (a `{prefix}{name}_v{N}` secret the plan does not
-keep), `binding_mismatch` (a worker's deployed Secrets Store binding differs from
-the plan), `script_absent` (a worker's script does not exist).
+with 10182), `version_inactive` (any status but exactly `active`, such as `disabled`,
+`ACTIVE` or null: shown as seen), `unexpected_version` (a `{prefix}{name}_v{N}` secret
+the plan does not keep), `binding_mismatch` (a worker's deployed Secrets Store binding
+differs from the plan), `script_absent` (a worker's script does not exist).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from secretsctl.live.account import LiveBinding, LiveSecret
+from secretsctl.live.untrusted import printable
 
 SECRET_BINDING = "secrets_store_secret"
 
@@ -71,25 +75,9 @@ def compare(stack: str, plan: Mapping[str, Any], snapshot: Snapshot) -> dict[str
                 "expected": True,
                 "live": live,
             }
-            key = f"secrets.{name}.v{version}"
-            if live in ("absent", "deleted"):
-                drift.append(
-                    _drift(
-                        "version_absent",
-                        key,
-                        f"{cloudflare_name} is {live} in store {snapshot.store_id} (deleted out "
-                        "of band? `pulumi refresh` then `pulumi up` creates it again)",
-                    )
-                )
-            elif live == "pending":
-                drift.append(
-                    _drift(
-                        "version_pending",
-                        key,
-                        f"{cloudflare_name} is still pending (a Worker upload binding it fails "
-                        "with 10182; wait for it to be active)",
-                    )
-                )
+            problem = _not_active(cloudflare_name, found, snapshot.store_id)
+            if problem is not None:
+                drift.append(_drift(problem[0], f"secrets.{name}.v{version}", problem[1]))
         base = _base_name(next(iter(versions.values())))
         pattern = re.compile(rf"{re.escape(base)}_v([1-9][0-9]{{0,8}})")
         for secret in snapshot.secrets:
@@ -154,6 +142,34 @@ def compare(stack: str, plan: Mapping[str, Any], snapshot: Snapshot) -> dict[str
         "workers": workers,
         "drift": drift,
     }
+
+
+def _not_active(
+    cloudflare_name: str, found: LiveSecret | None, store_id: str
+) -> tuple[str, str] | None:
+    """(kind, detail) when a version the stage needs cannot be bound; None when it is active.
+    Only exactly `active` is active: `ACTIVE`, `disabled`, null or anything else is not."""
+    if found is None or found.status == "deleted":
+        state = "absent" if found is None else "deleted"
+        return (
+            "version_absent",
+            f"{cloudflare_name} is {state} in store {store_id} (deleted out of band? "
+            "`pulumi refresh` then `pulumi up` creates it again)",
+        )
+    if found.status == "pending":
+        return (
+            "version_pending",
+            f"{cloudflare_name} is still pending (a Worker upload binding it fails with 10182; "
+            "wait for it to be active)",
+        )
+    if found.status != "active":
+        seen = printable(json.dumps(found.status), 60)
+        return (
+            "version_inactive",
+            f'{cloudflare_name} has status {seen}, not "active" (a version is bound only once '
+            "Cloudflare reports it active: look at it in the dashboard before advancing)",
+        )
+    return None
 
 
 def _base_name(cloudflare_name: str) -> str:

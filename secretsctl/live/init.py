@@ -5,19 +5,64 @@ it, each existing version imported by its Pulumi import id rather than created a
 The account's KV namespaces and Worker scripts are listed as comments, ready to bind.
 Cloudflare never returns a secret value, so the file holds none: the commands that set
 them are returned for the caller to print.
+
+Behavior, against whatever the API answers:
+
+- Every value is written by the YAML library (never by string formatting), so no answer
+  can add a key (a KV title holding `"\\nenvironment: [...]"` stays a comment's text).
+- Names and ids are checked against the names Cloudflare itself gives
+  (`secrets_store.grammar`); anything else is refused in one line, nothing written.
+- Free text (KV titles, secret comments, statuses) only reaches the file through
+  `untrusted.printable`: control characters, line breaks and bidi overrides become
+  visible escapes.
+- What it writes is capped (`MAX_SECRETS`, `MAX_VERSIONS_SHOWN`, `MAX_LISTED`,
+  `MAX_FILE_BYTES`) and each cap that bit is said in `notes`; the text is read back
+  with the project's stack loader before the file is created.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from secrets_store.grammar import VERSIONED_NAME
-from secrets_store.spec import NAMESPACE, value_key
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from secrets_store.grammar import (
+    CLOUDFLARE_ID,
+    CLOUDFLARE_SECRET_NAME,
+    KV_NAMESPACE_ID,
+    SCRIPT_NAME,
+    STORE_NAME,
+    VERSIONED_NAME,
+)
+from secrets_store.spec import NAMESPACE, SCOPES, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account, LiveSecret
+from secretsctl.live.untrusted import printable
+
+MAX_SECRETS = 100
+"""Secrets declared at most: Cloudflare's limit of secrets per account (beta)."""
+MAX_VERSIONS_SHOWN = 10
+"""Other versions of one secret listed as comments at most."""
+MAX_LISTED = 100
+"""Unmanaged secrets, KV namespaces and scripts listed as comments at most, each."""
+MAX_FILE_BYTES = 256 * 1024
+"""The written file at most (a quarter of what the stack loader reads)."""
+MAX_COMMENT = 1024
+"""A secret's `comment:` at most (the spec's limit)."""
+TITLE_SHOWN = 80
+
+SECRETS = "GET /accounts/{account_id}/secrets_store/stores/{store_id}/secrets"
+STORES = "GET /accounts/{account_id}/secrets_store/stores"
+NAMESPACES = "GET /accounts/{account_id}/storage/kv/namespaces"
+SCRIPTS = "GET /accounts/{account_id}/workers/scripts"
 
 
 @dataclass(frozen=True)
@@ -27,6 +72,8 @@ class Initialized:
     """`pulumi config set --secret ...` for every declared version (values are never read)."""
     declared: list[str]
     unmanaged: list[str]
+    notes: list[str] = field(default_factory=list)
+    """What was capped or changed on the way into the file, one sentence each."""
 
 
 def write_stack_file(
@@ -47,9 +94,18 @@ def write_stack_file(
     store = next((s for s in stores if s["name"] == store_name), None)
     if store is None and len(stores) == 1:
         store = stores[0]
+    if store is not None:
+        _check(STORES, "store name", store["name"], STORE_NAME)
     secrets = account.secrets(store["id"]) if store else []
     namespaces = account.kv_namespaces()
     scripts = account.scripts()
+    for secret in secrets:
+        _check(SECRETS, "secret name", secret.name, CLOUDFLARE_SECRET_NAME)
+        _check(SECRETS, f"id of secret {secret.name}", secret.id, CLOUDFLARE_ID)
+    for namespace in namespaces:
+        _check(NAMESPACES, "namespace id", namespace["id"], KV_NAMESPACE_ID)
+    for script in scripts:
+        _check(SCRIPTS, "script name", script, SCRIPT_NAME)
 
     groups: dict[str, dict[int, LiveSecret]] = defaultdict(dict)
     unmanaged: list[str] = []
@@ -60,71 +116,180 @@ def write_stack_file(
             continue
         groups[match["secret"]][int(match["version"])] = secret
 
-    lines = [
-        f"# Stack `{stack}`: written by `secretsctl init` from account {account.account_id}",
-        f"# on {date.today().isoformat()}. Review every `kind:` (init cannot know what a value is)",
-        "# and set each value (the commands were printed; Cloudflare never returns a value).",
-        "# Existing versions are imported (importIds), not created again: remove an importIds",
-        "# entry after the first `pulumi up` has imported it.",
-        "config:",
-        f"  {NAMESPACE}:accountId: {account.account_id}",
-        f'  {NAMESPACE}:namePrefix: "{name_prefix}"',
-        f"  {NAMESPACE}:store:",
-    ]
-    if store is None:
-        lines += [
-            f"    name: {store_name}",
-            "    create: true                          # the account has no store yet",
-        ]
-    else:
-        lines += [
-            f"    id: {store['id']}   # adopted: never created or deleted by Pulumi",
-            f"    name: {store['name']}",
-        ]
-    commands: list[str] = []
-    declared: list[str] = []
-    if groups:
-        lines.append(f"  {NAMESPACE}:secrets:")
-    for name, versions in sorted(groups.items()):
-        current = max(versions)
-        live = versions[current]
-        declared.append(name)
-        lines += [
-            f"    {name}:",
-            "      kind: opaque                        # api_key | encryption_key | "
-            "signing_key | json | opaque",
-            f"      scopes: [{', '.join(sorted(live.scopes)) or 'workers'}]",
-            f"      current: {current}",
-        ]
-        if live.comment:
-            lines.append(f"      comment: {_quoted(live.comment)}")
-        lines += [
-            "      importIds:",
-            f"        {current}: {account.account_id}/{store['id'] if store else ''}/{live.id}",
-        ]
-        for other in sorted(v for v in versions if v != current):
-            lines.append(
-                f"      # also in the store: {versions[other].name} ({versions[other].status}),"
-                " not declared: delete it once no worker binds it"
-            )
-        key = f"{NAMESPACE}:{value_key(name, current)}"
-        commands.append(f"pulumi config set --secret --stack {stack} {key} <current value>")
-    lines += [
-        f"  {NAMESPACE}:workers: {{}}                  # declare workers here (see README)",
-    ]
-    if unmanaged:
-        lines.append("# Secrets in the store this stack does not manage (not {prefix}<name>_v<N>):")
-        lines += [f"#   {name}" for name in unmanaged]
-    lines.append("# KV namespaces in this account (bind one: workers.<name>.kv.<BINDING>: <id>):")
-    lines += [f"#   {n['id']}  {n['title']}" for n in namespaces] or ["#   (none)"]
-    lines.append("# Worker scripts in this account:")
-    lines += [f"#   {s}" for s in scripts] or ["#   (none)"]
+    notes: list[str] = []
+    if len(groups) > MAX_SECRETS:
+        notes.append(
+            f"Declared the first {MAX_SECRETS} of {len(groups):,} secrets (Cloudflare allows "
+            f"{MAX_SECRETS} per account); the other {len(groups) - MAX_SECRETS:,} are not in "
+            "the file."
+        )
+    declared = sorted(groups)[:MAX_SECRETS]
+    document, commands = _document(
+        account, stack, name_prefix, store, store_name, {n: groups[n] for n in declared}, notes
+    )
+    listings = CommentedMap()
+    document["config"][f"{NAMESPACE}:workers"] = listings
+    listings.fa.set_flow_style()
+    before = _listed(
+        "Secrets in the store this stack does not manage (not {prefix}<name>_v<N>):",
+        unmanaged,
+        "unmanaged secrets",
+        notes,
+    )
+    before += _listed(
+        "KV namespaces in this account (bind one: workers.<name>.kv.<BINDING>: <id>):",
+        [f"{n['id']}  {printable(n['title'], TITLE_SHOWN)}" for n in namespaces],
+        "KV namespaces",
+        notes,
+    )
+    before += _listed("Worker scripts in this account:", scripts, "scripts", notes)
+    before.append("Declare workers here (see README):")
+    document["config"].yaml_set_comment_before_after_key(
+        f"{NAMESPACE}:workers", before="\n".join(before), indent=2
+    )
+    text = _dumped(document)
+    _checked_text(stack, path, text)
     path.parent.mkdir(parents=True, exist_ok=True)
     # "x": never overwrite, even if the file appeared since the check above.
     with path.open("x", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    return Initialized(path, commands, declared, unmanaged)
+        handle.write(text)
+    return Initialized(path, commands, declared, unmanaged, notes)
 
 
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _document(
+    account: Account,
+    stack: str,
+    name_prefix: str,
+    store: dict[str, str] | None,
+    store_name: str,
+    groups: dict[str, dict[int, LiveSecret]],
+    notes: list[str],
+) -> tuple[CommentedMap, list[str]]:
+    """The file's data with its comments, and the commands that set each value."""
+    config = CommentedMap()
+    document = CommentedMap(config=config)
+    document.yaml_set_start_comment(
+        f"Stack `{stack}`: written by `secretsctl init` from account {account.account_id}\n"
+        f"on {date.today().isoformat()}. Review every `kind:` (init cannot know what a value "
+        "is)\nand set each value (the commands were printed; Cloudflare never returns a "
+        "value).\nExisting versions are imported (importIds), not created again: remove an "
+        "importIds\nentry after the first `pulumi up` has imported it."
+    )
+    config[f"{NAMESPACE}:accountId"] = account.account_id
+    config[f"{NAMESPACE}:namePrefix"] = name_prefix
+    stored = CommentedMap()
+    config[f"{NAMESPACE}:store"] = stored
+    if store is None:
+        stored["name"] = store_name
+        stored["create"] = True
+        stored.yaml_add_eol_comment("the account has no store yet", "create")
+    else:
+        stored["id"] = store["id"]
+        stored["name"] = store["name"]
+        stored.yaml_add_eol_comment("adopted: never created or deleted by Pulumi", "id")
+    commands: list[str] = []
+    secrets = CommentedMap()
+    if groups:
+        config[f"{NAMESPACE}:secrets"] = secrets
+    for name, versions in groups.items():
+        current = max(versions)
+        live = versions[current]
+        entry = CommentedMap()
+        secrets[name] = entry
+        entry["kind"] = "opaque"
+        entry.yaml_add_eol_comment("api_key | encryption_key | signing_key | json | opaque", "kind")
+        scopes = CommentedSeq(sorted(s for s in live.scopes if s in SCOPES) or ["workers"])
+        scopes.fa.set_flow_style()
+        entry["scopes"] = scopes
+        unknown = sorted({s for s in live.scopes if s not in SCOPES})
+        if unknown:
+            shown = ", ".join(printable(s, 40) for s in unknown[:5])
+            entry.yaml_add_eol_comment(f"Cloudflare also lists {shown}: not a scope here", "scopes")
+            notes.append(f"{name}: scopes this project does not know were left out ({shown}).")
+        entry["current"] = current
+        if live.comment:
+            entry["comment"] = _comment_value(name, live.comment, notes)
+        assert store is not None  # secrets are read from a store
+        entry["importIds"] = CommentedMap(
+            {current: f"{account.account_id}/{store['id']}/{live.id}"}
+        )
+        others = sorted((v for v in versions if v != current), reverse=True)
+        also = [
+            f"also in the store: {versions[v].name} ({_status(versions[v].status)}), "
+            "not declared: delete it once no worker binds it"
+            for v in others[:MAX_VERSIONS_SHOWN]
+        ]
+        if len(others) > MAX_VERSIONS_SHOWN:
+            also.append(f"and {len(others) - MAX_VERSIONS_SHOWN:,} older versions")
+            notes.append(
+                f"{name}: listed {MAX_VERSIONS_SHOWN} of its {len(others):,} older versions."
+            )
+        if also:
+            entry.yaml_set_comment_before_after_key("importIds", before="\n".join(also), indent=6)
+        key = f"{NAMESPACE}:{value_key(name, current)}"
+        commands.append(f"pulumi config set --secret --stack {stack} {key} <current value>")
+    return document, commands
+
+
+def _status(status: str | None) -> str:
+    return "null" if status is None else printable(status, 40)
+
+
+def _check(endpoint: str, what: str, value: str, pattern: re.Pattern[str]) -> None:
+    """Refuse a name or id Cloudflare itself would never give: it would go into the file."""
+    if not pattern.fullmatch(value):
+        raise InvalidInput(
+            f"Cloudflare API: {endpoint} answered a {what} Cloudflare never gives, got "
+            f"{printable(repr(value), 80)} (nothing was written; is CLOUDFLARE_BASE_URL "
+            "Cloudflare's API?)"
+        )
+
+
+def _listed(title: str, items: Iterable[str], what: str, notes: list[str]) -> list[str]:
+    """Comment lines listing `items` under `title`, at most `MAX_LISTED` of them."""
+    items = list(items)
+    lines = [title] + [f"  {printable(i, 200)}" for i in items[:MAX_LISTED]]
+    if not items:
+        lines.append("  (none)")
+    if len(items) > MAX_LISTED:
+        lines.append(f"  … and {len(items) - MAX_LISTED:,} more")
+        notes.append(f"Listed {MAX_LISTED} of {len(items):,} {what}.")
+    return lines
+
+
+def _comment_value(name: str, comment: str, notes: list[str]) -> str:
+    """A secret's comment as the file may hold it: control characters as visible escapes,
+    within the spec's length (a changed comment is said: `pulumi up` would send it back)."""
+    clean = printable(comment, limit=len(comment))
+    if len(clean) > MAX_COMMENT:
+        clean = clean[: MAX_COMMENT - 1] + "…"
+    if clean != comment:
+        notes.append(
+            f"{name}: its comment held control characters or was too long; written with "
+            "escapes, cut to fit (`pulumi up` would set it so in Cloudflare)."
+        )
+    return clean
+
+
+def _dumped(document: CommentedMap) -> str:
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # one value per line, never folded
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue()
+
+
+def _checked_text(stack: str, path: Path, text: str) -> None:
+    """Refuse to write what the project could not read back."""
+    from secretsctl.offline.stackfile import load_stack_config
+
+    size = len(text.encode("utf-8"))
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"{path}: would be {size:,} bytes, got more than init writes ({MAX_FILE_BYTES:,}; "
+            "nothing was written: declare the secrets by hand)"
+        )
+    loaded: Any = load_stack_config(stack, path, text)
+    if loaded.environments:  # by construction never; the one key an answer must not add
+        raise InvalidInput(f"{path}: would import ESC environments, got {loaded.environments}")

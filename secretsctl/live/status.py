@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secrets_store.spec import is_placeholder
+from secrets_store.grammar import STORE_ID
+from secrets_store.spec import is_placeholder, shown
 from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account
+from secretsctl.live.deadline import Deadline
 from secretsctl.live.drift import Snapshot, compare
+from secretsctl.live.untrusted import printable
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.stackfile import StackConfig, read_stack
 
@@ -28,7 +31,10 @@ class LiveStatus:
 
 
 def live_status(
-    stack: str, config_file: Path | None = None, root: Path | None = None
+    stack: str,
+    config_file: Path | None = None,
+    root: Path | None = None,
+    deadline: Deadline | None = None,
 ) -> LiveStatus:
     """The stack's plan side by side with its account. Raises InvalidInput/SpecError (exit 2)."""
     config = read_stack(stack, config_file, root)
@@ -39,7 +45,7 @@ def live_status(
             f"secrets-store:accountId: not a real account id, got {account_id!r} (run "
             f"`pulumi config set --stack {stack} secrets-store:accountId <32-hex id>`)"
         )
-    account = Account.from_environment(account_id)
+    account = Account.from_environment(account_id, deadline)
     store_id = _store_id(config, account)
     secrets = account.secrets(store_id)
     scripts = {
@@ -55,14 +61,22 @@ def _store_id(config: StackConfig, account: Account) -> str:
     store = store if isinstance(store, dict) else {}
     given = store.get("id")
     if isinstance(given, str) and given and not is_placeholder(given):
+        if not STORE_ID.fullmatch(given):  # it goes into the request's URL
+            raise InvalidInput(
+                f"secrets-store:store.id: not a Secrets Store id, got {shown(given)} (32 "
+                "lowercase hex characters, as the dashboard shows it; or remove it to look the "
+                "store up by name)"
+            )
         return given
     name = store.get("name") or "default_secrets_store"
     stores = account.stores()
     for found in stores:
         if found["name"] == name:
             return found["id"]
-    have = ", ".join(s["name"] for s in stores) or "no store"
+    # Store names are the API's text: shown escaped, and only the first few.
+    have = ", ".join(printable(repr(s["name"]), 60) for s in stores[:5]) or "no store"
+    have += f" and {len(stores) - 5:,} more" if len(stores) > 5 else ""
     raise InvalidInput(
-        f"secrets-store:store.name: no store named {name!r} in account {account.account_id}, "
+        f"secrets-store:store.name: no store named {shown(name)} in account {account.account_id}, "
         f"got {have} (set store.name or store.id; `pulumi up` would refuse the same)"
     )

@@ -13,7 +13,13 @@ from typing import Any
 
 from secretsctl.live.drift import expected_versions
 
-BLOCKING = {"version_absent", "version_pending", "binding_mismatch", "script_absent"}
+BLOCKING = {
+    "version_absent",
+    "version_pending",
+    "version_inactive",
+    "binding_mismatch",
+    "script_absent",
+}
 
 
 @dataclass
