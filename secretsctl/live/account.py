@@ -289,27 +289,11 @@ class Account:
         missing_ok: bool = False,
     ) -> _Answer[Any] | None:
         """One request, its answer checked against `shape`; None for a 404 when `missing_ok`.
-        Every failure is one line (exit 2)."""
-        body = self._within_deadline(key, request, missing_ok=missing_ok)
-        if body is None:
-            return None
-        try:
-            return _adapter(shape).validate_json(body)
-        except ValidationError as exc:
-            raise AccountError(
-                f"Cloudflare API: {key} answered a malformed body, got {_first_problem(exc)} "
-                "(is CLOUDFLARE_BASE_URL Cloudflare's API? Nothing was read or changed)"
-            ) from None
+        Every failure is one line (exit 2).
 
-    def _within_deadline(
-        self,
-        key: str,
-        request: Callable[[Any], AbstractContextManager[Any]],
-        *,
-        missing_ok: bool,
-    ) -> bytes | None:
-        """The body of one request, read on a worker thread the command waits for only until
-        the deadline (a dripping body restarts the HTTP read timeout on every byte)."""
+        The request, the reading of its body and the checking of it run on a worker thread
+        the command waits for only until the deadline: a body that drips one byte at a time
+        restarts the HTTP read timeout on every byte, and a huge one takes long to check."""
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise self._late(key)
@@ -320,7 +304,8 @@ class Account:
         def run() -> None:
             try:
                 with request(client) as response:
-                    outcome["body"] = self._body(key, response)
+                    body = self._body(key, response)
+                outcome["answer"] = _adapter(shape).validate_json(body)
             except BaseException as exc:  # handed to the waiting thread, which maps it
                 outcome["error"] = exc
 
@@ -329,9 +314,14 @@ class Account:
         worker.join(max(0.0, self.deadline.remaining()))
         if worker.is_alive():
             raise self._late(key)  # the daemon thread ends with its own timeout, or the process
-        error = outcome.get("error")
-        if error is None:
-            return bytes(outcome["body"])
+        if "answer" in outcome:
+            return outcome["answer"]
+        error = outcome["error"]
+        if isinstance(error, ValidationError):
+            raise AccountError(
+                f"Cloudflare API: {key} answered a malformed body, got {_first_problem(error)} "
+                "(is CLOUDFLARE_BASE_URL Cloudflare's API? Nothing was read or changed)"
+            )
         self._refuse(key, error, missing_ok=missing_ok)
         return None
 
@@ -342,7 +332,7 @@ class Account:
             if len(body) > MAX_ANSWER_BYTES:
                 raise AccountError(
                     f"Cloudflare API: {key} answered a malformed body, got more than "
-                    f"{MAX_ANSWER_BYTES // 2**20} MB (is CLOUDFLARE_BASE_URL Cloudflare's API? "
+                    f"{MAX_ANSWER_BYTES:,} bytes (is CLOUDFLARE_BASE_URL Cloudflare's API? "
                     "Nothing was read or changed)"
                 )
             if self.deadline.remaining() <= 0:
