@@ -72,11 +72,24 @@ def test_stages_are_labelled_and_coloured_with_their_durations(svg):
     assert "v1" in texts(dev, "label steady")
 
 
+def test_the_text_prints_each_span_once_as_a_table_row(scripted):
+    # GIVEN the scripted history WHEN it is printed for people
+    lines = history(scripted.root, "--stack", "dev").stdout.splitlines()
+    # THEN one table (title, header, rule, one row per span) and nothing repeated after it
+    spans = json.loads(history(scripted.root, "--stack", "dev", "-f", "json").stdout)
+    rows = sum(len(s) for s in spans["stacks"]["dev"].values())
+    assert lines[0] == "Rotation history to 2026-06-01"
+    assert lines[1].split() == ["stack", "secret", "from", "to", "days", "position"]
+    assert len([line for line in lines[3:] if line.strip()]) == rows
+    assert sum("2026-02-02  2026-02-04" in line for line in lines) == 1
+    assert not any(line.startswith("dev ") and ":" in line for line in lines)
+
+
 def test_text_and_json_tell_the_same_spans(scripted):
     text = history(scripted.root, "--stack", "dev")
     assert text.exit_code == 0, text.output
     assert "2026-02-02  2026-02-04  2     v1 → v2 fallback" in text.stdout
-    assert "dev jwt_key: v1 → v2 swapped 59d; fallback 2d before" in text.stdout
+    assert "2026-04-03  now         59    v1 → v2 swapped" in text.stdout
     document = json.loads(history(scripted.root, "--stack", "dev", "--format", "json").stdout)
     assert list(document["stacks"]) == ["dev"]
     spans = document["stacks"]["dev"]["hmac_key"]

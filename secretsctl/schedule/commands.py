@@ -181,7 +181,6 @@ def history(
         as_json,
         render_svg,
         render_text_rows,
-        stage_summary,
         timeline,
         write_svg,
     )
@@ -203,12 +202,10 @@ def history(
         f"Rotation history to {day.isoformat()}",
         ["stack", "secret", "from", "to", "days", "position"],
     )
+    # Each stage is a row with its days: the table says it all, once (the SVG sums it up).
     for row in render_text_rows(lanes, day):
         table.add_row(*row)
     out.print(table)
-    for lane in lanes:
-        for secret, spans in lane.rows.items():
-            out.print(f"{lane.stack} {secret}: {stage_summary(spans, day)}", markup=False)
     if svg is not None:
         out.print(f"Wrote {svg}.", markup=False)
 
