@@ -18,7 +18,9 @@ from secretsctl.live.init import MAX_FILE_BYTES, MAX_SECRETS
 from secretsctl.live.untrusted import markup, printable
 from secretsctl.offline.mockrun import remembering_runs
 from tests.hostile_api import (
+    ACCOUNT_ID,
     MODES,
+    TOKEN,
     Account,
     Case,
     Outcome,
@@ -277,3 +279,27 @@ def test_names_cloudflare_never_gives_are_refused_not_written(account):
         assert outcome.exit_code == 2 and outcome.written is None, says(outcome)
         assert "answered a secret name Cloudflare never gives" in outcome.stderr
         assert "\x1b" not in outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        ("http://[::1", "CLOUDFLARE_BASE_URL: not a URL, got 'http://[::1'"),
+        (
+            "http://user:hunter2@127.0.0.1:9/",
+            "CLOUDFLARE_BASE_URL: cannot reach http://…@127.0.0.1",
+        ),
+        ("http://user:hunter2@[::1", "CLOUDFLARE_BASE_URL: not a URL, got 'http://…@[::1'"),
+    ],
+)
+def test_a_bad_base_url_is_one_line_that_never_shows_its_credentials(tmp_path, base_url, message):
+    (tmp_path / "stacks").mkdir()
+    result = typer.testing.CliRunner().invoke(
+        app,
+        ["init", "--stack", "qa", "--account-id", ACCOUNT_ID, "--root", str(tmp_path),
+         "--deadline", "3"],
+        env={"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": base_url},
+    )  # fmt: skip
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith(message)
+    assert "hunter2" not in result.output and TOKEN not in result.output

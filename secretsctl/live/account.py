@@ -24,6 +24,7 @@ Every answer is treated as untrusted input:
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -164,16 +165,21 @@ class Account:
                 "Read and Workers Scripts Read: export CLOUDFLARE_API_TOKEN=<token>)"
             )
         import cloudflare
+        import httpx
 
         deadline = deadline or Deadline.starting_now()
-        # No retries: a go/no-go must answer promptly, a retry would spend the deadline
-        # again on the same failure, and every call is counted.
-        client = cloudflare.Cloudflare(
-            api_token=token,
-            base_url=os.environ.get("CLOUDFLARE_BASE_URL"),
-            max_retries=0,
-            timeout=deadline.seconds,
-        )
+        base_url = os.environ.get("CLOUDFLARE_BASE_URL") or None
+        try:
+            # No retries: a go/no-go must answer promptly, a retry would spend the deadline
+            # again on the same failure, and every call is counted.
+            client = cloudflare.Cloudflare(
+                api_token=token, base_url=base_url, max_retries=0, timeout=deadline.seconds
+            )
+        except httpx.InvalidURL:
+            raise AccountError(
+                f"CLOUDFLARE_BASE_URL: not a URL, got {_shown_url(repr(base_url))} (for "
+                "example https://api.cloudflare.com/client/v4, or unset it)"
+            ) from None
         return cls(account_id, client, deadline)
 
     # ---- reads ---------------------------------------------------------------------------
@@ -366,7 +372,7 @@ class Account:
         if isinstance(error, cloudflare.APITimeoutError):
             raise self._late(key)
         if isinstance(error, cloudflare.APIConnectionError):
-            where = printable(os.environ.get("CLOUDFLARE_BASE_URL") or "api.cloudflare.com")
+            where = _shown_url(os.environ.get("CLOUDFLARE_BASE_URL") or "api.cloudflare.com")
             raise AccountError(
                 f"CLOUDFLARE_BASE_URL: cannot reach {where}, got no answer (check the network, "
                 "or unset CLOUDFLARE_BASE_URL to use api.cloudflare.com)"
@@ -416,6 +422,11 @@ def _first_problem(exc: ValidationError) -> str:
     found = "" if first["type"] == "json_invalid" else f", found {type(first['input']).__name__}"
     more = f" (and {len(errors) - 1:,} more)" if len(errors) > 1 else ""
     return f"{where.lstrip('.') or 'the body'}: {first['msg'].lower()}{found}{more}"
+
+
+def _shown_url(url: str) -> str:
+    """A base URL for an error line: any `user:password@` in it is never shown."""
+    return printable(re.sub(r"//[^/@]*@", "//…@", url), 120)
 
 
 def _codes(exc: Any) -> str:
