@@ -34,7 +34,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from typer.testing import CliRunner
 
+from secretsctl import console
 from secretsctl.cli import app
+from secretsctl.offline.mockrun import remembering_runs
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config, parse_document
 
@@ -114,6 +116,17 @@ def deployed_dev() -> Account:
         settings=settings,
         kv=[{"id": KV_ID, "title": "dev-cache"}],
     )
+
+
+@contextmanager
+def planned_once() -> Iterator[Account]:
+    """The deployed dev account, with the dev stack's plan remembered for every command run
+    within (they all plan it). The first run also loads Cloudflare's library, so no case
+    pays for that out of its short deadline."""
+    with remembering_runs():
+        healthy = deployed_dev()
+        run_case(Case("faithful", "status"), copy_of(healthy))
+        yield healthy
 
 
 def dev_stack_file() -> Path:
@@ -462,6 +475,11 @@ class Outcome:
     """The stack file init wrote, if any."""
 
     @property
+    def said(self) -> str:
+        """What the run printed, for a failing assertion's message."""
+        return f"exit {self.exit_code}\n{self.stdout}{self.stderr}"
+
+    @property
     def verdict(self) -> str:
         for kind in ("hang", "crash", "leak"):
             if any(p.startswith(kind) for p in self.problems):
@@ -495,9 +513,7 @@ def run_case(case: Case, account: Account | None = None) -> Outcome:
     mode = MODES[case.mode]
     account = account or deployed_dev()
     with project() as root, HostileAPI(account, mode, case.where) as api:
-        # Wide tables: a finding is easier to read, and to assert on, on one line.
-        env = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": api.base_url,
-               "COLUMNS": "400"}  # fmt: skip
+        env = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_BASE_URL": api.base_url}
         box: dict[str, Any] = {}
         started = time.monotonic()
         worker = threading.Thread(
@@ -507,8 +523,9 @@ def run_case(case: Case, account: Account | None = None) -> Outcome:
             ),
             daemon=True,
         )
-        worker.start()
-        worker.join(mode.deadline + HANG_SLACK + 10)
+        with wide_tables():
+            worker.start()
+            worker.join(mode.deadline + HANG_SLACK + 10)
         seconds = time.monotonic() - started
         if "result" not in box:
             # The abandoned run still holds CliRunner's sys.stdout; the server's exit ends it.
@@ -520,6 +537,18 @@ def run_case(case: Case, account: Account | None = None) -> Outcome:
         written = root / "stacks" / "Pulumi.qa.yaml"
         outcome.written = written.read_text(encoding="utf-8") if written.exists() else None
         return outcome
+
+
+@contextmanager
+def wide_tables() -> Iterator[None]:
+    """Tables 400 columns wide: a finding reads (and is asserted on) as one line. Set as
+    test_plan_cli does, since under xdist the console's width is fixed at import."""
+    width = console.out.width
+    console.out.width = 400
+    try:
+        yield
+    finally:
+        console.out.width = width
 
 
 UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
@@ -586,16 +615,14 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def main() -> None:
-    account = deployed_dev()
-    outcomes = []
-    for case in cases():
-        outcome = run_case(case, copy_of(account))
-        outcomes.append(outcome)
-        expected = MODES[case.mode].expect[case.command]
+    with planned_once() as account:
+        outcomes = [run_case(case, copy_of(account)) for case in cases()]
+    for outcome in outcomes:
+        expected = MODES[outcome.case.mode].expect[outcome.case.command]
         if outcome.problems or outcome.exit_code != expected:
             # sys.__stdout__: a run given up on may still hold CliRunner's sys.stdout
-            print(case.id, f"exit {outcome.exit_code} (expected {expected})", outcome.problems,
-                  file=sys.__stdout__, flush=True)  # fmt: skip
+            print(outcome.case.id, f"exit {outcome.exit_code} (expected {expected})",
+                  outcome.problems, file=sys.__stdout__)  # fmt: skip
     print(table(outcomes), file=sys.__stdout__)
 
 
