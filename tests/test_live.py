@@ -99,8 +99,8 @@ def test_status_of_a_freshly_deployed_stack_shows_no_drift_in_two_calls_plus_one
         (lambda lv: lv.client.workers.scripts.delete("dev_signer", account_id=ACCOUNT),
          "script_absent", "workers.signer"),
     ],
-    ids=["version_absent", "version_deleted", "version_pending", "unexpected_version", "binding_mismatch",
-         "script_absent"],
+    ids=["version_absent", "version_deleted", "version_pending", "unexpected_version",
+         "binding_mismatch", "script_absent"],
 )  # fmt: skip
 def test_status_reports_each_kind_of_drift_and_exits_1(live, plant, kind, key):
     plant(live)
