@@ -219,9 +219,11 @@ def check(
     from secretsctl.workflow.check import check_stacks
 
     root = root or project_root()
-    lines = check_stacks(root, base)
-    if lines:
-        raise fail_invalid(lines)
+    found = check_stacks(root, base)
+    for notice in found.notices:
+        err.print(notice, markup=False)
+    if found.problems:
+        raise fail_invalid(found.problems)
     against = f" against {base}" if base else ""
     out.print(f"check: {len(list_stacks(root))} stacks OK{against}.", markup=False)
     _environment_notes(root, list_stacks(root))
