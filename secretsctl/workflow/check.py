@@ -131,8 +131,6 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-
-
 def named(name: str) -> str:
     """A name from a file as a line shows it: as written when plain, else quoted and cut
     (a name the program refuses must still not break the line)."""
