@@ -15,7 +15,16 @@ against the base ref (`--base`), nothing that destroys a key or loses data:
    or switched between `generate` and `config` while any worker in the account binds it,
    at the base or here; an encryption_key not at all unless the base marks it
    `reencrypted: retired`;
-8. no secret version deleted while any worker in the same account binds it.
+8. no secret version deleted while any worker in the same account binds it;
+9. no `kind` changed on a secret that a worker binds (here or at the base) or that has a
+   live version at the base (a warning for an allowed change to or from a key kind);
+10. no `workers` dropped from the scopes of a secret a worker binds (here or at the base);
+11. no stack file deleted (or renamed: a deletion plus a new stack) while the base's file
+   declares any secret or worker: a stack is retired by emptying it in gated changes first.
+
+A secrets-provider change (provider keys and every `secure:` ciphertext, nothing else) is
+exempt from rule 5, with a note. Two different placeholder accounts whose stacks would
+collide as one account earn a warning.
 
 Lines name keys, versions and stacks, never a value: `secure:` ciphertexts are compared,
 never shown.
