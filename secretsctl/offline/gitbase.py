@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from secretsctl.offline.stackfile import (
     StackConfig,
     load_stack_config,
     stack_file_name,
+    stack_of,
     stack_path,
 )
 
@@ -58,3 +60,19 @@ def base_loader(root: Path, ref: str) -> Loader:
         return load_stack_config(stack, stack_path(root, stack), text=text)
 
     return load
+
+
+def stacks_at(root: Path, ref: str) -> list[str]:
+    """Stack names with a file in stacks/ at `ref`, sorted (none when it has no stacks/).
+
+    Read as bytes: a file name that is not UTF-8 must not stop the gate (it is shown
+    escaped, never decoded strictly)."""
+    result = subprocess.run(
+        ["git", "-C", str(root), "ls-tree", "-z", "--name-only", f"{ref}:{STACKS_DIR}"],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return []
+    names = (os.fsdecode(n) for n in result.stdout.split(b"\0") if n)
+    return sorted(s for s in map(stack_of, names) if s)
