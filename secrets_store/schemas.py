@@ -108,7 +108,9 @@ class LoginClients(BaseModel):
     def _each_client_once(self) -> LoginClients:
         ids = [c.client_id for c in self.clients]
         if len(set(ids)) != len(ids):
-            raise PydanticCustomError("duplicate_client", "a client_id is listed twice (list each once)")
+            raise PydanticCustomError(
+                "duplicate_client", "a client_id is listed twice (list each once)"
+            )
         return self
 
 
