@@ -53,8 +53,8 @@ async function me(token) {
   const r = await rt.fetch("gateway", "/me", { headers: { authorization: `Bearer ${token}` } });
   return { status: r.status, ...(await r.json()) };
 }
-async function issue(request) {
-  const r = await rt.fetch("caller", "/", { method: "POST", body: JSON.stringify(request) });
+async function issue(request, path = "/") {
+  const r = await rt.fetch("caller", path, { method: "POST", body: JSON.stringify(request) });
   return r.json();
 }
 
@@ -133,6 +133,10 @@ test("auth over RPC refuses a caller-chosen lifetime or any other field", async 
     assert.deepEqual([result.error, result.status], ["bad_request", 400], JSON.stringify(request));
     assert.match(result.message, /TOKEN_TTL_SECONDS/);
   }
+  // The open-login gateway always sent a ttl key (undefined when the body had none): the new
+  // auth, uploaded first, gives it nothing, so the open door closes with that upload.
+  const previous = await issue({ sub: "admin" }, "/previous-gateway");
+  assert.deepEqual([previous.error, previous.status, previous.token], ["bad_request", 400, undefined]);
 });
 
 test("a clients document that fails its schema is a 500 naming the field, never a value", async () => {
