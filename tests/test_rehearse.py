@@ -25,6 +25,7 @@ from secretsctl.rehearse.stages import (
     LoginClient,
     demo_config,
     full_rotation,
+    key_positions,
     plan_stages,
     transition_steps,
 )
@@ -269,7 +270,7 @@ def test_unknown_secret_is_invalid_input():
 
 def test_transition_creates_before_workers_move_and_deletes_last(tmp_path: Path):
     base = demo_config({1: f"{CANARY}-1", 2: f"{CANARY}-2"})
-    stages = plan_stages(base, full_rotation(base.positions, skip_stage=False), tmp_path)
+    stages = plan_stages(base, full_rotation(key_positions(base), skip_stage=False), tmp_path)
     into_fallback = transition_steps(stages[0].deployment, stages[1].deployment)
     finish = transition_steps(stages[2].deployment, stages[3].deployment)
     assert [s.name for s in into_fallback] == ["create", "workers"]
@@ -308,7 +309,7 @@ def test_login_client_repr_hides_its_secret_and_its_header_is_http_basic():
 
 def test_generated_keys_stay_the_same_across_stages(tmp_path: Path):
     base = demo_config()
-    stages = plan_stages(base, full_rotation(base.positions, skip_stage=False), tmp_path)
+    stages = plan_stages(base, full_rotation(key_positions(base), skip_stage=False), tmp_path)
     v1 = [s.deployment.value("demo_vault_key_v1") for s in stages[:3]]
     assert v1[0] is not None and v1.count(v1[0]) == 3
     assert stages[1].deployment.value("demo_vault_key_v2") == stages[3].deployment.value(
@@ -318,7 +319,7 @@ def test_generated_keys_stay_the_same_across_stages(tmp_path: Path):
 
 def test_workerd_gets_the_registered_modules_not_the_files_on_disk(tmp_path: Path):
     base = demo_config()
-    stage = plan_stages(base, full_rotation(base.positions, skip_stage=False), tmp_path)[0]
+    stage = plan_stages(base, full_rotation(key_positions(base), skip_stage=False), tmp_path)[0]
     worker = stage.deployment.workers["demo_vault"]
     root = Path(worker["modules_root"])
     assert root.is_relative_to(tmp_path)

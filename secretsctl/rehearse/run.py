@@ -63,6 +63,7 @@ from secretsctl.rehearse.stages import (
     demo_config,
     description,
     full_rotation,
+    key_positions,
     plan_stages,
     transition_steps,
     with_standins,
@@ -173,7 +174,7 @@ def plan_rehearsal(
     client = LoginClient.generate()
     if options.stack is None:
         base = demo_config(options.api_key_values, client)
-        start = {n: p for n, p in base.positions.items() if base.kinds[n] in ROTATED_KINDS}
+        start = key_positions(base)
         path = full_rotation(start, skip)
     else:
         config = read_stack(options.stack, options.config_file)

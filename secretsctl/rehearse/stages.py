@@ -179,6 +179,12 @@ def label(position: Position, previous: Position | None) -> str:
     return position.stage
 
 
+def key_positions(config: StackConfig) -> dict[str, Position]:
+    """Positions of the secrets the rehearsal rotates (the key kinds); json and opaque
+    secrets, such as the login clients, stay where they are."""
+    return {n: p for n, p in config.positions.items() if config.kinds.get(n) in ROTATED_KINDS}
+
+
 def full_rotation(start: Mapping[str, Position], skip_stage: bool) -> list[dict[str, Position]]:
     """Positions of a whole rotation of every secret in `start` (all steady), stage by stage.
 
