@@ -16,6 +16,7 @@ from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account
 from secretsctl.live.drift import Snapshot, compare
 from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, read_stack
 
 
@@ -28,10 +29,10 @@ class LiveStatus:
 
 
 def live_status(
-    stack: str, config_file: Path | None = None, root: Path | None = None
+    stack: str, config_file: Path | None = None, project: Project | None = None
 ) -> LiveStatus:
     """The stack's plan side by side with its account. Raises InvalidInput/SpecError (exit 2)."""
-    config = read_stack(stack, config_file, root)
+    config = read_stack(stack, config_file, project)
     plan = plan_stack(stack, config=config).document  # invalid config: SpecError, exit 2
     account_id = config.account_id
     if not account_id or is_placeholder(account_id):

@@ -34,9 +34,9 @@ from secrets_store.rotation import Position, cloudflare_secret_name, steps_betwe
 from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT, NAMESPACE, is_placeholder, value_key
 from secretsctl.offline.gitbase import stack_file_at, verify_ref
 from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference
 from secretsctl.offline.stackfile import (
-    STACKS_DIR,
     StackConfig,
     StackFileError,
     config_key,
@@ -394,17 +394,18 @@ def account_binders(
 
 
 def check_stacks(root: Path, base: str | None = None) -> list[str]:
-    """Every problem of every stack under `root`/stacks, one line each (empty: all good)."""
+    """Every problem of every stack of the project at `root`, one line each (empty: all good)."""
     lines: list[str] = []
     configs: dict[str, StackConfig] = {}
+    project = project_at(root)
     for stack in list_stacks(root):
         try:
-            configs[stack] = load_stack_config(stack, stack_path(root, stack))
+            configs[stack] = load_stack_config(stack, stack_path(root, stack), project=project)
         except StackFileError as exc:
             lines.append(str(exc))
 
     def report(stack: str, problems: Iterable[Problem]) -> None:
-        lines.extend(f"{STACKS_DIR}/{stack_file_name(stack)}: {p}" for p in problems)
+        lines.extend(f"{project.stack_label(stack_file_name(stack))}: {p}" for p in problems)
 
     # 1. Validity: the real program; its promotion guard answered by the stack itself,
     # because promotion is checked below against the other stack's file.
@@ -427,7 +428,8 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
                     Problem(
                         f"{NAMESPACE}:promotion.after",
                         f"names a stack with no file, got {after!r} "
-                        f"(create {STACKS_DIR}/{stack_file_name(after)} or fix the name)",
+                        f"(create {project.stack_label(stack_file_name(after))} or fix the "
+                        "name)",
                     )
                 ],
             )
@@ -447,7 +449,7 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
             if text is None:
                 continue
             try:
-                olds[stack] = load_stack_config(stack, config.path, text=text)
+                olds[stack] = load_stack_config(stack, config.path, text=text, project=project)
                 texts[stack] = text
             except StackFileError as exc:
                 lines.append(f"{base}: {exc}")
