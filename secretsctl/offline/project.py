@@ -183,7 +183,7 @@ def _read_project(file: Path, _mtime: int, size: int) -> Project:
         root=root,
         name=name,
         **_program(file, document.get("main")),
-        stacks_dir=root / _folder(file, "stackConfigDir", document.get("stackConfigDir")),
+        stacks_dir=_stacks_dir(file, document.get("stackConfigDir")),
         file=file,
         runtime=_runtime(document.get("runtime")),
     )
@@ -198,6 +198,23 @@ def _program(file: Path, main: Any) -> dict[str, Path]:
     if target.is_dir():
         return {"program": target / "__main__.py", "run_dir": target}
     return {"program": target, "run_dir": root}
+
+
+def _stacks_dir(file: Path, configured: Any) -> Path:
+    """`stackConfigDir`, else the project folder, as Pulumi does; except that a project whose
+    folder holds no stack file while `stacks/` does keeps this project's older layout (its
+    stack files in `stacks/` before Pulumi.yaml named the folder)."""
+    root = file.parent
+    if configured is not None:
+        return root / _folder(file, "stackConfigDir", configured)
+    legacy = root / LEGACY_STACKS_DIR
+    if not _has_stack_files(root) and _has_stack_files(legacy):
+        return legacy
+    return root
+
+
+def _has_stack_files(folder: Path) -> bool:
+    return any(p.name not in PROJECT_FILES for p in folder.glob("Pulumi.*.yaml"))
 
 
 def _folder(file: Path, key: str, value: Any) -> str:

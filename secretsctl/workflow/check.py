@@ -23,20 +23,27 @@ never shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import PLAIN_NAME
 from secrets_store.ordering import ahead_problems
-from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
+from secrets_store.rotation import (
+    Position,
+    cloudflare_secret_name,
+    position_from,
+    steps_between,
+)
 from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT, NAMESPACE, is_placeholder, value_key
 from secretsctl.offline.gitbase import stack_file_at, verify_ref
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference
 from secretsctl.offline.stackfile import (
+    ROTATION,
     StackConfig,
     StackFileError,
     config_key,
@@ -61,10 +68,21 @@ def one_stage_back(position: Position) -> Position | None:
     return None  # undoing a finish would need the deleted version back
 
 
+def position_key(config: StackConfig, secret: str) -> str:
+    """The config key a secret's position is written under: its `secrets.<secret>` entry
+    (the legacy place), else `rotation.<secret>`."""
+    legacy = secret in config.secrets and secret not in config.rotation
+    return f"{NAMESPACE}:{'secrets' if legacy else ROTATION}.{secret}"
+
+
 def move_problems(
-    before: Mapping[str, Position], after: Mapping[str, Position], base: str
+    before: Mapping[str, Position],
+    after: Mapping[str, Position],
+    base: str,
+    key: Callable[[str], str] | None = None,
 ) -> list[Problem]:
-    """Secrets that moved more than one stage (or backwards) between `base` and now."""
+    """Secrets that moved more than one stage (or backwards) between `base` and now.
+    `key`: the config key of a secret's position (default `secrets.<secret>`)."""
     problems = []
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
@@ -78,7 +96,7 @@ def move_problems(
         )
         problems.append(
             Problem(
-                f"{NAMESPACE}:secrets.{name}",
+                key(name) if key is not None else f"{NAMESPACE}:secrets.{name}",
                 f"{what}, got {old.describe()} at {base} and {new.describe()} here "
                 f"(one stage per change: `secretsctl rotate {name}` from the base's position)",
             )
@@ -118,6 +136,13 @@ def named(name: str) -> str:
     """A name from a file as a line shows it: as written when plain, else quoted and cut
     (a name the program refuses must still not break the line)."""
     return name if PLAIN_NAME.fullmatch(name) else shown(name)
+
+
+def source_of(config: StackConfig, secret: str) -> str:
+    """`source:` of a declared secret; `config` for one a program declares in code (its
+    values, when not generated, are the `secrets-store:<secret>_v<N>` keys)."""
+    entry = config.secrets.get(secret)
+    return entry.source if entry is not None else "config"
 
 
 def secret_setting(config: StackConfig, secret: str, setting: str) -> Any:
@@ -256,7 +281,7 @@ def value_change_problems(
     before, after = secure_values(old_text), secure_values(new.raw)
     problems = []
     for name in sorted(set(old.positions) & set(new.positions)):
-        if old.secrets[name].source != "config" or new.secrets[name].source != "config":
+        if source_of(old, name) != "config" or source_of(new, name) != "config":
             continue  # a switch of source is rule 7's
         kept = set(old.positions[name].live_versions) & set(new.positions[name].live_versions)
         for version in sorted(kept):
@@ -334,9 +359,9 @@ def removal_problems(
             key, what = f"secrets.{named(name)}", "removes or renames"
             got = f"no secrets.{named(name)} here"
             fix = "move every binding off it and deploy that first, then remove it"
-        elif entry.source != old.secrets[name].source:
+        elif entry.source != source_of(old, name):
             key, what = f"secrets.{named(name)}.source", "switches the source of"
-            got = f"source {entry.source} here and {old.secrets[name].source} at {base}"
+            got = f"source {entry.source} here and {source_of(old, name)} at {base}"
             fix = (
                 "a new source gives every live version a new value: move every binding off it "
                 "and deploy that first, or declare a new secret with that source"
@@ -391,6 +416,27 @@ def account_binders(
             for name, places in binding_sites(config).items():
                 names.setdefault(name, f"worker {places[0]} of stack {stack!r} binds it {where}")
     return found
+
+
+def _base_positions(
+    old: StackConfig, new: StackConfig, plan: Mapping[str, Any] | None
+) -> Mapping[str, Position]:
+    """The base's positions, with those of secrets a program declares in code and whose
+    position the base left to the default (no `rotation` entry) taken from the base's plan:
+    a secret that gains an entry here must still move one stage from where it stood."""
+    unwritten = [
+        name
+        for name in ((plan or {}).get("secrets") or {})
+        if name in new.positions and name not in old.positions
+    ]
+    if not unwritten:
+        return old.positions
+    try:
+        before = plan_stack(old.stack, config=old, **self_reference(old)).document["secrets"]
+    except SpecError:
+        return old.positions  # the base's program run fails: nothing more to compare
+    found = {n: position_from(before[n]) for n in unwritten if n in before}
+    return {**{n: p for n, p in found.items() if p is not None}, **old.positions}
 
 
 def check_stacks(root: Path, base: str | None = None) -> list[str]:
@@ -465,7 +511,15 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
     removed: dict[str, list[tuple[str, str]]] = {}  # account -> (stack, removed name)
     for stack, old in olds.items():
         config = configs[stack]
-        report(stack, move_problems(old.positions, config.positions, base))
+        report(
+            stack,
+            move_problems(
+                _base_positions(old, config, plans.get(stack)),
+                config.positions,
+                base,
+                functools.partial(position_key, config),
+            ),
+        )
         report(stack, value_change_problems(old, config, base, texts[stack]))
         report(stack, reencryption_problems(old, config))
         gone, covered = removal_problems(old, config, base, binders.get(str(old.account_id), {}))
