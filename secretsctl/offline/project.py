@@ -202,13 +202,13 @@ def _program(file: Path, main: Any) -> dict[str, Path]:
 
 def _stacks_dir(file: Path, configured: Any) -> Path:
     """`stackConfigDir`, else the project folder, as Pulumi does; except that a project whose
-    folder holds no stack file while `stacks/` does keeps this project's older layout (its
-    stack files in `stacks/` before Pulumi.yaml named the folder)."""
+    folder holds no stack file but has a `stacks/` folder keeps this project's older layout
+    (its stack files in `stacks/` before Pulumi.yaml named the folder)."""
     root = file.parent
     if configured is not None:
         return root / _folder(file, "stackConfigDir", configured)
     legacy = root / LEGACY_STACKS_DIR
-    if not _has_stack_files(root) and _has_stack_files(legacy):
+    if legacy.is_dir() and not _has_stack_files(root):
         return legacy
     return root
 

@@ -205,11 +205,17 @@ class StackConfig:
         return {str(n): e for n, e in entries.items() if isinstance(e, Mapping)}
 
     def position_in_entry(self, secret: str) -> bool:
-        """True when the secret's position is written in `secrets.<secret>` (the legacy
-        place) rather than in `rotation.<secret>`."""
-        declared = self.namespace.get("secrets")
+        """True when the secret's position is written in this file's own
+        `secrets-store:secrets.<secret>` entry (the legacy place, which rotate edits): the
+        entry holds current/next/stage, or it exists and `rotation` has nothing for it."""
+        try:
+            declared = json.loads(self.config.get(f"{NAMESPACE}:secrets", "null"))
+        except json.JSONDecodeError:
+            return False
         entry = declared.get(secret) if isinstance(declared, Mapping) else None
-        return isinstance(entry, Mapping) and any(k in entry for k in POSITION_KEYS)
+        if not isinstance(entry, Mapping):
+            return False
+        return any(k in entry for k in POSITION_KEYS) or secret not in self.rotation
 
     @functools.cached_property
     def positions(self) -> Mapping[str, Position]:
@@ -663,15 +669,21 @@ def load_stack_config(
 
 
 def read_stack(
-    stack: str, config_file: Path | None = None, project: Project | None = None
+    stack: str,
+    config_file: Path | None = None,
+    project: Project | None = None,
+    root: Path | None = None,
 ) -> StackConfig:
     """A stack's config from `config_file`, else the project's `Pulumi.<stack>.yaml`.
 
     `project`: the command's project (default: the one the file lies in, for a config
     file; else the one at or above the working directory). The entry of `plan` and
     `rehearse`: when the file imports ESC environments, says so in one line on stderr
-    (values it cannot see are taken to come from there).
+    (values it cannot see are taken to come from there). `root`: the project folder itself,
+    instead of `project`.
     """
+    if project is None and root is not None:
+        project = project_at(root)
     if config_file is None:
         project = project or find_project()
         config = load_stack_config(stack, stack_path(project.root, stack), project=project)

@@ -71,8 +71,8 @@ def one_stage_back(position: Position) -> Position | None:
 def position_key(config: StackConfig, secret: str) -> str:
     """The config key a secret's position is written under: its `secrets.<secret>` entry
     (the legacy place), else `rotation.<secret>`."""
-    legacy = secret in config.secrets and secret not in config.rotation
-    return f"{NAMESPACE}:{'secrets' if legacy else ROTATION}.{secret}"
+    where = "secrets" if config.position_in_entry(secret) else ROTATION
+    return f"{NAMESPACE}:{where}.{secret}"
 
 
 def move_problems(

@@ -469,21 +469,34 @@ def edit_rotation(
     new_lines = _lines(out.getvalue())
     new_block = _rotation_block(new_lines)
     assert new_block is not None  # the key was just written
-    kept_old = [x for i, x in enumerate(lines) if old_block is None or i not in old_block]
-    kept_new = [x for i, x in enumerate(new_lines) if i not in new_block]
     start = old_block.start if old_block is not None else new_block.start
-    if kept_old != kept_new or (old_block is None and new_lines[:start] != lines[:start]):
+    end = old_block.stop if old_block is not None else start
+    # Comment lines right after the block belong to what follows; ruamel.yaml keeps them with
+    # the key before them, so an entry that grows there carries them into the block: out again.
+    trailing: list[str] = []
+    while end + len(trailing) < len(lines) and _is_comment(lines[end + len(trailing)]):
+        trailing.append(lines[end + len(trailing)])
+    dumped = new_lines[new_block.start : new_block.stop]
+    carried = _find(dumped, trailing) if trailing else None
+    if carried is not None:
+        dumped = dumped[:carried] + dumped[carried + len(trailing) :]
+        new_lines = [
+            *new_lines[: new_block.start],
+            *dumped,
+            *trailing,
+            *new_lines[new_block.stop :],
+        ]
+        new_block = range(new_block.start, new_block.start + len(dumped))
+    kept_old = lines[:start] + lines[end:]
+    kept_new = new_lines[: new_block.start] + new_lines[new_block.stop :]
+    if kept_old != kept_new or new_block.start != start:
         raise RotationRefused(
             [
                 f"{ROTATION_KEY}: editing would change lines besides the rotation positions, got "
                 "a layout this editor cannot keep (edit the file by hand)"
             ]
         )
-    block = [
-        x.removesuffix("\n") + newline if x.endswith("\n") else x
-        for x in new_lines[new_block.start : new_block.stop]
-    ]
-    end = old_block.stop if old_block is not None else start
+    block = [x.removesuffix("\n") + newline if x.endswith("\n") else x for x in dumped]
     new = "".join([*raw_lines[:start], *block, *raw_lines[end:]])
     if unterminated:
         new = new.removesuffix(newline)
@@ -494,14 +507,22 @@ def _rotation_block(lines: list[str]) -> range | None:
     """The lines of `secrets-store:rotation` (its key line and the deeper lines under it)."""
     for index, line in enumerate(lines):
         if ROTATION_LINE.match(line):
-            block = _block(lines, index)
-            # Trailing blank and comment lines belong to what follows, not to the block.
-            end = block.stop
-            while end - 1 > index and (
-                not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")
-            ):
-                end -= 1
+            end = _block(lines, index).stop
+            while end - 1 > index and _is_comment(lines[end - 1]):
+                end -= 1  # trailing blank and comment lines belong to what follows
             return range(index, end)
+    return None
+
+
+def _is_comment(line: str) -> bool:
+    return not line.strip() or line.lstrip().startswith("#")
+
+
+def _find(lines: list[str], run: list[str]) -> int | None:
+    """Where `run` first occurs in `lines` as consecutive lines, or None."""
+    for at in range(len(lines) - len(run) + 1):
+        if lines[at : at + len(run)] == run:
+            return at
     return None
 
 
@@ -531,10 +552,14 @@ def _set_position(entry: CommentedMap, position: Position) -> None:
             keys.index("kind") + 1 if "kind" in keys else len(keys), "current", position.current
         )
     if position.next is None:
-        # Steady: `next` and `stage` go (steady is the default).
+        # Steady: `next` and `stage` go (steady is the default). A comment they carried (the
+        # lines after the entry, for ruamel.yaml) stays, on the key before them.
         for key in ("next", "stage"):
             if key in entry:
+                comment = entry.ca.items.pop(key, None)
                 del entry[key]
+                if comment is not None and entry and list(entry)[-1] not in entry.ca.items:
+                    entry.ca.items[list(entry)[-1]] = comment
         return
     for key, value, after in (
         ("next", position.next, "current"),
