@@ -8,8 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import project_at
 from secretsctl.offline.references import Loader
-from secretsctl.offline.stackfile import StackConfig, load_stack_config, stack_path
+from secretsctl.offline.stackfile import (
+    StackConfig,
+    load_stack_config,
+    stack_of,
+    stack_path,
+)
 
 
 class GitRefError(InvalidInput):
@@ -58,3 +64,23 @@ def base_loader(root: Path, ref: str, files: Mapping[str, Path] | None = None) -
         return load_stack_config(stack, path, text=text)
 
     return load
+
+
+def stacks_at(root: Path, ref: str) -> list[str]:
+    """Stack names with a file in the project's stacks folder at `ref`, sorted (none when it
+    has no such folder).
+
+    Read as bytes: a file name that is not UTF-8 must not stop the gate (it is shown
+    escaped, never decoded strictly)."""
+    project = project_at(root)
+    folder = os.path.relpath(project.stacks_dir, project.root).replace(os.sep, "/")
+    folder = "" if folder == "." else folder
+    result = subprocess.run(
+        ["git", "-C", str(root), "ls-tree", "-z", "--name-only", f"{ref}:./{folder}"],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return []
+    names = (os.fsdecode(n) for n in result.stdout.split(b"\0") if n)
+    return sorted(s for s in map(stack_of, names) if s)

@@ -224,7 +224,17 @@ def check(
     account managing the same names or more than 100 live secrets together. With --base:
     no secret moved more than one stage, no version deleted while a worker binds it, no
     live value changed in place, no encryption_key finished without `reencrypted` or
-    removed without being retired, no bound secret removed, renamed or switched.
+    removed without being retired, no bound secret removed, renamed or switched, no kind
+    changed on a secret that is bound or has a live version (declare a new secret under a
+    new name instead), no `workers` dropped from the scopes of a bound secret.
+
+    A stack file may be deleted only once its stack is retired: the base declares no
+    workers and no secrets (remove them in changes this check passes, and deploy them).
+    A renamed file is a deletion plus a new stack, and is refused the same way.
+
+    A secrets-provider change (only the provider keys and every `secure:` ciphertext
+    differ) is accepted with a note. Warnings (exit stays 0): a kind change to or from a
+    key kind; two different placeholder accounts whose stacks would collide as one.
     Exit 2 with one line per problem.
 
     Example: secretsctl check --base origin/main
@@ -233,9 +243,11 @@ def check(
     from secretsctl.workflow.check import check_stacks
 
     project = project_of(cwd, root)
-    lines = check_stacks(project.root, base)
-    if lines:
-        raise fail_invalid(lines)
+    found = check_stacks(project.root, base)
+    for notice in found.notices:
+        err.print(notice, markup=False)
+    if found.problems:
+        raise fail_invalid(found.problems)
     against = f" against {base}" if base else ""
     stacks = list_stacks(project.root)
     out.print(f"check: {len(stacks)} stacks OK{against}.", markup=False)
