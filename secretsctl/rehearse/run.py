@@ -43,6 +43,7 @@ from typing import Any
 from secrets_store.crypto_envelope import key_id
 from secrets_store.rotation import Position, step_toward
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, StackFileError, load_stack_config, read_stack
 from secretsctl.rehearse.driver import (
     WORKDIR_PREFIX,
@@ -134,6 +135,8 @@ class Options:
     stack: str | None = None
     """Rehearse this stack's next transition (default: the built-in demo's whole rotation)."""
     config_file: Path | None = None
+    project: Project | None = None
+    """With `stack`: the project whose stack it is (default: the working directory's)."""
     secrets: tuple[str, ...] = ()
     """With `stack`: the secrets to move (default: those mid-rotation, else every key secret)."""
     unsafe: str | None = None
@@ -177,7 +180,13 @@ def plan_rehearsal(
         start = key_positions(base)
         path = full_rotation(start, skip)
     else:
-        config = read_stack(options.stack, options.config_file)
+        config = read_stack(options.stack, options.config_file, options.project)
+        if not config.secrets:
+            raise RehearsalInputError(
+                f"--stack {options.stack}: the rehearsal reads the secrets and workers the stack "
+                "file declares (secrets-store:secrets), got none (a program that declares them in "
+                "code is not rehearsed yet: rehearse a stack-file stack, or the demo)"
+            )
         every = config.positions
         kinds = config.kinds
         for name in options.secrets:
