@@ -105,8 +105,12 @@ if TYPE_CHECKING:  # the checker sees the public types, which have the same shap
 else:
     SecretsStoreArgs = strict_args(store.SecretsStoreArgs)
     VersionedSecretArgs = strict_args(secret.VersionedSecretArgs)
+    # extra_bindings from other languages: maps of the provider's binding fields (snake_case),
+    # read by Worker like the dicts Python may pass.
     WorkerArgs = strict_args(
-        worker.WorkerArgs, bindings=NotRequired[Mapping[str, SecretBindingType]]
+        worker.WorkerArgs,
+        bindings=NotRequired[Mapping[str, SecretBindingType]],
+        extra_bindings=NotRequired[Sequence[Mapping[str, Any]]],
     )
 
 

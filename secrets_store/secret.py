@@ -11,8 +11,21 @@ import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.errors import Problem, SpecError
-from secrets_store.rotation import Position, cloudflare_secret_name
-from secrets_store.spec import KEY_BYTES, NAME_PREFIX, SecretSpec, check_secret
+from secrets_store.grammar import BINDING_NAME
+from secrets_store.rotation import (
+    Position,
+    cloudflare_secret_name,
+    fallback_binding_name,
+    position_from,
+)
+from secrets_store.spec import (
+    KEY_BYTES,
+    NAME_PREFIX,
+    NAMESPACE,
+    SecretSpec,
+    check_secret,
+    value_key,
+)
 
 if TYPE_CHECKING:
     from secrets_store.store import SecretsStore
@@ -32,14 +45,17 @@ class VersionedSecretArgs(TypedDict):
     """api_key | encryption_key | signing_key | json | opaque: what the workers' helpers do with
     the stages (api_key tries the primary then the fallback binding, ...)."""
     current: NotRequired[int]
-    """The version every primary binding uses while steady. Default 1."""
+    """The version every primary binding uses while steady. Leave current, next and stage
+    out to take them from the stack config `secrets-store:rotation.<secret>` (what
+    `secretsctl rotate` edits); no entry there: steady at 1."""
     next: NotRequired[int]
     """The version being rotated in; set exactly while `stage` is fallback or swapped."""
     stage: NotRequired[str]
     """steady | fallback | swapped. One stage per deploy. Default steady."""
     values: NotRequired[Mapping[str, pulumi.Input[str]]]
     """The value of each live version, by version number ("1", "2"; Python also takes ints).
-    Made Pulumi secrets whatever they are given as. Leave out with `generate`."""
+    Made Pulumi secrets whatever they are given as. Leave out with `generate`; with neither,
+    each version's value is the secret stack config `secrets-store:<secret>_v<N>`."""
     generate: NotRequired[bool]
     """Draw each version's value as 32 random bytes (base64), kept in Pulumi state and never
     regenerated unless the version changes. Default false."""
@@ -85,6 +101,8 @@ class VersionedSecret(pulumi.ComponentResource):
                               current=1, next=2, stage="fallback",
                               values={1: pulumi.Output.secret(v1), 2: pulumi.Output.secret(v2)})
         Worker("edge", ..., bindings={"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")})
+        # or on a WorkersScript of your own:
+        cloudflare.WorkersScript("edge", ..., bindings=key.bindings("PRIMARY_KEY"))
 
     API: https://developers.cloudflare.com/api/resources/secrets_store/subresources/stores/subresources/secrets/
     """
@@ -128,6 +146,10 @@ class VersionedSecret(pulumi.ComponentResource):
             settings.setdefault("store_id", store.store_id)
         secret = settings.get("secret_name") or name
         where = f"VersionedSecret {name}"
+        if not any(k in settings for k in POSITION_ARGS):
+            settings.update(configured_position(secret))
+        if settings.get("values") is None and not settings.get("generate"):
+            settings["values"] = configured_values(secret, settings)
         values = _versions(settings.get("values"), where)
         spec = _checked(secret, settings, where, values)
 
@@ -187,7 +209,46 @@ class VersionedSecret(pulumi.ComponentResource):
                 "primary_name": self.primary_name,
                 "fallback_name": self.fallback_name,
                 "names": self.cloudflare_names,  # plain: the same state, without a task
+                # Plain names and position, never a value: what `secretsctl plan` reads from
+                # any program that uses this component.
+                "secret_name": secret,
+                "kind": spec.kind,
+                "current": self.position.current,
+                "next": self.position.next,
+                "stage": self.position.stage,
             }
+        )
+
+    def bindings(
+        self, name: str, fallback: str | None = None
+    ) -> list[cloudflare.WorkersScriptBindingArgs]:
+        """The `secrets_store_secret` bindings of this secret under binding `name`, for any
+        `cloudflare.WorkersScript`: `name` on the primary version and, while rotating, the
+        fallback binding (`fallback`, default `<name>_FALLBACK`) on the other one.
+
+        The names and the store are this component's Outputs: a script given them waits
+        for each version's activation (and its store) before it uploads, and Pulumi moves
+        it off a version before deleting that version. SpecError for a bad binding name.
+        """
+        where = f"VersionedSecret {self.secret}.bindings"
+        problems = [
+            Problem(where, f"bad binding name, got {candidate!r} (a JavaScript identifier)")
+            for candidate in (name, fallback_binding_name(name, fallback))
+            if not isinstance(candidate, str) or not BINDING_NAME.fullmatch(candidate)
+        ]
+        if fallback is not None and fallback == name:
+            problems.append(
+                Problem(where, f"fallback is the binding itself, got {fallback!r} (name another)")
+            )
+        if problems:
+            raise SpecError(problems)
+        version = self.position.fallback_version
+        return rotation_bindings(
+            name,
+            self.store_id,
+            self.primary_name,
+            self.version_names[version] if version is not None else None,
+            fallback,
         )
 
     def cloudflare_name(self, version: int) -> str:
@@ -213,6 +274,126 @@ class VersionedSecret(pulumi.ComponentResource):
             )
             return generated.base64
         return values[version]
+
+
+def rotation_bindings(
+    name: str,
+    store_id: pulumi.Input[str],
+    secret_name: pulumi.Input[str],
+    fallback_secret_name: pulumi.Input[str] | None = None,
+    fallback: str | None = None,
+) -> list[cloudflare.WorkersScriptBindingArgs]:
+    """Binding `name` on `secret_name` and, when a fallback version is given, the fallback
+    binding (`fallback`, default `<name>_FALLBACK`) on it: the one shape every Worker,
+    component or raw script, binds a rotating secret with."""
+    bindings = [
+        cloudflare.WorkersScriptBindingArgs(
+            type="secrets_store_secret", name=name, store_id=store_id, secret_name=secret_name
+        )
+    ]
+    if fallback_secret_name is not None:
+        bindings.append(
+            cloudflare.WorkersScriptBindingArgs(
+                type="secrets_store_secret",
+                name=fallback_binding_name(name, fallback),
+                store_id=store_id,
+                secret_name=fallback_secret_name,
+            )
+        )
+    return bindings
+
+
+POSITION_ARGS = ("current", "next", "stage")
+ROTATION_KEY = f"{NAMESPACE}:rotation"
+ROTATION_FIELDS = (*POSITION_ARGS, "since", "reencrypted")
+
+
+def configured_position(secret: str) -> dict[str, Any]:
+    """The secret's position from the stack config `secrets-store:rotation.<secret>`
+    ({current, next, stage, since}); {} (steady at 1) when it has no entry. SpecError, naming
+    the config key, for an entry the rules refuse."""
+    where = f"{ROTATION_KEY}.{secret}"
+    try:
+        rotation = pulumi.Config(NAMESPACE).get_object("rotation")
+    except pulumi.ConfigTypeError:
+        raise SpecError(
+            [
+                Problem(
+                    ROTATION_KEY,
+                    "must be a mapping of secret name to {current, next, stage}, got text that "
+                    "is not (pulumi config set --path 'secrets-store:rotation.<secret>.current' 1)",
+                )
+            ]
+        ) from None
+    if rotation is None:
+        return {}
+    if not isinstance(rotation, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    ROTATION_KEY,
+                    f"must be a mapping of secret name to {{current, next, stage}}, got "
+                    f"{type(rotation).__name__} (write one entry per secret)",
+                )
+            ]
+        )
+    entry = rotation.get(secret)
+    if entry is None:
+        return {}
+    if not isinstance(entry, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    where,
+                    f"must be a mapping {{current, next, stage}}, got {type(entry).__name__} "
+                    "(for example current: 1)",
+                )
+            ]
+        )
+    problems = [
+        Problem(f"{where}.{key}", f"unknown key, got {key!r} (use {', '.join(ROTATION_FIELDS)})")
+        for key in entry
+        if key not in ROTATION_FIELDS
+    ]
+    position = {k: entry.get(k) for k in POSITION_ARGS}
+    # The spec's own rules, with every problem named by its config key.
+    since = entry.get("since")
+    _, found = check_secret(secret, {"kind": "opaque", **position, "since": since}, where)
+    problems += found
+    if problems:
+        raise SpecError(problems)
+    return {k: v for k, v in position.items() if v is not None}
+
+
+def configured_values(secret: str, settings: Mapping[str, Any]) -> dict[int, pulumi.Input[str]]:
+    """Each live version's value from the secret stack config `secrets-store:<secret>_v<N>`.
+    SpecError naming each missing key and the command that sets it."""
+    try:
+        position = position_from(settings)
+    except (OverflowError, ValueError, TypeError):
+        position = None
+    if position is None:
+        return {}  # the position is refused by the spec's checks, with its own message
+    config = pulumi.Config(NAMESPACE)
+    values: dict[int, pulumi.Input[str]] = {}
+    problems = []
+    for version in position.live_versions:
+        key = value_key(secret, version)
+        value = config.get_secret(key)
+        if value is None:
+            problems.append(
+                Problem(
+                    f"{NAMESPACE}:{key}",
+                    f"no value for version {version} of secret {secret!r}, got nothing (set it: "
+                    f"pulumi config set --secret {NAMESPACE}:{key} <value>, or pass values= "
+                    "or generate=True)",
+                )
+            )
+        else:
+            values[version] = value
+    if problems:
+        raise SpecError(problems)
+    return values
 
 
 def _versions(values: Any, where: str) -> dict[int, pulumi.Input[str]]:
