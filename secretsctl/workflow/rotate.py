@@ -41,13 +41,21 @@ except ImportError:  # not POSIX: the check before the rename still refuses lost
     fcntl = None  # type: ignore[assignment]
 
 from secrets_store.errors import Problem
-from secrets_store.ordering import ahead_problems
-from secrets_store.rotation import Position, step_toward, steps_between
+from secrets_store.ordering import Standing, promotion_problems
+from secrets_store.policy import moment_text
+from secrets_store.rotation import (
+    Position,
+    emergency_position,
+    step_toward,
+    steps_between,
+    target_version,
+)
 from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.references import directory_loader
 from secretsctl.offline.stackfile import (
     StackConfig,
+    StackFileError,
     config_key,
     decode_stack_bytes,
     load_stack_config,
@@ -135,7 +143,12 @@ def _indentation(lines: Sequence[str]) -> tuple[int, int, int]:
 SECRETS_KEYS = (f"{NAMESPACE}:secrets", "secrets")
 POSITION_KEYS = ("current", "next", "stage")
 MERGE_TAG = "tag:yaml.org,2002:merge"
-POSITION_LINE = re.compile(r"^[ \t]*(?:current|next|stage|reencrypted|since)[ \t]*:")
+POSITION_LINE = re.compile(
+    r"^[ \t]*(?:current|next|stage|reencrypted|since|reached|emergency|"
+    r"steady|fallback|swapped|reason|at)[ \t]*:"
+)
+RECORD_KEYS = ("reached", "emergency")
+"""Records kept next to a position: when each stage was reached, and an emergency's reason."""
 # Line breaks as ruamel.yaml counts them (its line numbers index these lines).
 LINE = re.compile(r"[^\n\x85\u2028\u2029]*(?:[\n\x85\u2028\u2029]|$)")
 
@@ -303,8 +316,12 @@ def edit_positions(
     changes: Mapping[str, Position],
     reencrypted: Mapping[str, int] | None = None,
     since: Mapping[str, datetime.date] | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """`text` with each named secret's current/next/stage set to its new position.
+
+    `records`: per secret, `reached` and `emergency` to write (as one-line mappings; None
+    removes the key).
 
     Every line outside those secrets stays byte-for-byte: its line ending (LF or CRLF)
     included, as do a leading BOM and a missing final newline; new lines take the file's
@@ -354,6 +371,7 @@ def edit_positions(
         if since and name in since:  # a finish: the day the new version became steady
             after = "reencrypted" if "reencrypted" in entry else "current"
             _set_after(entry, "since", since[name], after)
+        _set_records(entry, (records or {}).get(name, {}))
     out = io.StringIO()
     yaml.dump(document, out)
     new_lines = _lines(out.getvalue())
@@ -429,6 +447,26 @@ def _set_position(entry: CommentedMap, position: Position) -> None:
             entry.insert(list(entry).index(after) + 1, key, value)
 
 
+def _set_records(entry: CommentedMap, records: Mapping[str, Any]) -> None:
+    """Write `reached`/`emergency` as one-line mappings right after the position (None:
+    remove the key)."""
+    for key in RECORD_KEYS:
+        if key not in records:
+            continue
+        value = records[key]
+        if value is None:
+            if key in entry:
+                del entry[key]
+            continue
+        flow = CommentedMap(value)
+        flow.fa.set_flow_style()
+        anchor = next(
+            (k for k in ("reached", "since", "reencrypted", "stage", "next") if k in entry),
+            "current",
+        )
+        _set_after(entry, key, flow, anchor)
+
+
 def _set_after(entry: CommentedMap, key: str, value: Any, after: str) -> None:
     """Set `key` in place, or insert it right after `after` (at the end without it)."""
     if key in entry:
@@ -484,18 +522,48 @@ def _reencryption_records(config: StackConfig, moves: list[Move]) -> dict[str, i
     }
 
 
-def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Position]) -> list[str]:
-    """Refuse a move that would put this stack ahead of its `promotion.after` stack's file."""
+def _promotion_problems(
+    config: StackConfig, standings: Mapping[str, Standing], now: datetime.datetime
+) -> list[str]:
+    """Refuse a move that the promotion rule refuses against its `promotion.after` stack's
+    file: ahead of it, or (with `promotion.soak`) before that stack held the stage long enough."""
     after = config.promotion_after
     if not after:
         return []
     other = directory_loader(config.path.parent)(after)
     if other is None:
         return []
-    return [
-        str(p)
-        for p in ahead_problems(config.stack, after, after_positions, other.rotation_output())
-    ]
+    problems = promotion_problems(
+        config.stack, after, standings, other.rotation_output(), soak=config.soak, now=now
+    )
+    return [str(p) for p in problems]
+
+
+def soak_applies(config: StackConfig) -> bool:
+    """Whether moves of this stack record `reached`: it soaks (`promotion.soak`), or a stack
+    that follows it does. Elsewhere nobody reads the record, and diffs stay small."""
+    if config.soak:
+        return True
+    for path in sorted(config.path.parent.glob("Pulumi.*.yaml")):
+        stack = path.name[len("Pulumi.") : -len(".yaml")]
+        if stack == config.stack:
+            continue
+        try:
+            other = load_stack_config(stack, path)
+        except StackFileError:
+            continue
+        if other.promotion_after == config.stack and other.soak:
+            return True
+    return False
+
+
+def reached_after(
+    before: Position, after: Position, record: Mapping[str, datetime.datetime], now: datetime.datetime
+) -> dict[str, datetime.datetime]:
+    """The `reached` record once a secret moves from `before` to `after` at `now`: the
+    record of the same rotation grows by the stage reached; a new rotation starts afresh."""
+    same = before.next is not None and target_version(before) == target_version(after)
+    return {**(record if same else {}), after.stage: now}
 
 
 def apply_moves(
@@ -504,19 +572,37 @@ def apply_moves(
     *,
     reencrypted: bool = False,
     today: datetime.date | None = None,
+    now: datetime.datetime | None = None,
+    emergency: str | None = None,
 ) -> Edit:
     """Check `moves`, edit the file text and plan both sides. Writes nothing.
 
-    A move that finishes a rotation records `since: <today>` in its secret's entry."""
+    Each move records when it reached its stage (`reached`, at `now`); a move that
+    finishes a rotation records `since: <today>`. `emergency`: the reason of an emergency
+    rotation, recorded as `emergency: {reason, at}` (a routine move removes an old one)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    today = today or now.date()
+    timed = soak_applies(config)
+    records: dict[str, dict[str, Any]] = {}
+    standings = dict(config.standings)
+    for m in moves:
+        entry = config.secrets.get(m.secret)
+        reached = reached_after(m.before, m.after, entry.reached if entry else {}, now)
+        standings[m.secret] = Standing(m.after, reached, emergency is not None)
+        records[m.secret] = {
+            "emergency": {"reason": emergency, "at": moment_text(now)} if emergency else None,
+        }
+        if timed:
+            records[m.secret]["reached"] = {s: moment_text(at) for s, at in reached.items()}
     lines = _encryption_problems(config, moves, reencrypted)
     lines += _value_problems(config, moves)
-    lines += _promotion_problems(config, {**config.positions, **{m.secret: m.after for m in moves}})
+    lines += _promotion_problems(config, standings, now)
     if lines:
         raise RotationRefused(lines)
     text, original = _source(config)
     try:
         finished = {
-            m.secret: today or datetime.date.today()
+            m.secret: today
             for m in moves
             if m.before.stage != "steady" and m.after.stage == "steady"
         }
@@ -525,6 +611,7 @@ def apply_moves(
             {m.secret: m.after for m in moves},
             _reencryption_records(config, moves),
             finished,
+            records,
         )
     except (YAMLError, RecursionError) as exc:  # the round trip of a file the loader read
         raise RotationRefused(
