@@ -114,7 +114,7 @@ def promotion_problems(
                 f"(deploy {after} with this program first, or fix promotion.stackReference)",
             )
         ]
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     problems = []
     for name, standing in sorted(mine.items()):
         entry = theirs.get(name)

@@ -109,13 +109,13 @@ def moment_of(value: Any) -> datetime.datetime | None:
     else:
         return None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
 
 
 def moment_text(moment: datetime.datetime) -> str:
     """How a moment is written: UTC, to the second, `2026-06-01T06:17:00Z`."""
-    utc = moment.astimezone(datetime.timezone.utc) if moment.tzinfo else moment
+    utc = moment.astimezone(datetime.UTC) if moment.tzinfo else moment
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -43,7 +43,6 @@ class PromotionError(SpecError, pulumi.RunError):
     """This stack would be ahead of the stack it follows. A RunError: Pulumi shows no traceback."""
 
 
-
 def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:
     """The guard as an Output that resolves only when this stack may be deployed.
 

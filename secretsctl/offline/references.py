@@ -84,9 +84,7 @@ def offline_promotion_problems(
         return []
     name = reference_name(after, PROJECT, None, config.stack_reference)
     rotation = outputs.get(name, {}).get("rotation")
-    return promotion_problems(
-        config.stack, after, config.standings, rotation, soak=config.soak
-    )
+    return promotion_problems(config.stack, after, config.standings, rotation, soak=config.soak)
 
 
 def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from secrets_store.rotation import (
     steps_between,
     target_version,
 )
-from secrets_store.spec import NAMESPACE, shown, value_key
+from secrets_store.spec import MAX_REASON, NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.references import directory_loader
 from secretsctl.offline.stackfile import (
@@ -58,6 +58,7 @@ from secretsctl.offline.stackfile import (
     StackFileError,
     config_key,
     decode_stack_bytes,
+    list_stacks,
     load_stack_config,
     read_stack_text,
     stack_file_name,
@@ -558,7 +559,10 @@ def soak_applies(config: StackConfig) -> bool:
 
 
 def reached_after(
-    before: Position, after: Position, record: Mapping[str, datetime.datetime], now: datetime.datetime
+    before: Position,
+    after: Position,
+    record: Mapping[str, datetime.datetime],
+    now: datetime.datetime,
 ) -> dict[str, datetime.datetime]:
     """The `reached` record once a secret moves from `before` to `after` at `now`: the
     record of the same rotation grows by the stage reached; a new rotation starts afresh."""
@@ -580,7 +584,7 @@ def apply_moves(
     Each move records when it reached its stage (`reached`, at `now`); a move that
     finishes a rotation records `since: <today>`. `emergency`: the reason of an emergency
     rotation, recorded as `emergency: {reason, at}` (a routine move removes an old one)."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     today = today or now.date()
     timed = soak_applies(config)
     records: dict[str, dict[str, Any]] = {}
@@ -604,7 +608,7 @@ def apply_moves(
         finished = {
             m.secret: today
             for m in moves
-            if m.before.stage != "steady" and m.after.stage == "steady"
+            if m.after.stage == "steady" and m.after.current != m.before.current
         }
         new_text = edit_positions(
             text,
@@ -843,3 +847,89 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ---- the emergency path ----------------------------------------------------------------------
+
+
+def emergency_rotate(
+    secret: str,
+    root: Path,
+    reason: str,
+    *,
+    stacks: Sequence[str] = (),
+    reencrypted: bool = False,
+    next_version: int | None = None,
+    now: datetime.datetime | None = None,
+) -> list[Edit]:
+    """Move `secret` in every stack that declares it (or in `stacks`) to its kind's emergency
+    position (`secrets_store.rotation.emergency_position`), each file recording
+    `emergency: {reason, at}`. All edits are checked before any is returned: one refusal
+    refuses them all. Writes nothing."""
+    from secretsctl.schedule.due import promotion_order
+
+    text = reason.strip()
+    if not text or len(text) > MAX_REASON or any(ord(c) < 32 or c == "\x7f" for c in text):
+        raise RotationRefused(
+            [
+                f"--reason: must be one line of 1 to {MAX_REASON} characters, got "
+                f"{shown(reason)} (say why in a few words, for example the incident ticket; "
+                "never the key)"
+            ]
+        )
+    configs = {s: load_stack_config(s, stack_path(root, s)) for s in list_stacks(root)}
+    unknown = [s for s in stacks if s not in configs]
+    if unknown:
+        raise RotationRefused(
+            [
+                f"--stack: no stack file for {s!r}, got {s!r} (stacks: {', '.join(configs)})"
+                for s in unknown
+            ]
+        )
+    chosen = [s for s in promotion_order(configs) if (not stacks or s in stacks)]
+    chosen = [s for s in chosen if secret in configs[s].positions]
+    if not chosen:
+        raise RotationRefused(
+            [
+                f"{NAMESPACE}:secrets.{secret}: no such secret in any stack, got {secret!r} "
+                "(name a declared secret)"
+            ]
+        )
+    now = now or datetime.datetime.now(datetime.UTC)
+    edits: list[Edit] = []
+    lines: list[str] = []
+    for stack in chosen:
+        config = configs[stack]
+        before = config.positions[secret]
+        kind = config.kinds.get(secret, "")
+        if next_version is not None and (before.next is not None or next_version <= before.current):
+            lines.append(
+                f"--next: starts a new version in a steady stack, got --next {next_version} while "
+                f"{stack}'s {secret} is {before.describe()} (drop --next)"
+            )
+            continue
+        after = emergency_position(before, kind, reencrypted=reencrypted, next_version=next_version)
+        if after == before:
+            text_now, original = _source(config)
+            note = (
+                f"{secret} is already at the emergency's position ({before.describe()}): "
+                f"re-encrypt every value written with v{before.current}, then run this again "
+                "with --reencrypted"
+            )
+            edits.append(Edit(stack, config.path, [], text_now, {}, [note], original))
+            continue
+        try:
+            edits.append(
+                apply_moves(
+                    config,
+                    [Move(secret, before, after)],
+                    reencrypted=reencrypted,
+                    now=now,
+                    emergency=text,
+                )
+            )
+        except RotationRefused as exc:
+            lines += exc.lines
+    if lines:
+        raise RotationRefused(lines)
+    return edits
