@@ -52,7 +52,7 @@ from secrets_store.rotation import (
 )
 from secrets_store.spec import MAX_REASON, NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
-from secretsctl.offline.references import directory_loader
+from secretsctl.offline.references import Loader, directory_loader
 from secretsctl.offline.stackfile import (
     StackConfig,
     StackFileError,
@@ -524,14 +524,14 @@ def _reencryption_records(config: StackConfig, moves: list[Move]) -> dict[str, i
 
 
 def _promotion_problems(
-    config: StackConfig, standings: Mapping[str, Standing], now: datetime.datetime
+    config: StackConfig, standings: Mapping[str, Standing], now: datetime.datetime, load: Loader
 ) -> list[str]:
     """Refuse a move that the promotion rule refuses against its `promotion.after` stack's
     file: ahead of it, or (with `promotion.soak`) before that stack held the stage long enough."""
     after = config.promotion_after
     if not after:
         return []
-    other = directory_loader(config.path.parent)(after)
+    other = load(after)
     if other is None:
         return []
     problems = promotion_problems(
@@ -578,12 +578,16 @@ def apply_moves(
     today: datetime.date | None = None,
     now: datetime.datetime | None = None,
     emergency: str | None = None,
+    load: Loader | None = None,
 ) -> Edit:
     """Check `moves`, edit the file text and plan both sides. Writes nothing.
 
     Each move records when it reached its stage (`reached`, at `now`); a move that
     finishes a rotation records `since: <today>`. `emergency`: the reason of an emergency
-    rotation, recorded as `emergency: {reason, at}` (a routine move removes an old one)."""
+    rotation, recorded as `emergency: {reason, at}` (a routine move removes an old one).
+    `load`: how other stacks' configs are read (default: their files; a change that edits
+    several files passes the edited ones)."""
+    load = load or directory_loader(config.path.parent)
     now = now or datetime.datetime.now(datetime.UTC)
     today = today or now.date()
     timed = soak_applies(config)
@@ -600,7 +604,7 @@ def apply_moves(
             records[m.secret]["reached"] = {s: moment_text(at) for s, at in reached.items()}
     lines = _encryption_problems(config, moves, reencrypted)
     lines += _value_problems(config, moves)
-    lines += _promotion_problems(config, standings, now)
+    lines += _promotion_problems(config, standings, now, load)
     if lines:
         raise RotationRefused(lines)
     text, original = _source(config)
@@ -625,7 +629,6 @@ def apply_moves(
             ]
         ) from None
     new_config = load_stack_config(config.stack, config.path, text=new_text)
-    load = directory_loader(config.path.parent)
     # Both plans run the real program: an invalid result is refused before anything is written.
     diff = diff_plans(plan_config(config, load), plan_config(new_config, load))
     notes = []
@@ -898,6 +901,7 @@ def emergency_rotate(
     now = now or datetime.datetime.now(datetime.UTC)
     edits: list[Edit] = []
     lines: list[str] = []
+    load = edited_loader(root, edits)  # a stack that follows is checked against the edit
     for stack in chosen:
         config = configs[stack]
         before = config.positions[secret]
@@ -926,6 +930,7 @@ def emergency_rotate(
                     reencrypted=reencrypted,
                     now=now,
                     emergency=text,
+                    load=load,
                 )
             )
         except RotationRefused as exc:
@@ -933,3 +938,17 @@ def emergency_rotate(
     if lines:
         raise RotationRefused(lines)
     return edits
+
+
+def edited_loader(root: Path, edits: Sequence[Edit]) -> Loader:
+    """Stack configs as a change that edits several files leaves them: the edited text of
+    each stack in `edits` (read when asked, so edits added later count), else its file."""
+    files = directory_loader(stack_path(root, "x").parent)
+
+    def load(stack: str) -> StackConfig | None:
+        for edit in reversed(edits):
+            if edit.stack == stack and edit.moves:
+                return load_stack_config(stack, edit.path, text=edit.text)
+        return files(stack)
+
+    return load
