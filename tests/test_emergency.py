@@ -7,6 +7,7 @@ Each test works on a temporary git repository holding copies of the example stac
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -159,3 +160,33 @@ def test_a_config_secret_without_its_new_value_is_refused_with_the_commands(tmp_
     assert "pulumi config set --secret --stack prod secrets-store:api_key_v2" in result.stderr
     assert "dev" not in repo.read("dev").split("emergency")[0][-1:]  # nothing written
     assert "emergency:" not in repo.read("dev")
+
+
+def test_due_history_and_the_timeline_show_the_emergency(repo, tmp_path):
+    for secret in ("jwt_key", "vault_key"):
+        assert emergency(repo, secret).exit_code == 0
+    repo.commit("emergency merged")
+    root = ("--root", str(repo.root))
+    # due: the encryption_key the emergency left swapped is listed at once, with the reason
+    due = secretsctl("due", "--format", "json", *root)
+    assert due.exit_code == 1, due.output  # something found
+    stuck = {(i["stack"], i["secret"]): i for i in json.loads(due.stdout)["stuck"]}
+    assert stuck[("prod", "vault_key")]["emergency"] == REASON
+    assert stuck[("prod", "vault_key")]["action"] == (
+        "secretsctl rotate vault_key --emergency --reencrypted --reason "
+        "'INC-42: key pasted in a CI log'"
+    )
+    text = secretsctl("due", *root)
+    assert "EMERGENCY" in text.stdout  # the reason follows (the table wraps it)
+    # history: the span the emergency started carries its reason; the picture outlines it
+    svg = tmp_path / "timeline.svg"
+    history = secretsctl("history", "--format", "json", "--svg", str(svg), *root)
+    assert history.exit_code == 0, history.output
+    spans = json.loads(history.stdout)["stacks"]["prod"]["jwt_key"]
+    assert [(s["position"], s["emergency"]) for s in spans] == [
+        ("v1 steady", None),
+        ("v2 steady", REASON),
+    ]
+    picture = svg.read_text()
+    assert 'class="span steady emergency"' in picture
+    assert "EMERGENCY: INC-42" in picture
