@@ -17,7 +17,7 @@ from secrets_store.errors import Problem, SpecError
 from secrets_store.ordering import promotion_problems, reference_name
 from secrets_store.promotion import PromotionError
 from secrets_store.spec import NAMESPACE
-from secretsctl.offline.mockrun import run_program
+from secretsctl.offline.mockrun import run_program, runtime_project
 from secretsctl.offline.stackfile import (
     StackConfig,
     StackFileError,
@@ -26,7 +26,6 @@ from secretsctl.offline.stackfile import (
 )
 
 LONG_AGO = "1970-01-01T00:00:00Z"
-PROJECT = "secrets-store"  # Pulumi.yaml's project name, as the mock runtime reports it
 
 # stack name -> its config (None: the stack has no file there)
 Loader = Callable[[str], StackConfig | None]
@@ -72,7 +71,7 @@ def reference_outputs(
                 for p in exc.problems
             ]
         ) from None
-    return {reference_name(after, PROJECT, None, configured): run.outputs}
+    return {reference_name(after, runtime_project(config), None, configured): run.outputs}
 
 
 def offline_promotion_problems(
@@ -82,7 +81,7 @@ def offline_promotion_problems(
     after = config.promotion_after
     if not after:
         return []
-    name = reference_name(after, PROJECT, None, config.stack_reference)
+    name = reference_name(after, runtime_project(config), None, config.stack_reference)
     rotation = outputs.get(name, {}).get("rotation")
     return promotion_problems(config.stack, after, config.standings, rotation, soak=config.soak)
 
@@ -108,7 +107,7 @@ def self_reference(config: StackConfig) -> dict[str, Any]:
     after = config.promotion_after
     if not after:
         return {"stack_outputs": {}}
-    name = reference_name(after, PROJECT, None, config.stack_reference)
+    name = reference_name(after, runtime_project(config), None, config.stack_reference)
     # Its own positions, held since long ago: the guard (soak included) passes.
     rotation = {
         secret: {**entry, "reached": {entry["stage"]: LONG_AGO}}

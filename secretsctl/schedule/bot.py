@@ -287,8 +287,8 @@ def bot_plan(
                     # Left out with the step of the stack it follows, when that waits for
                     # `verify --live`: never deployed ahead of it.
                     lead_gated = gated_steps.get((after, secret), False)
-            entry = config.secrets[secret]
-            if entry.source == "config":
+            entry = config.secrets.get(secret)  # None: declared in the program's code
+            if entry is None or entry.source == "config":
                 plan.tasks.append(
                     Task(
                         stack,
@@ -320,7 +320,7 @@ def bot_plan(
                 gated_steps[(stack, secret)] = gated
                 steps.append(Step(action, reason, gated=gated))
                 previous = planned[stack].get(secret)
-                record = previous.reached if previous is not None else {}
+                record = previous.reached if previous is not None else {}  # type: ignore[assignment]
                 planned[stack][secret] = Standing(
                     action.after, reached_after(position, action.after, record, now)
                 )
@@ -358,10 +358,8 @@ def _follow(
         return None
     step = step_toward(mine, theirs.position)
     assert step is not None
-    entry = config.secrets[secret]
-    candidate = {
-        secret: Standing(step, reached_after(mine, step, entry.reached, now))
-    }
+    record = config.standings[secret].reached if secret in config.standings else {}
+    candidate = {secret: Standing(step, reached_after(mine, step, record, now))}
 
     def refused(standing: Mapping[str, Standing]) -> list[str]:
         output = {
