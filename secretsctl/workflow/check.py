@@ -157,7 +157,9 @@ def stale_emergency_problems(old: StackConfig, new: StackConfig, base: str) -> l
     """A secret moved while keeping the base's emergency record: the record would exempt
     the new position from the promotion rule, though no emergency moved it there."""
     problems = []
-    for name in sorted(set(old.positions) & set(new.positions)):
+    for name in sorted(
+        set(old.positions) & set(new.positions) & set(old.secrets) & set(new.secrets)
+    ):
         was, now = old.secrets[name].emergency, new.secrets[name].emergency
         if was is None or now != was or old.positions[name] == new.positions[name]:
             continue
