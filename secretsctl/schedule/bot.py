@@ -243,12 +243,12 @@ def bot_plan(
     # the next command edits (further up) starts it on its behalf.
     requested: dict[tuple[str, str], str] = {}
     for (stack, secret), item in items.items():
-        action = item.action
-        if _due(item) and action is not None and action.stack != stack:
+        starts = item.action
+        if _due(item) and starts is not None and starts.stack != stack:
             requested.setdefault(
-                (action.stack, secret),
+                (starts.stack, secret),
                 f"{stack}'s {secret} is due ({item.age_days} days old, rotateEvery "
-                f"{item.every_days}d): its rotation starts in {action.stack}",
+                f"{item.every_days}d): its rotation starts in {starts.stack}",
             )
 
     plan = BotPlan(today, stuck_after, now=now)
@@ -320,7 +320,7 @@ def bot_plan(
                 gated_steps[(stack, secret)] = gated
                 steps.append(Step(action, reason, gated=gated))
                 previous = planned[stack].get(secret)
-                record = previous.reached if previous is not None else {}  # type: ignore[assignment]
+                record = previous.reached if previous is not None else {}
                 planned[stack][secret] = Standing(
                     action.after, reached_after(position, action.after, record, now)
                 )
