@@ -44,6 +44,12 @@ ROTATE_EVERY = re.compile(r"(?P<days>[0-9]{1,5})d")
 """`rotateEvery`: a number of days, `90d`."""
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 """`since` and other dates: `YYYY-MM-DD`."""
+DURATION = re.compile(r"(?P<amount>[0-9]{1,6})(?P<unit>[mhd])")
+"""`promotion.soak`: minutes, hours or days, `30m`, `2h`, `1d`."""
+TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?(?:Z|[+-]00:00)?"
+)
+"""A moment in UTC, as `secretsctl rotate` writes it: `2026-06-01T06:17:00Z`."""
 COMPATIBILITY_DATE = ISO_DATE
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.$-]{1,80}")
 """A name an error line may show as written (anything else is quoted and cut)."""

@@ -1,22 +1,36 @@
 """Promotion order between stacks, as pure rules (no Pulumi, no I/O).
 
-A stack may never be ahead of its `promotion.after` stack: `ahead_problems` compares
-this stack's rotation positions with the other stack's `rotation` output (or its
-file, offline). `secrets_store.promotion` applies it at `pulumi up` through a
-StackReference; `secretsctl` applies it to stack files.
+One rule, `promotion_problems`, applied everywhere: by `secrets_store.promotion` at
+`pulumi up` (against the `promotion.after` stack's deployed `rotation` output), by
+`secretsctl check`, `rotate`, `promote` and the rotation bot (against that stack's file).
+For each secret both stacks declare:
+
+1. never ahead: this stack's position is not further along than the other stack's;
+2. soaked (`promotion.soak` > 0): the other stack reached this position (or one past it)
+   at least `soak` before this stack did. Both moments are the `reached` records that
+   `secretsctl rotate`/`promote` write; a position this stack holds without a record
+   (written before records existed) is not held back, and one the other stack holds
+   without a record cannot be shown soaked, so it is refused;
+3. an emergency (`emergency: {reason, at}` next to this stack's position) is exempt from
+   both: it moves every stack at once (`check --base` requires the reason).
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from secrets_store.errors import Problem
-from secrets_store.rotation import Position, is_ahead, position_from
+from secrets_store.policy import moment_of
+from secrets_store.rotation import Position, is_ahead, position_from, target_version
 from secrets_store.spec import NAMESPACE
 
 # What the local backend and Pulumi's mock runtime report as the organization.
 DEFAULT_ORGANIZATION = "organization"
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+"""A recorded moment may be this far in the future (clocks of CI runners differ)."""
 
 
 def reference_name(
@@ -26,16 +40,70 @@ def reference_name(
     return configured or f"{organization or DEFAULT_ORGANIZATION}/{project}/{after}"
 
 
-def ahead_problems(
+@dataclass(frozen=True)
+class Standing:
+    """Where a secret stands in one stack, with what the rule reads besides the position."""
+
+    position: Position
+    reached: Mapping[str, datetime.datetime] = field(default_factory=dict)
+    """Stage -> when this rotation reached it (the rotation under way, or the one that
+    ended at `current`)."""
+    emergency: bool = False
+    """The position was reached by an emergency rotation."""
+
+    @property
+    def since(self) -> datetime.datetime | None:
+        """When the secret reached its position (None: not recorded)."""
+        return self.reached.get(self.position.stage)
+
+
+def reached_of(raw: Any) -> dict[str, datetime.datetime]:
+    """A `reached` record as moments (entries that are not moments left out)."""
+    out = {}
+    for stage, value in (raw if isinstance(raw, Mapping) else {}).items():
+        moment = moment_of(value)
+        if moment is not None:
+            out[str(stage)] = moment
+    return out
+
+
+def standing_from(entry: Mapping[str, Any]) -> Standing | None:
+    """A stack file's position entry or a `rotation` output entry as a Standing; None when
+    it is not a valid position."""
+    position = position_from(entry)
+    if position is None:
+        return None
+    emergency = entry.get("emergency")
+    return Standing(
+        position,
+        reached_of(entry.get("reached")),
+        isinstance(emergency, Mapping) and bool(emergency.get("reason")),
+    )
+
+
+def first_reached(theirs: Standing, mine: Position) -> datetime.datetime | None:
+    """When the other stack first held `mine` or a later position, as far as its record
+    tells: its moment for that stage when its record is of the same rotation, else the
+    earliest moment of its later rotation (it was past `mine` by then). None: no record."""
+    if target_version(theirs.position) == target_version(mine):
+        return theirs.reached.get(mine.stage)
+    return min(theirs.reached.values(), default=None)
+
+
+def promotion_problems(
     stack: str,
     after: str,
-    mine: Mapping[str, Position],
+    mine: Mapping[str, Standing],
     theirs: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    soak: datetime.timedelta = datetime.timedelta(0),
+    now: datetime.datetime | None = None,
 ) -> list[Problem]:
-    """Every secret of `stack` that is ahead of the same secret in `after`.
+    """Every secret of `stack` that may not stand where it does, given `after`'s standing.
 
-    `theirs` is the other stack's `rotation` output (None: it has none, so it was
-    never deployed by this program and everything here is ahead of it).
+    `theirs` is the other stack's `rotation` output, or its file's equivalent (None: it has
+    none, so it was never deployed by this program and everything here is ahead of it).
+    `now` bounds the recorded moments (default: the clock).
     """
     fix = f"deploy {after} first, or run `secretsctl promote --from {after} --to {stack}`"
     if theirs is None:
@@ -46,16 +114,73 @@ def ahead_problems(
                 f"(deploy {after} with this program first, or fix promotion.stackReference)",
             )
         ]
+    now = now or datetime.datetime.now(datetime.UTC)
     problems = []
-    for name, position in sorted(mine.items()):
+    for name, standing in sorted(mine.items()):
         entry = theirs.get(name)
-        other = position_from(entry) if isinstance(entry, Mapping) else None
-        if other is not None and is_ahead(position, other):
+        other = standing_from(entry) if isinstance(entry, Mapping) else None
+        if other is None or standing.emergency:
+            continue
+        position, key = standing.position, f"{NAMESPACE}:secrets.{name}"
+        if is_ahead(position, other.position):
             problems.append(
                 Problem(
-                    f"{NAMESPACE}:secrets.{name}",
+                    key,
                     f"is ahead of stack {after!r}, got {position.describe()} here and "
-                    f"{other.describe()} in {after} ({fix})",
+                    f"{other.position.describe()} in {after} ({fix})",
+                )
+            )
+            continue
+        mine_at = standing.since
+        if not soak or mine_at is None:
+            continue
+        if mine_at > now + CLOCK_SKEW:
+            problems.append(
+                Problem(
+                    f"{key}.reached",
+                    f"records a moment in the future, got {position.stage} at "
+                    f"{mine_at:%Y-%m-%dT%H:%M:%SZ} (let `secretsctl` write it)",
+                )
+            )
+            continue
+        their_at = first_reached(other, position)
+        if their_at is None:
+            problems.append(
+                Problem(
+                    key,
+                    f"cannot be shown soaked in {after} for {_duration(soak)}, got no record of "
+                    f"when {after} reached {position.describe()} (move {after} with `secretsctl "
+                    f"rotate`/`promote`, which record it, or add reached.{position.stage} there)",
+                )
+            )
+        elif their_at + soak > mine_at:
+            ready = their_at + soak
+            problems.append(
+                Problem(
+                    key,
+                    f"took {position.describe()} before {after} held it for promotion.soak "
+                    f"{_duration(soak)}, got {after} there since {their_at:%Y-%m-%dT%H:%M:%SZ} "
+                    f"and {stack} since {mine_at:%Y-%m-%dT%H:%M:%SZ} (move {stack} at "
+                    f"{ready:%Y-%m-%dT%H:%M:%SZ} or later)",
                 )
             )
     return problems
+
+
+def ahead_problems(
+    stack: str,
+    after: str,
+    mine: Mapping[str, Position],
+    theirs: Mapping[str, Mapping[str, Any]] | None,
+) -> list[Problem]:
+    """The never-ahead rule alone, for plain positions (no records, no soak)."""
+    standings = {name: Standing(position) for name, position in mine.items()}
+    return promotion_problems(stack, after, standings, theirs)
+
+
+def _duration(value: datetime.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

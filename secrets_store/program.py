@@ -138,6 +138,18 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
     return Deployment(store, secrets, {name: workers[name] for name in spec.workers})
 
 
+def _records(spec: StackSpec, secret: str) -> dict[str, Any]:
+    """What the stacks that follow read besides the position: when each stage was reached,
+    and an emergency's reason (plain text, never a value)."""
+    declared = spec.secrets.get(secret)
+    records: dict[str, Any] = {}
+    if declared is not None and declared.reached:
+        records["reached"] = dict(declared.reached)
+    if declared is not None and declared.emergency is not None:
+        records["emergency"] = declared.emergency.model_dump()
+    return records
+
+
 def export_outputs(spec: StackSpec, deployment: Deployment) -> None:
     """Stack outputs: names and positions only; never a value."""
     pulumi.export("store_id", deployment.store.store_id)
@@ -150,6 +162,7 @@ def export_outputs(spec: StackSpec, deployment: Deployment) -> None:
                 "next": s.position.next,
                 "stage": s.position.stage,
                 "cloudflare_names": s.cloudflare_names,
+                **_records(spec, name),
             }
             for name, s in deployment.secrets.items()
         },

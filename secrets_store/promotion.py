@@ -7,11 +7,14 @@ an Output that every Cloudflare resource's `account_id` waits on (see
 `secrets_store.program.build`), so a refused `pulumi up` fails before the engine is
 asked to create, update or delete anything.
 
-Behavior:
+Behavior (the rule is `secrets_store.ordering.promotion_problems`, the one `check` applies):
 - Compared per secret declared in both stacks; a secret the other stack does not
   declare is new here and is not compared.
 - Ahead means a later rotation position (`Position.ordinal`), or the same stage
   towards another `next` version.
+- With `promotion.soak`: the other stack must have reached each position at least that
+  long before this one did (the `reached` moments of both, in the config and the output).
+- A position reached by an emergency (`emergency: {reason, at}`) is exempt.
 - `pulumi up` refuses; `pulumi preview` only warns, so a pull request that moves
   dev and staging together previews cleanly and its merge deploys them in order.
 - The referenced stack must have a `rotation` output (deployed by this program);
@@ -31,13 +34,13 @@ from typing import Any
 import pulumi
 
 from secrets_store.errors import SpecError
-from secrets_store.ordering import ahead_problems, reference_name
+from secrets_store.ordering import Standing, promotion_problems, reached_of, reference_name
+from secrets_store.policy import soak_of
 from secrets_store.spec import StackSpec
 
 
 class PromotionError(SpecError, pulumi.RunError):
     """This stack would be ahead of the stack it follows. A RunError: Pulumi shows no traceback."""
-
 
 
 def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:
@@ -56,11 +59,18 @@ def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:
         spec.promotion.stack_reference,
     )
     reference = pulumi.StackReference(f"promotion-{after}", stack_name=name)
-    mine = {secret: s.position for secret, s in spec.secrets.items()}
+    mine = {
+        secret: Standing(s.position, reached_of(s.reached), s.emergency is not None)
+        for secret, s in spec.secrets.items()
+    }
 
     def check(rotation: Any) -> str:
-        problems = ahead_problems(
-            spec.stack, after, mine, rotation if isinstance(rotation, Mapping) else None
+        problems = promotion_problems(
+            spec.stack,
+            after,
+            mine,
+            rotation if isinstance(rotation, Mapping) else None,
+            soak=soak_of(spec.promotion.soak),
         )
         if problems and pulumi.runtime.is_dry_run():
             for problem in problems:

@@ -134,6 +134,54 @@ def is_ahead(mine: Position, theirs: Position) -> bool:
     return mine.next != theirs.next
 
 
+def target_version(position: Position) -> int:
+    """The version a position's rotation leads to: `next` mid-rotation, else `current`."""
+    return position.next if position.next is not None else position.current
+
+
+EMERGENCY_STAGE: dict[str, Stage] = {
+    "api_key": "steady",
+    "signing_key": "steady",
+    "encryption_key": "swapped",
+    "json": "steady",
+    "opaque": "steady",
+}
+"""Where an emergency takes each kind in one deploy (README, "A leaked key"):
+- api_key: steady at the new version. Workers call upstream with the new key only; the
+  leaked key is revoked upstream once every stack has deployed. Nothing fails if the
+  vendor issued the new key before the deploy.
+- signing_key: steady at the new version. Nothing signs or verifies with the leaked key
+  any more; tokens and signatures it made fail at once (the promised cost).
+- encryption_key: swapped. New values are encrypted with the new key at once; the leaked
+  key only decrypts what it wrote, until those values are re-encrypted and the rotation
+  finishes (`--reencrypted`). Deleting it sooner would lose data: never done.
+- json, opaque: steady at the new version (readers read the primary binding only).
+"""
+
+
+def emergency_position(
+    position: Position, kind: str, *, reencrypted: bool = False, next_version: int | None = None
+) -> Position:
+    """Where an emergency rotation takes a secret at `position` in one deploy.
+
+    The leaked key is taken to be the one in use before any rotation under way: a rotation
+    under way completes to its `next`, a steady secret rotates to `next_version` (default
+    current + 1). An encryption_key stops at swapped until `reencrypted` is confirmed; from
+    swapped with it, it finishes. Returns `position` itself when there is nothing to do.
+    """
+    if position.next is None:
+        new = next_version if next_version is not None else position.current + 1
+        if new <= position.current:
+            raise ValueError("the new version must be greater than current")
+    else:
+        new = position.next
+    if EMERGENCY_STAGE.get(kind, "steady") == "steady":
+        return Position(new)
+    if position.stage == "swapped" and reencrypted:
+        return Position(new)
+    return Position(position.current, "swapped", new)
+
+
 def fallback_binding_name(binding: str, fallback: str | None) -> str:
     """The fallback binding's name: as configured, else `<BINDING>_FALLBACK`."""
     return fallback or f"{binding}_FALLBACK"

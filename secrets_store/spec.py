@@ -37,7 +37,15 @@ from secrets_store.grammar import (
     STACK_NAME,
     VALUE_KEY,
 )
-from secrets_store.policy import rotate_every_problem, since_date, since_problem
+from secrets_store.policy import (
+    moment_of,
+    moment_problem,
+    moment_text,
+    rotate_every_problem,
+    since_date,
+    since_problem,
+    soak_problem,
+)
 from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
 from secrets_store.schemas import SCHEMAS, json_problems, schema_problems
 
@@ -154,6 +162,18 @@ class PromotionSpec(_Model):
     stack_reference: str | None = None
     """Pulumi stack name of `after` for the StackReference at `pulumi up` (for example
     `acme/secrets-store/staging`). Default `<organization>/<project>/<after>`."""
+    soak: str | None = None
+    """How long `after` must have held a rotation stage before this stack may take it:
+    `30m`, `2h`, `1d` (up to 365d). Default none: this stack may take a stage in the same
+    change as `after` (the merge deploys `after` first, and the guard checks it)."""
+
+    @field_validator("soak", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        problem = soak_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("after")
     @classmethod
@@ -165,6 +185,39 @@ class PromotionSpec(_Model):
                 "(for example staging)"
             )
         return value
+
+
+MAX_REASON = 500
+
+
+class EmergencySpec(_Model):
+    """`emergency: {reason, at}`: the secret's position was reached by an emergency rotation
+    (`secretsctl rotate --emergency --reason TEXT` writes it; any later move removes it)."""
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
+    """Why: a leak, the ticket (free text on one line, never the key itself)."""
+    at: str
+    """When the emergency was declared, UTC (`2026-06-01T03:12:00Z`)."""
+
+    @field_validator("reason")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 32 or c == "\x7f" for c in value):
+            raise ValueError(
+                f"must be one line of text, got {shown(value)} (say why in a few words, "
+                "for example the incident ticket)"
+            )
+        return value
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _moment(cls, value: Any) -> Any:
+        problem = moment_problem(value)
+        if problem:
+            raise ValueError(problem)
+        moment = moment_of(value)
+        assert moment is not None
+        return moment_text(moment)
 
 
 class SecretSpec(_Model):
@@ -202,6 +255,35 @@ class SecretSpec(_Model):
     since: str | None = None
     """The day the current version became steady, YYYY-MM-DD (`secretsctl rotate` writes it
     when a rotation finishes). Not written: the stack file's git history tells."""
+    reached: dict[str, str] | None = None
+    """When the rotation under way (or the one that ended at `current`) reached each stage,
+    UTC: `{fallback: 2026-06-01T06:17:00Z, swapped: ...}` (`secretsctl rotate` and `promote`
+    write it; `promotion.soak` of the stacks that follow reads it)."""
+    emergency: EmergencySpec | None = None
+    """Set when this position was reached by an emergency rotation: `{reason, at}`."""
+
+    @field_validator("reached", mode="before")
+    @classmethod
+    def _moments(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"must map stages to moments, got {shown(value)} (`secretsctl rotate` writes it)"
+            )
+        out = {}
+        for stage, moment in value.items():
+            if stage not in STAGE_NAMES:
+                raise ValueError(
+                    f"unknown stage {shown(stage)}, got it as a key (use {_one_of(STAGE_NAMES)})"
+                )
+            problem = moment_problem(moment)
+            if problem:
+                raise ValueError(f"{stage}: {problem}")
+            parsed = moment_of(moment)
+            assert parsed is not None
+            out[stage] = moment_text(parsed)
+        return out
 
     @field_validator("rotate_every", mode="before")
     @classmethod

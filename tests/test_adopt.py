@@ -209,7 +209,8 @@ def test_the_installed_cli_plans_rotates_and_checks_a_program_of_its_own(
     assert stderr.splitlines() == [
         "Pulumi.dev.yaml: secrets-store:rotation.api_key: moved 2 stages in one change, got "
         "v1 → v2 fallback at HEAD and v2 steady here (one stage per change: "
-        "`secretsctl rotate api_key` from the base's position)"
+        "`secretsctl rotate api_key` from the base's position; a leaked key: "
+        '`secretsctl rotate api_key --emergency --reason "why"`)'
     ]
 
 

@@ -45,19 +45,23 @@ def apply(repo: Repo, stack: str, *args: str, today: str = TODAY):
     )
 
 
-def test_one_pr_per_stack_one_stage_each_with_stable_branches_and_labels(scripted):
+def test_one_pr_carries_every_stack_that_may_move_one_stage_each_with_a_stable_branch(scripted):
+    # Promotion per stage (promotion.soak 0 in the example stacks): staging and prod take a
+    # stage in the same pull request as the stack before them; its merge deploys in order.
     document = plan(scripted.root)
     prs = {p["stack"]: p for p in document["prs"]}
-    assert list(prs) == ["dev", "staging"]
+    assert list(prs) == ["dev"]
     dev = prs["dev"]
-    assert (dev["branch"], dev["labels"], dev["command"]) == (
+    assert (dev["branch"], dev["labels"], dev["command"], dev["stacks"]) == (
         "secretsctl/rotation-dev",
-        ["secretsctl-rotation"],
+        ["secretsctl-rotation", "secretsctl-promotion"],
         "rotate",
+        ["dev", "staging", "prod"],
     )
-    steps = {s["secret"]: s for s in dev["steps"]}
+    steps = {(s["stack"], s["secret"]): s for s in dev["steps"]}
     # due: starts (no gate); stuck in swapped: finishes only after verify --live passes
-    assert steps["hmac_key"] == {
+    assert steps[("dev", "hmac_key")] == {
+        "stack": "dev",
         "secret": "hmac_key",
         "before": "v2 steady",
         "after": "v2 → v3 fallback",
@@ -65,18 +69,30 @@ def test_one_pr_per_stack_one_stage_each_with_stable_branches_and_labels(scripte
         "reason": "due: v2 is 112 days old (rotateEvery 90d; steady since 2026-02-09)",
         "command": "secretsctl rotate hmac_key --stack dev",
     }
-    assert steps["jwt_key"]["after"] == "v2 steady" and steps["jwt_key"]["gated"] is True
+    jwt = steps[("dev", "jwt_key")]
+    assert jwt["after"] == "v2 steady" and jwt["gated"] is True
     assert dev["verify"] == ["jwt_key"]
     assert dev["verify_command"] == "secretsctl verify --stack dev --live jwt_key"
-    # config secrets and an encryption key's finish never get a PR step
-    assert set(steps) == {"hmac_key", "jwt_key"}
-    # staging follows dev's finished vault_key with promote
-    staging = prs["staging"]
-    assert staging["branch"] == "secretsctl/rotation-staging"
-    assert staging["labels"] == ["secretsctl-rotation", "secretsctl-promotion"]
-    assert [(s["secret"], s["command"], s["gated"]) for s in staging["steps"]] == [
-        ("vault_key", "secretsctl promote --from dev --to staging vault_key", False)
+    # config secrets and an encryption key's finish never get a PR step; staging follows
+    # dev's finished vault_key and dev's swapped jwt_key at once, and dev's hmac_key start in
+    # the same change; prod follows staging the same way
+    assert [(s["stack"], s["secret"], s["after"], s["gated"]) for s in dev["steps"]] == [
+        ("dev", "hmac_key", "v2 → v3 fallback", False),
+        ("dev", "jwt_key", "v2 steady", True),
+        ("staging", "vault_key", "v1 → v2 fallback", False),
+        ("staging", "hmac_key", "v2 → v3 fallback", False),
+        ("staging", "jwt_key", "v1 → v2 fallback", False),
+        ("prod", "vault_key", "v1 → v2 fallback", False),
+        ("prod", "hmac_key", "v2 → v3 fallback", False),
+        ("prod", "jwt_key", "v1 → v2 fallback", False),
     ]
+    assert steps[("staging", "vault_key")]["reason"] == "dev is at v2 steady: staging follows"
+    assert steps[("staging", "hmac_key")]["reason"] == (
+        "dev moves to v2 → v3 fallback in this change: staging follows (dev deploys first)"
+    )
+    assert steps[("staging", "vault_key")]["command"] == (
+        "secretsctl promote --from dev --to staging vault_key"
+    )
     # a rerun decides the same: the workflow updates instead of duplicating
     assert plan(scripted.root) == document
 
@@ -92,17 +108,30 @@ def test_the_issue_lists_what_a_person_must_do(scripted):
             "reason": "mid-rotation: fallback for 28 days",
             "needs": "a person to run its next stage (the bot moves source: generate secrets only)",
             "commands": ["secretsctl rotate api_key --stack dev"],
-        }
+        },
+        {
+            "stack": "staging",
+            "secret": "api_key",
+            "reason": "dev is at v1 → v2 fallback: staging follows",
+            "needs": "a new value",
+            "commands": [
+                "pulumi config set --secret --stack staging secrets-store:api_key_v2",
+                "secretsctl promote --from dev --to staging api_key",
+            ],
+        },
     ]
     assert issue["body"].startswith("<!-- secretsctl-rotation-issue -->\n")
     assert "```sh\nsecretsctl rotate api_key --stack dev\n```" in issue["body"]
 
 
-def test_promotion_waits_until_the_stack_before_has_finished(scripted):
+def test_followers_take_each_stage_without_waiting_for_a_finish(scripted):
+    # dev is mid-rotation (api_key fallback, jwt_key swapped): staging follows stage by stage
     document = plan(scripted.root)
-    assert document["waiting"] == [
-        "staging api_key: waits for dev to finish its rotation to v2 (dev is v1 → v2 fallback)",
-        "staging jwt_key: waits for dev to finish its rotation to v2 (dev is v1 → v2 swapped)",
+    assert document["waiting"] == []
+    tasks = {(t["stack"], t["secret"]): t for t in document["issue"]["tasks"]}
+    assert tasks[("staging", "api_key")]["commands"] == [
+        "pulumi config set --secret --stack staging secrets-store:api_key_v2",
+        "secretsctl promote --from dev --to staging api_key",
     ]
 
 
@@ -122,7 +151,7 @@ def test_a_config_secret_due_gets_the_value_command_and_an_encryption_key_needs_
     assert vault["commands"] == ["secretsctl rotate vault_key --stack dev --reencrypted"]
     assert "re-encrypted with v3" in vault["needs"]
     dev = next(p for p in document["prs"] if p["stack"] == "dev")
-    assert "vault_key" not in {s["secret"] for s in dev["steps"]}
+    assert "vault_key" not in {s["secret"] for s in dev["steps"] if s["stack"] == "dev"}
 
 
 def test_a_follower_due_while_level_starts_the_rotation_in_the_first_stack(tmp_path):
@@ -168,10 +197,11 @@ def test_apply_verified_finishes_and_records_since_with_the_diff_in_the_body(rep
     assert "Live check passed: `secretsctl verify --stack dev --live jwt_key`" in text
     assert "### Rotation diff for stack `dev`" in text
     assert "Secret versions removed: `dev_jwt_key_v1`" in text
-    assert title.read_text() == (
-        "secretsctl rotate dev: hmac_key v2 steady to v2 → v3 fallback, "
-        "jwt_key v1 → v2 swapped to v2 steady\n"
+    assert title.read_text().startswith(
+        "secretsctl rotation dev, staging, prod: hmac_key (dev) v2 steady to v2 → v3 fallback, "
+        "jwt_key (dev) v1 → v2 swapped to v2 steady, vault_key (staging) v1 steady to "
     )
+    assert "      current: 1\n      next: 2\n      stage: fallback\n" in repo.read("prod")
     check = secretsctl("check", "--base", "HEAD", "--root", str(repo.root))
     assert check.exit_code == 0, check.output
 
@@ -189,11 +219,11 @@ def test_the_dry_run_prints_the_prs_and_the_issue_it_would_open(scripted):
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert text.startswith(
-        "Dry run of the rotation workflow on 2026-06-01: 2 pull request(s), 1 issue."
+        "Dry run of the rotation workflow on 2026-06-01: 1 pull request(s), 1 issue."
     )
-    assert "PR secretsctl/rotation-dev [secretsctl-rotation]" in text
+    assert "PR secretsctl/rotation-dev [secretsctl-rotation, secretsctl-promotion]" in text
     assert "gate: secretsctl verify --stack dev --live jwt_key" in text
-    assert "PR secretsctl/rotation-staging [secretsctl-rotation, secretsctl-promotion]" in text
+    assert "secretsctl promote --from staging --to prod jwt_key" in text
     assert 'Issue "Secret rotation: what a person must do"' in text
     # the markdown dry run shows every body, the plan diff included; nothing is written
     before = {s: scripted.read(s) for s in ("dev", "staging", "prod")}
@@ -201,7 +231,7 @@ def test_the_dry_run_prints_the_prs_and_the_issue_it_would_open(scripted):
         "bot", "plan", "--today", TODAY, "--format", "markdown", "--root", str(scripted.root)
     )
     assert bodies.exit_code == 0, bodies.output
-    assert "# PR `secretsctl/rotation-staging`" in bodies.stdout
+    assert "# PR `secretsctl/rotation-dev`" in bodies.stdout
     assert "`ENCRYPTION_KEY_FALLBACK: (none) → stg_vault_key_v2`" in bodies.stdout
     assert "# Issue: Secret rotation: what a person must do" in bodies.stdout
     assert {s: scripted.read(s) for s in before} == before

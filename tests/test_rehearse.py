@@ -349,3 +349,31 @@ def test_stack_with_a_typescript_bundle_rotates_with_no_failed_request():
     for stage in ("fallback", "swapped"):
         (row,) = rows(report, "hmac_key", stage)
         assert row["requests"] > 0 and row["failures"] == 0, row
+
+
+def test_emergency_costs_only_what_the_readme_promises_and_exits_zero():
+    # GIVEN the demo's three kinds, WHEN they take the emergency path under traffic
+    run = invoke("--emergency", "--json")
+    assert run.exit_code == 0, run.stderr
+    report = run.json()
+    assert report["emergency"] is True and report["ok"] is True
+    costs = report["costs"]
+    # THEN nothing fails that the README did not promise, for every kind
+    assert {kind: cost["unpromised"] for kind, cost in costs.items()} == {
+        "api_key": 0,
+        "encryption_key": 0,
+        "signing_key": 0,
+    }
+    # the promised cost: tokens signed by the dropped key fail at once, nothing else does
+    assert costs["signing_key"]["promised"] > 0
+    assert costs["api_key"]["promised"] == costs["encryption_key"]["promised"] == 0
+    # api_key and jwt_key jump straight to the new version; vault_key swaps, then finishes
+    assert rows(report, "jwt_key", "finished") and rows(report, "api_key", "finished")
+    assert rows(report, "vault_key", "swapped") and rows(report, "vault_key", "finished")
+    assert report["lost_values"] == 0 and report["values_written"] > 0
+
+
+def test_emergency_with_unsafe_is_invalid_input():
+    run = invoke("--emergency", "--unsafe", "skip-stage")
+    assert run.exit_code == 2
+    assert "--emergency: rehearses the built-in demo's emergency path" in run.stderr

@@ -50,7 +50,8 @@ def test_a_secret_moved_two_stages_in_one_change_is_refused(repo):
     assert result.stderr.splitlines() == [
         "stacks/Pulumi.dev.yaml: secrets-store:secrets.api_key: moved 2 stages in one change, "
         "got v1 → v2 fallback at HEAD and v2 steady here (one stage per change: "
-        "`secretsctl rotate api_key` from the base's position)"
+        "`secretsctl rotate api_key` from the base's position; a leaked key: "
+        '`secretsctl rotate api_key --emergency --reason "why"`)'
     ]
 
 

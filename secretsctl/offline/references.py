@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from secrets_store.errors import Problem, SpecError
-from secrets_store.ordering import ahead_problems, reference_name
+from secrets_store.ordering import promotion_problems, reference_name
 from secrets_store.promotion import PromotionError
 from secrets_store.spec import NAMESPACE
 from secretsctl.offline.mockrun import run_program, runtime_project
@@ -24,6 +24,8 @@ from secretsctl.offline.stackfile import (
     load_stack_config,
     stack_file_name,
 )
+
+LONG_AGO = "1970-01-01T00:00:00Z"
 
 # stack name -> its config (None: the stack has no file there)
 Loader = Callable[[str], StackConfig | None]
@@ -81,7 +83,7 @@ def offline_promotion_problems(
         return []
     name = reference_name(after, runtime_project(config), None, config.stack_reference)
     rotation = outputs.get(name, {}).get("rotation")
-    return ahead_problems(config.stack, after, config.positions, rotation)
+    return promotion_problems(config.stack, after, config.standings, rotation, soak=config.soak)
 
 
 def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, Any]:
@@ -106,4 +108,9 @@ def self_reference(config: StackConfig) -> dict[str, Any]:
     if not after:
         return {"stack_outputs": {}}
     name = reference_name(after, runtime_project(config), None, config.stack_reference)
-    return {"stack_outputs": {name: {"rotation": config.rotation_output()}}}
+    # Its own positions, held since long ago: the guard (soak included) passes.
+    rotation = {
+        secret: {**entry, "reached": {entry["stage"]: LONG_AGO}}
+        for secret, entry in config.rotation_output().items()
+    }
+    return {"stack_outputs": {name: {"rotation": rotation}}}

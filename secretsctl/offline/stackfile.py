@@ -23,7 +23,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from secrets_store.grammar import STACK_NAME
-from secrets_store.policy import rotate_every_days, since_date
+from secrets_store.ordering import Standing, reached_of
+from secrets_store.policy import moment_of, rotate_every_days, since_date, soak_of
 from secrets_store.rotation import Position, position_from
 from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
@@ -110,6 +111,34 @@ class SecretEntry:
     """`rotateEvery: <N>d` in days (None: no policy, or not a valid one)."""
     since: datetime.date | None = None
     """`since:`, the day the current version became steady (None: not recorded, or invalid)."""
+    reached: Mapping[str, datetime.datetime] = field(default_factory=dict)
+    """`reached:`, when this rotation reached each stage (valid moments only)."""
+    emergency: Emergency | None = None
+    """`emergency: {reason, at}` next to the position (None: not written, or no reason)."""
+
+    @property
+    def standing(self) -> Standing | None:
+        """The position with what the promotion rule reads besides it."""
+        if self.position is None:
+            return None
+        return Standing(self.position, self.reached, self.emergency is not None)
+
+
+@dataclass(frozen=True)
+class Emergency:
+    """An emergency rotation's record: why, and when (None: `at` is not a valid moment)."""
+
+    reason: str
+    at: datetime.datetime | None
+
+    @staticmethod
+    def read(raw: Any) -> Emergency | None:
+        if not isinstance(raw, Mapping):
+            return None
+        reason = raw.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            return None
+        return Emergency(reason, moment_of(raw.get("at")))
 
 
 @dataclass(frozen=True)
@@ -193,6 +222,8 @@ class StackConfig:
                 position=_position(where),
                 rotate_every=rotate_every_days(entry.get("rotateEvery")),
                 since=since_date(since),
+                reached=reached_of(where.get("reached")),
+                emergency=Emergency.read(where.get("emergency")),
             )
         return out
 
@@ -228,6 +259,22 @@ class StackConfig:
             if name not in out and name not in self.secrets and position is not None:
                 out[name] = position
         return out
+
+    @functools.cached_property
+    def standings(self) -> Mapping[str, Standing]:
+        """Each secret's position with its `reached` and `emergency` records."""
+        out = {n: s.standing for n, s in self.secrets.items() if s.standing is not None}
+        for name, position in self.positions.items():
+            if name not in out:  # only in `rotation` (secrets declared in code)
+                entry = self.rotation.get(name, {})
+                record = Emergency.read(entry.get("emergency"))
+                out[name] = Standing(position, reached_of(entry.get("reached")), record is not None)
+        return out
+
+    @functools.cached_property
+    def soak(self) -> datetime.timedelta:
+        """`promotion.soak` (0 when unset or invalid: the program refuses an invalid one)."""
+        return soak_of(self._promotion.get("soak"))
 
     @functools.cached_property
     def kinds(self) -> Mapping[str, str]:
@@ -279,11 +326,17 @@ class StackConfig:
         return self.path.parent / stack_file_name(stack)
 
     def rotation_output(self) -> dict[str, dict[str, Any]]:
-        """The `rotation` stack output this file would deploy (positions only)."""
-        return {
-            name: {"current": p.current, "next": p.next, "stage": p.stage}
-            for name, p in self.positions.items()
-        }
+        """The `rotation` stack output this file would deploy (positions, with their
+        `reached` and `emergency` records when written)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, p in self.positions.items():
+            out[name] = {"current": p.current, "next": p.next, "stage": p.stage}
+            entry = self.secrets.get(name)
+            if entry is not None and entry.reached:
+                out[name]["reached"] = dict(entry.reached)
+            if entry is not None and entry.emergency is not None:
+                out[name]["emergency"] = {"reason": entry.emergency.reason}
+        return out
 
 
 def _position(entry: Mapping[str, Any]) -> Position | None:

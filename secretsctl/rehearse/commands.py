@@ -55,6 +55,14 @@ def rehearse(
             "workers have the new one) or skip-stage (steady straight to finished). Must fail."
         ),
     ] = None,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="Rehearse the emergency path of a leaked key (README, 'A leaked key'): exit 0 "
+            "when it costs nothing the README did not promise; the cost is reported per kind.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object on stdout, for tools.")
     ] = False,
@@ -95,6 +103,9 @@ def rehearse(
 
     Example: secretsctl rehearse --unsafe skip-stage
 
+    Example: secretsctl rehearse --emergency (the leaked-key path; promised failures counted
+    apart)
+
     Example: secretsctl rehearse --report rehearsal.json (the table, and the JSON for CI)
 
     Example: secretsctl rehearse --load (32 requests in flight through every deploy step,
@@ -110,6 +121,7 @@ def rehearse(
         project=stack_project(cwd, root, config_file) if stack is not None else None,
         secrets=tuple(secret or ()),
         unsafe=unsafe.value if unsafe else None,
+        emergency=emergency,
         load=load,
         load_concurrency=concurrency,
         requests_per_row=requests_per_row,

@@ -17,6 +17,9 @@ from rich.table import Table
 
 from secretsctl.rehearse.traffic import Outcome
 
+PROMISED = {"signing_key": "tokens and signatures made with the leaked key, rejected at once"}
+"""What the emergency path promises to fail, per kind (README, "A leaked key")."""
+
 
 @dataclass
 class Row:
@@ -28,6 +31,8 @@ class Row:
     schedule: str | None
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
+    promised: int = 0
+    """Failures the emergency path promises (README, "A leaked key"); counted in `failures`."""
     fallbacks: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -50,6 +55,7 @@ class Row:
             "schedule": self.schedule,
             "requests": self.requests,
             "failures": self.failures,
+            "promised_failures": self.promised,
             "fallbacks": self.fallbacks,
             "p50_ms": self.percentile(0.50),
             "p99_ms": self.percentile(0.99),
@@ -94,6 +100,7 @@ class Tally:
             n += 1
             if not o.ok:
                 row.failures += 1
+                row.promised += o.promised
                 failed += 1
                 row.reasons[o.reason or "failed"] += 1
         return n, failed
@@ -116,9 +123,22 @@ class Report:
     deploys: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
 
+    emergency: bool = False
+
     @property
     def failing(self) -> list[Row]:
-        return [r for r in self.rows if r.failures]
+        """Rows with a failure nothing promised."""
+        return [r for r in self.rows if r.failures > r.promised]
+
+    def costs(self) -> dict[str, dict[str, int]]:
+        """Per kind: requests, promised failures (the emergency's stated cost) and any other."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.rows:
+            cost = out.setdefault(r.kind, {"requests": 0, "promised": 0, "unpromised": 0})
+            cost["requests"] += r.requests
+            cost["promised"] += r.promised
+            cost["unpromised"] += r.failures - r.promised
+        return out
 
     @property
     def ok(self) -> bool:
@@ -128,6 +148,8 @@ class Report:
         return {
             "mode": self.mode,
             "unsafe": self.unsafe,
+            "emergency": self.emergency,
+            "costs": self.costs(),
             "stages": [r.as_json() for r in self.rows],
             "lost_values": self.lost_values,
             "values_written": self.values_written,
@@ -138,6 +160,7 @@ class Report:
                     "stage": r.stage,
                     "schedule": r.schedule,
                     "failures": r.failures,
+                    "promised_failures": r.promised,
                     "reasons": dict(r.reasons),
                 }
                 for r in self.failing
@@ -151,11 +174,13 @@ class Report:
 def render(report: Report, console: Console) -> None:
     """The per-stage table, then one line per failing stage, then the verdict."""
     table = Table(
-        title=f"Rehearsal: {report.mode}" + (f" --unsafe {report.unsafe}" if report.unsafe else "")
+        title=f"Rehearsal: {report.mode}"
+        + (f" --unsafe {report.unsafe}" if report.unsafe else "")
+        + (" --emergency" if report.emergency else "")
     )
     for column in ("secret", "kind", "stage", "upstream"):
         table.add_column(column)
-    for column in ("requests", "failures", "fallbacks", "p50 ms", "p99 ms", "max ms"):
+    for column in ("requests", "failures", "promised", "fallbacks", "p50 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="right")
     for r in report.rows:
         table.add_row(
@@ -164,7 +189,8 @@ def render(report: Report, console: Console) -> None:
             r.stage,
             r.schedule or "",
             str(r.requests),
-            f"[red]{r.failures}[/red]" if r.failures else "0",
+            f"[red]{r.failures}[/red]" if r.failures > r.promised else str(r.failures),
+            str(r.promised),
             str(r.fallbacks),
             f"{r.percentile(0.5):.1f}",
             f"{r.percentile(0.99):.1f}",
@@ -189,6 +215,14 @@ def render(report: Report, console: Console) -> None:
             f"values: all {report.values_written} written at every stage read back at the end",
             markup=False,
         )
+    if report.emergency:
+        for kind, cost in report.costs().items():
+            what = PROMISED.get(kind, "none promised")
+            console.print(
+                f"emergency cost, {kind}: {cost['promised']} promised failure(s) ({what}), "
+                f"{cost['unpromised']} unpromised, of {cost['requests']} requests",
+                markup=False,
+            )
     total = sum(r.requests for r in report.rows)
     failed = sum(r.failures for r in report.rows)
     verdict = "OK" if report.ok else "FAILED"

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from secrets_store.crypto_envelope import key_id
-from secrets_store.rotation import Position, step_toward
+from secrets_store.rotation import Position, emergency_position, step_toward
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, StackFileError, load_stack_config, read_stack
@@ -112,6 +112,13 @@ SAFE_SCHEDULES = (
         "old key revoked at the earliest moment: once every worker has the new key as fallback",
     ),
 )
+EMERGENCY_SCHEDULE = Schedule(
+    "emergency",
+    ("finished", "start"),
+    ("finished", "end"),
+    "a leaked key: the vendor issued the new key before the emergency deploy; the old key is "
+    "revoked the moment the deploy ends",
+)
 UNSAFE_SCHEDULES = {
     "revoke-early": Schedule(
         "revoke-early",
@@ -141,6 +148,9 @@ class Options:
     """With `stack`: the secrets to move (default: those mid-rotation, else every key secret)."""
     unsafe: str | None = None
     """`revoke-early` or `skip-stage`: rehearse a careless operator."""
+    emergency: bool = False
+    """The demo's secrets rotated on the emergency path (`rotate --emergency`), then the
+    encryption_key finished once re-encrypted: only the README's promised costs may fail."""
     baseline_batches: int = 2
     sizes: Sizes = field(default_factory=Sizes)
     concurrency: int = 8
@@ -174,8 +184,27 @@ def plan_rehearsal(
         )
     skip = options.unsafe == "skip-stage"
     notes: list[str] = []
+    if options.emergency and (options.unsafe or options.stack):
+        raise RehearsalInputError(
+            "--emergency: rehearses the built-in demo's emergency path, got it with "
+            f"{'--unsafe' if options.unsafe else '--stack'} (drop one of them)"
+        )
     client = LoginClient.generate()
-    if options.stack is None:
+    if options.emergency:
+        base = demo_config(options.api_key_values, client)
+        start = key_positions(base)
+        jump = {n: emergency_position(p, base.kinds[n]) for n, p in start.items()}
+        finish = {
+            n: emergency_position(p, base.kinds[n], reencrypted=True) if p.next else p
+            for n, p in jump.items()
+        }
+        notes.append(
+            "emergency path: "
+            + ", ".join(f"{n} {base.kinds[n]} -> {jump[n].describe()}" for n in start)
+            + "; then, once re-encrypted, the encryption_key finishes"
+        )
+        path = [start, jump, finish]
+    elif options.stack is None:
         base = demo_config(options.api_key_values, client)
         start = key_positions(base)
         path = full_rotation(start, skip)
@@ -328,7 +357,13 @@ class _Run:
         self.kinds = kinds
         self.driver = driver
         self.progress = progress
-        self.schedules = (UNSAFE_SCHEDULES[options.unsafe],) if options.unsafe else SAFE_SCHEDULES
+        self.schedules = (
+            (UNSAFE_SCHEDULES[options.unsafe],)
+            if options.unsafe
+            else (EMERGENCY_SCHEDULE,)
+            if options.emergency
+            else SAFE_SCHEDULES
+        )
         sizes = options.sizes
         if options.load and sizes == Sizes():
             # Two upstream workers share a tenant's row: as many requests per batch as
@@ -567,7 +602,7 @@ class _Run:
             self.progress("    load stopped: every request answered")
         lost = self._read_back(labels)
         mode = "demo" if self.o.stack is None else f"stack {self.o.stack}"
-        return Report(
+        report = Report(
             mode,
             self.o.unsafe,
             self.tally.rows(),
@@ -576,6 +611,8 @@ class _Run:
             notes=[f"upstream schedule {s.name}: {s.what}" for s in self.schedules] + self.notes,
             deploys=self.deploys,
         )
+        report.emergency = self.o.emergency
+        return report
 
     def _start(self) -> Mapping[str, str]:
         """Deploy the first stage (every later step preloaded) and send its baseline traffic."""
@@ -614,7 +651,9 @@ class _Run:
         self._events(labels, "start")
         if self.load is None:
             self._send(labels, self.running, "traffic")
-        if self.o.unsafe != "skip-stage":
+        if self.o.emergency:
+            self._emergency(before, labels)
+        elif self.o.unsafe != "skip-stage":
             self._prepare(before, labels)
         steps = {s.name: s for s in transition_steps(before.deployment, after.deployment)}
         # With --load: the stage's requests spread over before and after each step.
@@ -631,6 +670,21 @@ class _Run:
                 done += 1
                 self._after_step(labels, name, done, portions)
         return labels
+
+    def _emergency(self, before: Stage, labels: Mapping[str, str]) -> None:
+        """The emergency path waits for nothing: a signing key it drops is dropped now, and
+        what it signed fails (promised); an encryption_key finishes only once re-encrypted."""
+        with self.lock:
+            self.traffic.dropped_kids |= {
+                key_id(self.old[n])
+                for n, k in self.kinds.items()
+                if k == "signing_key" and before.labels[n] != "finished" and labels[n] == "finished"
+            }
+        if any(
+            k == "encryption_key" and before.labels[n] == "swapped" and labels[n] == "finished"
+            for n, k in self.kinds.items()
+        ):
+            self._reencrypt(labels, self.running, "check before the finish")
 
     def _prepare(self, before: Stage, labels: Mapping[str, str]) -> None:
         """Before the deploy: let old tokens expire; re-check encrypted values before a finish."""

@@ -47,6 +47,9 @@ class Outcome:
     ms: float
     reason: str | None = None
     """Why it failed: an error code or a check name, never a value."""
+    promised: bool = False
+    """A failure the emergency path promises (README, "A leaked key"): a token or signature
+    made with a signing key the emergency dropped."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Traffic:
         self.values: dict[str, tuple[str, str, str]] = {}
         """Value id -> (secret, vault script, plaintext): everything written so far."""
         self.signed: list[Signed] = []
+        self.dropped_kids: set[str] = set()
+        """Signing keys an emergency dropped: what they signed fails, as promised."""
         self._counter = 0
         self._rr = 0
 
@@ -177,7 +182,7 @@ class Traffic:
                             Request(
                                 script, "GET", "/me", headers={"authorization": f"Bearer {t.token}"}
                             ),
-                            _verified(t),
+                            self._verified(t),
                         )
                     )
             elif profile == "signer":
@@ -205,7 +210,7 @@ class Traffic:
                                 body=t.data,
                                 headers={"x-signature": t.token},
                             ),
-                            _verified(t),
+                            self._verified(t),
                         )
                     )
         return out
@@ -258,7 +263,7 @@ class Traffic:
                             body=t.data,
                             headers={"x-signature": t.token},
                         ),
-                        _verified(t),
+                        self._verified(t),
                     )
                 )
             else:
@@ -267,7 +272,7 @@ class Traffic:
                         Request(
                             t.script, "GET", "/me", headers={"authorization": f"Bearer {t.token}"}
                         ),
-                        _verified(t),
+                        self._verified(t),
                     )
                 )
         return out
@@ -278,6 +283,15 @@ class Traffic:
         return [t for t in self.signed if t.kid in kids and now < t.expires_at]
 
     # -- checks that update the ledgers
+
+    def _verified(self, t: Signed) -> Check:
+        def check(r: Response) -> Outcome:
+            ok = r.status == 200
+            reason = None if ok else f"verify: {r.error_code()}"
+            promised = not ok and t.kid in self.dropped_kids
+            return Outcome(t.secret, None, ok, False, r.ms, reason, promised)
+
+        return check
 
     def _wrote(self, secret: str, script: str, vid: str, text: str) -> Check:
         def check(r: Response) -> Outcome:
@@ -330,14 +344,6 @@ def _upstream(secret: str, schedule: str | None) -> Check:
         return Outcome(
             secret, schedule, ok, r.fallback, r.ms, None if ok else f"upstream: {r.error_code()}"
         )
-
-    return check
-
-
-def _verified(t: Signed) -> Check:
-    def check(r: Response) -> Outcome:
-        ok = r.status == 200
-        return Outcome(t.secret, None, ok, False, r.ms, None if ok else f"verify: {r.error_code()}")
 
     return check
 

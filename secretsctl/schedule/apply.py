@@ -8,14 +8,21 @@ finish), and the pull request's title and description (with the plan diff).
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from secretsctl.offline.project import project_at
 from secretsctl.offline.stackfile import load_stack_config, stack_path
 from secretsctl.schedule.bot import BotPlan, PullRequest, Step, bot_plan, pr_body
 from secretsctl.workflow.diff import render_diff_markdown
-from secretsctl.workflow.rotate import Edit, Move, apply_moves, stack_lock, write_edit
+from secretsctl.workflow.rotate import (
+    Edit,
+    Move,
+    apply_moves,
+    edited_loader,
+    stack_lock,
+    write_edit,
+)
 
 
 @dataclass
@@ -27,12 +34,18 @@ class Prepared:
     left_out: list[Step]
     """Gated steps left out: `verify --live` did not pass (or was not run)."""
     edit: Edit | None
+    """The first stack's edit (None: nothing to change)."""
     title: str
     body: str
+    edits: list[Edit] = field(default_factory=list)
+    """Every stack file's edit, in promotion order."""
 
 
 def prepare(plan: BotPlan, root: Path, stack: str, *, verified: bool) -> Prepared | None:
-    """The pull request of `stack` in `plan`, computed (nothing written); None: no PR."""
+    """The pull request of `stack` in `plan`, computed (nothing written); None: no PR.
+
+    A pull request may edit several stack files (the stacks that follow `stack` into the
+    same stages): one edit per file, every one checked before any is returned."""
     pr = plan.pr(stack)
     if pr is None:
         return None
@@ -40,26 +53,40 @@ def prepare(plan: BotPlan, root: Path, stack: str, *, verified: bool) -> Prepare
     left_out = [s for s in pr.steps if s not in steps]
     if not steps:
         return Prepared(pr, [], left_out, None, "", "")
-    config = load_stack_config(stack, stack_path(root, stack))
-    moves = [Move(s.action.secret, s.action.before, s.action.after) for s in steps]
-    edit = apply_moves(config, moves, today=plan.today)
+    edits: list[Edit] = []
+    load = edited_loader(root, edits)  # a stack that follows is checked against the edit
+    for name in pr.stacks:
+        moves = [
+            Move(s.action.secret, s.action.before, s.action.after)
+            for s in steps
+            if s.action.stack == name
+        ]
+        if moves:
+            config = load_stack_config(name, stack_path(root, name))
+            edits.append(apply_moves(config, moves, today=plan.today, now=plan.now, load=load))
     body = pr_body(
         pr,
         steps,
-        render_diff_markdown(edit.diff),
+        "\n".join(render_diff_markdown(e.diff) for e in edits),
         verified=verified,
         left_out=left_out,
     )
-    return Prepared(pr, steps, left_out, edit, pr.title_for(steps), body)
+    return Prepared(pr, steps, left_out, edits[0], pr.title_for(steps), body, edits)
 
 
 def apply(
-    root: Path, stack: str, today: datetime.date, *, verified: bool, stuck_after: int
+    root: Path,
+    stack: str,
+    today: datetime.date,
+    *,
+    verified: bool,
+    stuck_after: int,
+    now: datetime.datetime | None = None,
 ) -> Prepared | None:
     """Plan `stack`'s pull request and write its stack file edit (under the edit lock)."""
     with stack_lock(project_at(root).stacks_dir):
-        plan = bot_plan(root, today, [stack], stuck_after)
+        plan = bot_plan(root, today, [stack], stuck_after, now)
         prepared = prepare(plan, root, stack, verified=verified)
-        if prepared is not None and prepared.edit is not None:
-            write_edit(prepared.edit)
+        for edit in prepared.edits if prepared is not None else []:
+            write_edit(edit)
     return prepared

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secrets_store.rotation import Position
+from secrets_store.ordering import Standing, promotion_problems
+from secrets_store.rotation import Position, step_toward, steps_between
 from secretsctl.offline.stackfile import StackConfig
 from secretsctl.schedule.due import (
     STUCK_AFTER_DAYS,
     Action,
     Item,
+    _action,
     chosen_stacks,
     due_report,
     next_action,
@@ -38,6 +40,7 @@ from secretsctl.schedule.due import (
     stack_items,
 )
 from secretsctl.workflow.render import markdown_table
+from secretsctl.workflow.rotate import reached_after
 
 LABEL = "secretsctl-rotation"
 PROMOTION_LABEL = "secretsctl-promotion"
@@ -73,7 +76,8 @@ class Step:
 
 @dataclass
 class PullRequest:
-    """One stack's pull request: every step is `rotate`, or every step is `promote`."""
+    """One pull request: its stack's steps, and those of the stacks that follow it into the
+    same stages in this run (they deploy after it, in promotion order)."""
 
     stack: str
     command: str
@@ -84,25 +88,41 @@ class PullRequest:
         return f"{BRANCH_PREFIX}{self.stack}"
 
     @property
+    def stacks(self) -> list[str]:
+        """The stacks whose files the pull request edits, in promotion order."""
+        return list(dict.fromkeys([self.stack, *(s.action.stack for s in self.steps)]))
+
+    @property
     def labels(self) -> list[str]:
-        return [LABEL, PROMOTION_LABEL] if self.command == "promote" else [LABEL]
+        promotes = any(s.action.command == "promote" for s in self.steps)
+        return [LABEL, PROMOTION_LABEL] if promotes else [LABEL]
+
+    def _gated(self, stack: str) -> list[str]:
+        return [s.action.secret for s in self.steps if s.gated and s.action.stack == stack]
 
     @property
     def verify(self) -> list[str]:
         """Secrets whose step needs `secretsctl verify --live` to pass first."""
-        return [s.action.secret for s in self.steps if s.gated]
+        return list(dict.fromkeys(s.action.secret for s in self.steps if s.gated))
 
     @property
     def verify_command(self) -> str | None:
-        if not self.verify:
-            return None
-        return f"secretsctl verify --stack {self.stack} --live {' '.join(self.verify)}"
+        commands = [
+            f"secretsctl verify --stack {stack} --live {' '.join(self._gated(stack))}"
+            for stack in self.stacks
+            if self._gated(stack)
+        ]
+        return " && ".join(commands) or None
 
     def title_for(self, steps: list[Step]) -> str:
+        many = len({s.action.stack for s in steps} | {self.stack}) > 1
         moves = ", ".join(
-            f"{s.action.secret} {s.action.before.describe()} to {s.action.after.describe()}"
+            f"{s.action.secret}{f' ({s.action.stack})' if many else ''} "
+            f"{s.action.before.describe()} to {s.action.after.describe()}"
             for s in steps
         )
+        if many:
+            return f"secretsctl rotation {', '.join(self.stacks)}: {moves}"
         verb = "promote" if self.command == "promote" else "rotate"
         return f"secretsctl {verb} {self.stack}: {moves}"
 
@@ -113,13 +133,14 @@ class PullRequest:
     def as_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
+            "stacks": self.stacks,
             "command": self.command,
             "branch": self.branch,
             "title": self.title,
             "labels": self.labels,
             "verify": self.verify,
             "verify_command": self.verify_command,
-            "steps": [s.as_json() for s in self.steps],
+            "steps": [{"stack": s.action.stack, **s.as_json()} for s in self.steps],
         }
 
 
@@ -149,6 +170,8 @@ class BotPlan:
     today: datetime.date
     stuck_after: int
     prs: list[PullRequest] = field(default_factory=list)
+    now: datetime.datetime | None = None
+    """The moment the plan is made for (records and `promotion.soak` count to it)."""
     tasks: list[Task] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
 
@@ -197,8 +220,18 @@ def bot_plan(
     today: datetime.date,
     stacks: list[str] | None = None,
     stuck_after: int = STUCK_AFTER_DAYS,
+    now: datetime.datetime | None = None,
 ) -> BotPlan:
-    """The pull requests and the issue the rotation workflow keeps for the project's stacks."""
+    """The pull requests and the issue the rotation workflow keeps for the project's stacks.
+
+    Stacks are decided in promotion order, each against the positions the stacks before it
+    will have once this run's pull requests merge (`planned`): a stack that follows another
+    takes every stage the promotion rule allows (`promotion_problems`, with its
+    `promotion.soak`, at `now`). A stage it may take only together with the stack it
+    follows (soak 0, that stack moving in this run) goes in that stack's pull request: the
+    merge deploys them in promotion order and the guard checks each `pulumi up`.
+    """
+    now = now or datetime.datetime.combine(today, datetime.time(), datetime.UTC)
     report = due_report(root, today, (), stuck_after)
     configs, histories = report.configs, report.histories
     chosen = chosen_stacks(configs, stacks or ())
@@ -210,37 +243,51 @@ def bot_plan(
     # the next command edits (further up) starts it on its behalf.
     requested: dict[tuple[str, str], str] = {}
     for (stack, secret), item in items.items():
-        action = item.action
-        if _due(item) and action is not None and action.stack != stack:
+        starts = item.action
+        if _due(item) and starts is not None and starts.stack != stack:
             requested.setdefault(
-                (action.stack, secret),
+                (starts.stack, secret),
                 f"{stack}'s {secret} is due ({item.age_days} days old, rotateEvery "
-                f"{item.every_days}d): its rotation starts in {action.stack}",
+                f"{item.every_days}d): its rotation starts in {starts.stack}",
             )
 
-    plan = BotPlan(today, stuck_after)
+    plan = BotPlan(today, stuck_after, now=now)
+    planned: dict[str, dict[str, Standing]] = {}
+    group: dict[str, str] = {}  # stack -> the stack whose pull request carries its steps
+    steps_of: dict[str, list[Step]] = {}
+    gated_steps: dict[tuple[str, str], bool] = {}
     for stack in promotion_order(configs):
-        if stack not in chosen:
-            continue
+        config = configs[stack]
+        planned[stack] = dict(config.standings)
+        group[stack] = stack
+        after = config.promotion_after if config.promotion_after in configs else None
         steps: list[Step] = []
-        for secret, position in configs[stack].positions.items():
-            reason = _reason(configs, stack, secret, position, items, requested)
-            if reason is None:
-                continue
-            action = next_action(configs, stack, secret)
-            if action is None or action.stack != stack:
-                continue  # level with the stack it follows and not requested: nothing yet
-            if action.command == "promote":
-                assert action.source is not None
-                target = action.after.next or action.after.current
-                theirs = configs[action.source].positions[secret]
-                if theirs.current < target:
-                    plan.waiting.append(
-                        f"{stack} {secret}: waits for {action.source} to finish its rotation "
-                        f"to v{target} ({action.source} is {theirs.describe()})"
-                    )
+        for secret, position in config.positions.items():
+            together = lead_gated = False
+            if after is None:
+                reason = _reason(configs, stack, secret, position, items, requested)
+                if reason is None:
                     continue
-            entry = configs[stack].secrets.get(secret)  # None: declared in the program's code
+                action: Action | None = next_action(configs, stack, secret)
+                if action is None or action.stack != stack:
+                    continue  # level with the stack it follows and not requested: nothing yet
+            else:
+                decided = _follow(
+                    config, after, secret, planned, configs[after].standings, now
+                )
+                if decided is None:
+                    continue
+                action, reason, together, waiting = decided
+                if waiting is not None:
+                    plan.waiting.append(waiting)
+                    continue
+                assert action is not None
+                if together:
+                    group[stack] = group[after]
+                    # Left out with the step of the stack it follows, when that waits for
+                    # `verify --live`: never deployed ahead of it.
+                    lead_gated = gated_steps.get((after, secret), False)
+            entry = config.secrets.get(secret)  # None: declared in the program's code
             if entry is None or entry.source == "config":
                 plan.tasks.append(
                     Task(
@@ -267,10 +314,83 @@ def bot_plan(
                     )
                 )
             else:
-                steps.append(Step(action, reason, gated=position.stage != "steady"))
-        if steps:
-            plan.prs.append(PullRequest(stack, steps[0].action.command, steps))
+                gated = position.stage != "steady" or (
+                    after is not None and together and lead_gated
+                )
+                gated_steps[(stack, secret)] = gated
+                steps.append(Step(action, reason, gated=gated))
+                previous = planned[stack].get(secret)
+                record = previous.reached if previous is not None else {}
+                planned[stack][secret] = Standing(
+                    action.after, reached_after(position, action.after, record, now)
+                )
+        steps_of[stack] = steps
+    for stack in promotion_order(configs):
+        leader = group[stack]
+        if not steps_of[stack]:
+            continue
+        pr = plan.pr(leader)
+        if pr is None:
+            if leader not in chosen:
+                continue
+            pr = PullRequest(leader, steps_of[stack][0].action.command, [])
+            plan.prs.append(pr)
+        pr.steps += steps_of[stack]
     return plan
+
+
+def _follow(
+    config: StackConfig,
+    after: str,
+    secret: str,
+    planned: Mapping[str, Mapping[str, Standing]],
+    base_after: Mapping[str, Standing],
+    now: datetime.datetime,
+) -> tuple[Action | None, str, bool, str | None] | None:
+    """A following stack's next stage of `secret`: (action, reason, together, waiting).
+
+    None: level with (or ahead of) the stack it follows, nothing to do. `together`: allowed
+    only with that stack's move of this run (same pull request). `waiting`: the line saying
+    why it may not move yet (the promotion rule's refusal)."""
+    mine = config.positions[secret]
+    theirs = planned[after].get(secret)
+    if theirs is None or not steps_between(mine, theirs.position):
+        return None
+    step = step_toward(mine, theirs.position)
+    assert step is not None
+    record = config.standings[secret].reached if secret in config.standings else {}
+    candidate = {secret: Standing(step, reached_after(mine, step, record, now))}
+
+    def refused(standing: Mapping[str, Standing]) -> list[str]:
+        output = {
+            name: {
+                "current": s.position.current,
+                "next": s.position.next,
+                "stage": s.position.stage,
+                "reached": dict(s.reached),
+            }
+            for name, s in standing.items()
+        }
+        problems = promotion_problems(
+            config.stack, after, candidate, output, soak=config.soak, now=now
+        )
+        return [p.message for p in problems]
+
+    problems = refused(planned[after])
+    if problems:
+        return None, "", False, f"{config.stack} {secret}: waits for {after}: {problems[0]}"
+    action = _action(config, "promote", secret, mine, step, after)
+    # Allowed against what the stack it follows has now (deployed): a pull request of its own.
+    base = base_after.get(secret)
+    base_ok = base is not None and bool(steps_between(mine, base.position))
+    base_ok = base_ok and not refused(base_after)
+    reason = (
+        f"{after} is at {theirs.position.describe()}: {config.stack} follows"
+        if base_ok
+        else f"{after} moves to {theirs.position.describe()} in this change: "
+        f"{config.stack} follows ({after} deploys first)"
+    )
+    return action, reason, not base_ok, None
 
 
 def _reason(

@@ -142,9 +142,10 @@ def _render_due(report: Any) -> None:
             ["stack", "secret", "kind", "source", "position", "unmoved"],
         )
         for i in report.stuck:
-            table.add_row(
-                i.stack, i.secret, i.kind, i.source, i.position.describe(), f"{i.stage_days}d"
-            )
+            position = i.position.describe()
+            if i.emergency is not None:
+                position += f" EMERGENCY: {i.emergency}"
+            table.add_row(i.stack, i.secret, i.kind, i.source, position, f"{i.stage_days}d")
         out.print(table)
     # One line per command: a stack that follows another often waits on the same one.
     serves: dict[str, list[str]] = {}

@@ -5,7 +5,8 @@ A secret is due when it is steady and its current version is at least `rotateEve
 old, counted from `since:` in the stack file or, for a file that never recorded it, from
 the git history (the day the version became steady; a secret never rotated: the day it
 was first declared). A rotation is stuck when its stage has not moved for more than
-`stuck_after` days (read from the git history).
+`stuck_after` days (read from the git history), or at once when an emergency left it
+mid-rotation (an encryption_key waiting for re-encryption: the leaked key still decrypts).
 
 The next command follows the promotion order: a stack rotates itself only when it follows
 no stack; otherwise it is promoted from the stack before it, and when that stack is level,
@@ -15,13 +16,14 @@ the rotation starts further up (`secretsctl rotate X --stack dev`).
 from __future__ import annotations
 
 import datetime
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from secrets_store.policy import age_days
-from secrets_store.rotation import Position, step_toward, steps_between
+from secrets_store.rotation import Position, emergency_position, step_toward, steps_between
 from secrets_store.spec import value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.stackfile import (
@@ -58,10 +60,17 @@ class Action:
     """Value keys (full) the move needs and the stack file lacks (`source: config`)."""
     reencrypted: bool = False
     """The move finishes an encryption_key: every value must be re-encrypted first."""
+    emergency: str | None = None
+    """The move finishes an emergency rotation (its reason): every stack in one change."""
 
     @property
     def secretsctl(self) -> str:
         flag = " --reencrypted" if self.reencrypted else ""
+        if self.emergency is not None:
+            return (
+                f"secretsctl rotate {self.secret} --emergency{flag} "
+                f"--reason {shlex.quote(self.emergency)}"
+            )
         if self.command == "promote":
             return f"secretsctl promote --from {self.source} --to {self.stack} {self.secret}{flag}"
         return f"secretsctl rotate {self.secret} --stack {self.stack}{flag}"
@@ -150,6 +159,8 @@ class Item:
     stage_days: int | None
     """Days the current stage has not moved (mid-rotation only)."""
     action: Action | None
+    emergency: str | None = None
+    """The reason of the emergency rotation that put the secret where it stands (None: none)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +176,7 @@ class Item:
             "since_from": self.since_from,
             "stage_days": self.stage_days,
             "position": self.position.describe(),
+            "emergency": self.emergency,
         }
 
 
@@ -221,7 +233,11 @@ def due_report(
             if item.position.stage == "steady":
                 if item.every_days is not None and item.age_days >= item.every_days:
                     due.append(item)
-            elif item.stage_days is not None and item.stage_days > stuck_after:
+            elif item.emergency is not None or (
+                item.stage_days is not None and item.stage_days > stuck_after
+            ):
+                # An emergency left mid-rotation (an encryption_key waiting for its values to
+                # be re-encrypted) keeps the leaked key live: listed at once, not after days.
                 stuck.append(item)
     return Report(today, stuck_after, due, stuck, configs, histories)
 
@@ -239,7 +255,7 @@ def stack_items(
         if entry.since is not None and not moving:
             since, since_from = entry.since, "stack file"
             stage_days = None
-        elif entry.rotate_every is None and not moving:
+        elif entry.rotate_every is None and not moving and entry.emergency is None:
             continue  # no policy, not rotating: nothing to tell
         else:
             history = histories.spans(stack, name)
@@ -263,5 +279,17 @@ def stack_items(
             age_days(since, today),
             entry.rotate_every,
             stage_days,
-            next_action(configs, stack, name),
+            _emergency_action(config, name) or next_action(configs, stack, name),
+            entry.emergency.reason if entry.emergency is not None else None,
         )
+
+
+def _emergency_action(config: StackConfig, secret: str) -> Action | None:
+    """The finish of an emergency left mid-rotation (None: no emergency under way)."""
+    entry = config.secrets[secret]
+    position = entry.position
+    if entry.emergency is None or position is None or position.next is None:
+        return None
+    after = emergency_position(position, entry.kind, reencrypted=True)
+    action = _action(config, "rotate", secret, position, after)
+    return replace(action, emergency=entry.emergency.reason)

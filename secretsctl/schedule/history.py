@@ -53,6 +53,8 @@ class Span:
     end: datetime.date | None
     commit: str
     """The commit that moved the secret here."""
+    emergency: str | None = None
+    """The reason, when an emergency rotation moved the secret here."""
 
     def days(self, today: datetime.date) -> int:
         return max(0, ((self.end or today) - self.start).days)
@@ -165,13 +167,15 @@ def spans(snapshots: Iterable[Snapshot], secret: str) -> list[Span]:
     out: list[Span] = []
     for snapshot in snapshots:
         position = snapshot.config.positions.get(secret) if snapshot.config else None
+        entry = snapshot.config.secrets.get(secret) if snapshot.config else None
+        emergency = entry.emergency.reason if entry and entry.emergency else None
         if out and out[-1].end is None:
             last = out[-1]
             if position == last.position:
                 continue
-            out[-1] = Span(last.position, last.start, snapshot.date, last.commit)
+            out[-1] = Span(last.position, last.start, snapshot.date, last.commit, last.emergency)
         if position is not None:
-            out.append(Span(position, snapshot.date, None, snapshot.commit))
+            out.append(Span(position, snapshot.date, None, snapshot.commit, emergency))
     return out
 
 

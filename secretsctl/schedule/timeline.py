@@ -23,6 +23,7 @@ from secretsctl.schedule.history import Histories, Span
 
 STAGE_COLOURS = {"steady": "#cfe3d3", "fallback": "#f0b546", "swapped": "#5b8def"}
 STAGE_TEXT = {"steady": "#1f3d27", "fallback": "#3d2a00", "swapped": "#ffffff"}
+EMERGENCY_COLOUR = "#d62728"
 STAGE_MEANING = {
     "steady": "steady: one version bound",
     "fallback": "fallback: new version bound as fallback",
@@ -55,6 +56,8 @@ def stage_summary(spans: list[Span], today: datetime.date) -> str:
         return ""
     now = spans[-1]
     text = f"{now.position.describe()} {now.days(today)}d"
+    if now.emergency is not None:
+        text += " (emergency)"
     # The stages of the last rotation before now (finished, or the one under way).
     stages: list[Span] = []
     for span in reversed(spans[:-1]):
@@ -85,6 +88,7 @@ def as_json(lanes: list[Lane], today: datetime.date) -> dict[str, Any]:
                         "end": s.end.isoformat() if s.end else None,
                         "days": s.days(today),
                         "commit": s.commit,
+                        "emergency": s.emergency,
                     }
                     for s in spans
                 ]
@@ -236,14 +240,16 @@ def _bar(
         width,
         BAR,
         fill=STAGE_COLOURS[stage],
-        stroke="#ffffff",
-        stroke_width=1,
+        # An emergency's bar: outlined in red, its reason in the tooltip.
+        stroke=EMERGENCY_COLOUR if span.emergency else "#ffffff",
+        stroke_width=2 if span.emergency else 1,
         rx=3,
-        class_=f"span {stage}",
+        class_=f"span {stage}" + (" emergency" if span.emergency else ""),
     )
+    why = f"; EMERGENCY: {span.emergency}" if span.emergency else ""
     rect.append_title(
         f"{stack} {secret}: {span.position.describe()}, {span.start.isoformat()} to {until} "
-        f"({days} days; {STAGE_MEANING[stage]})"
+        f"({days} days; {STAGE_MEANING[stage]}{why})"
     )
     group.append(rect)
     label = (

@@ -2,12 +2,16 @@
 
 Rules, each reported as one line naming the stack file and config key:
 1. every stack's config is valid (the real program runs under mocks);
-2. no stack ahead of its `promotion.after` stack (both as written in the files);
+2. the promotion rule (`secrets_store.ordering.promotion_problems`, the guard's): no stack
+   ahead of its `promotion.after` stack, nor (with `promotion.soak`) a stage taken before
+   that stack held it long enough, both as written in the files; an emergency is exempt;
 3. stacks sharing one Cloudflare account (the same `accountId` text) never manage the
    same secret or script name, and hold at most 100 live secrets together;
 against the base ref (`--base`), nothing that destroys a key or loses data:
 4. no secret moved more than one stage (a new secret, a new stack, a finished rotation
-   and a one-stage rollback count right);
+   and a one-stage rollback count right), unless this change records an emergency for it
+   (`emergency: {reason, at}`, written by `secretsctl rotate --emergency --reason`): then
+   any number of stages forwards; a routine move never keeps the base's emergency record;
 5. no `secure:` value of a version that stays live changes (an instant rotation);
 6. no encryption_key version deleted without the recorded re-encryption
    (`reencrypted: <new current>`, written by `secretsctl rotate --reencrypted`);
@@ -40,7 +44,7 @@ from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import PLAIN_NAME
-from secrets_store.ordering import ahead_problems
+from secrets_store.ordering import promotion_problems
 from secrets_store.rotation import (
     Position,
     cloudflare_secret_name,
@@ -60,6 +64,7 @@ from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference
 from secretsctl.offline.stackfile import (
     ROTATION,
+    Emergency,
     StackConfig,
     StackFileError,
     config_key,
@@ -96,6 +101,16 @@ def one_stage_back(position: Position) -> Position | None:
     return None  # undoing a finish would need the deleted version back
 
 
+def fresh_emergency(old: StackConfig, new: StackConfig, name: str) -> Emergency | None:
+    """The emergency record this change writes for secret `name` (None: none, or the base's
+    own record kept): only a new one lets a secret move more than one stage."""
+    now, was = new.secrets.get(name), old.secrets.get(name)
+    record = now.emergency if now is not None else None
+    if record is None or (was is not None and was.emergency == record):
+        return None
+    return record
+
+
 def position_key(config: StackConfig, secret: str) -> str:
     """The config key a secret's position is written under: its `secrets.<secret>` entry
     (the legacy place), else `rotation.<secret>`."""
@@ -108,14 +123,19 @@ def move_problems(
     after: Mapping[str, Position],
     base: str,
     key: Callable[[str], str] | None = None,
+    emergencies: Mapping[str, Emergency] | None = None,
 ) -> list[Problem]:
     """Secrets that moved more than one stage (or backwards) between `base` and now.
-    `key`: the config key of a secret's position (default `secrets.<secret>`)."""
+    `key`: the config key of a secret's position (default `secrets.<secret>`).
+    `emergencies`: secrets this change moves in an emergency (a new `emergency: {reason,
+    at}` record): they may move several stages forwards, never backwards."""
     problems = []
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
         steps = steps_between(old, new)
         if steps in (0, 1) or new == one_stage_back(old):
+            continue
+        if steps is not None and name in (emergencies or {}):
             continue
         what = (
             f"moved {steps} stages in one change"
@@ -126,7 +146,30 @@ def move_problems(
             Problem(
                 key(name) if key is not None else f"{NAMESPACE}:secrets.{name}",
                 f"{what}, got {old.describe()} at {base} and {new.describe()} here "
-                f"(one stage per change: `secretsctl rotate {name}` from the base's position)",
+                f"(one stage per change: `secretsctl rotate {name}` from the base's position; "
+                f'a leaked key: `secretsctl rotate {name} --emergency --reason "why"`)',
+            )
+        )
+    return problems
+
+
+def stale_emergency_problems(old: StackConfig, new: StackConfig, base: str) -> list[Problem]:
+    """A secret moved while keeping the base's emergency record: the record would exempt
+    the new position from the promotion rule, though no emergency moved it there."""
+    problems = []
+    for name in sorted(
+        set(old.positions) & set(new.positions) & set(old.secrets) & set(new.secrets)
+    ):
+        was, now = old.secrets[name].emergency, new.secrets[name].emergency
+        if was is None or now != was or old.positions[name] == new.positions[name]:
+            continue
+        problems.append(
+            Problem(
+                f"{NAMESPACE}:secrets.{named(name)}.emergency",
+                f"keeps the emergency record of {base} on a routine move, got "
+                f"{old.positions[name].describe()} at {base} and "
+                f"{new.positions[name].describe()} here (remove it: `secretsctl rotate` and "
+                "`promote` do; an emergency writes a new one)",
             )
         )
     return problems
@@ -792,7 +835,13 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
             continue
         report(
             stack,
-            ahead_problems(stack, after, config.positions, configs[after].rotation_output()),
+            promotion_problems(
+                stack,
+                after,
+                config.standings,
+                configs[after].rotation_output(),
+                soak=config.soak,
+            ),
         )
 
     # The base's files: of stacks here (a stack with no file there is new: every position
@@ -842,6 +891,11 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
     for stack, old in olds.items():
         config = configs[stack]
         sites = binders.get(str(old.account_id), {})
+        emergencies = {
+            name: record
+            for name in config.secrets
+            if (record := fresh_emergency(old, config, name)) is not None
+        }
         report(
             stack,
             move_problems(
@@ -849,8 +903,10 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 config.positions,
                 base,
                 functools.partial(position_key, config),
+                emergencies,
             ),
         )
+        report(stack, stale_emergency_problems(old, config, base))
         if provider_change(texts[stack], config.raw):
             note(
                 stack,

@@ -144,11 +144,32 @@ def _environment_note(stack: str, path: Path) -> None:
 @exits
 def rotate(
     secret: Annotated[str, typer.Argument(help="Secret to move one stage (e.g. api_key).")],
-    stack: StackOption,
+    stack: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stack",
+            "-s",
+            help="Stack name (stacks/Pulumi.<stack>.yaml). With --emergency: repeatable, "
+            "default every stack that declares SECRET.",
+            show_default=False,
+        ),
+    ] = None,
     next_version: Annotated[
         int | None, typer.Option("--next", help="New version when starting (default current+1).")
     ] = None,
     reencrypted: ReencryptedOption = False,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="A leaked key: every stack at once, to the kind's emergency position "
+            "(README, 'A leaked key'). Needs --reason.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="With --emergency: why (one line, e.g. the incident)."),
+    ] = None,
     format: EditFormatOption = None,
     config_file: ConfigFileOption = None,
     cwd: CwdOption = None,
@@ -161,16 +182,58 @@ def rotate(
     it is printed and nothing is edited (exit 2). Finishing an encryption_key needs
     --reencrypted. Prints what the next `pulumi up` will change.
 
+    --emergency --reason TEXT (a leaked key): every stack that declares SECRET moves in
+    one change, api_key and signing_key straight to steady at the new version, an
+    encryption_key to swapped (finish it with --emergency --reencrypted once every value
+    is re-encrypted). Each file records `emergency: {reason, at}`, which `check` requires.
+
     Example: secretsctl rotate api_key --stack dev
+
+    Example: secretsctl rotate jwt_key --emergency --reason "INC-42: key in a CI log"
     """
+    from secretsctl.workflow.rotate import emergency_rotate, stack_lock
     from secretsctl.workflow.rotate import rotate as do_rotate
-    from secretsctl.workflow.rotate import stack_lock
 
     project = project_of(cwd, root)
+    if emergency or reason is not None:
+        if not emergency or not reason:
+            raise fail_invalid(
+                [
+                    "--reason: an emergency rotation needs both --emergency and --reason, got "
+                    f"{'--emergency' if emergency else '--reason'} alone (pass both: "
+                    '--emergency --reason "why")'
+                ]
+            )
+        with stack_lock(project.stacks_dir):
+            edits = emergency_rotate(
+                secret,
+                project.root,
+                reason,
+                stacks=stack or (),
+                reencrypted=reencrypted,
+                next_version=next_version,
+            )
+            for edit in edits:
+                _write_edit(edit)
+        for edit in edits:
+            if edit.moves:
+                _print_edit(edit, _as_text(format))
+            for note in edit.notes if not edit.moves else ():
+                out.print(f"{edit.stack}: {note}", markup=False)
+        _environment_notes(project.root, [e.stack for e in edits])
+        return
+    if not stack or len(stack) > 1:
+        raise fail_invalid(
+            [
+                f"--stack: name exactly one stack, got {len(stack or [])} (pass --stack NAME; "
+                "several only with --emergency)"
+            ]
+        )
+    stack_name = stack[0]
     folder = config_file.parent if config_file is not None else project.stacks_dir
     with stack_lock(folder):  # from the read to the write: no edit is ever lost
         edit = do_rotate(
-            stack,
+            stack_name,
             secret,
             project.root,
             next_version=next_version,

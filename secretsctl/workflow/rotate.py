@@ -41,16 +41,26 @@ except ImportError:  # not POSIX: the check before the rename still refuses lost
     fcntl = None  # type: ignore[assignment]
 
 from secrets_store.errors import Problem
-from secrets_store.ordering import ahead_problems
-from secrets_store.rotation import Position, position_from, step_toward, steps_between
-from secrets_store.spec import NAMESPACE, shown, value_key
+from secrets_store.ordering import Standing, promotion_problems
+from secrets_store.policy import moment_text
+from secrets_store.rotation import (
+    Position,
+    emergency_position,
+    position_from,
+    step_toward,
+    steps_between,
+    target_version,
+)
+from secrets_store.spec import MAX_REASON, NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import project_at
-from secretsctl.offline.references import directory_loader
+from secretsctl.offline.references import Loader, directory_loader
 from secretsctl.offline.stackfile import (
     StackConfig,
+    StackFileError,
     config_key,
     decode_stack_bytes,
+    list_stacks,
     load_stack_config,
     read_stack_text,
     stack_file_name,
@@ -137,7 +147,12 @@ SECRETS_KEYS = (f"{NAMESPACE}:secrets", "secrets")
 ROTATION_KEY = f"{NAMESPACE}:rotation"
 POSITION_KEYS = ("current", "next", "stage")
 MERGE_TAG = "tag:yaml.org,2002:merge"
-POSITION_LINE = re.compile(r"^[ \t]*(?:current|next|stage|reencrypted|since)[ \t]*:")
+POSITION_LINE = re.compile(
+    r"^[ \t]*(?:current|next|stage|reencrypted|since|reached|emergency|"
+    r"steady|fallback|swapped|reason|at)[ \t]*:"
+)
+RECORD_KEYS = ("reached", "emergency")
+"""Records kept next to a position: when each stage was reached, and an emergency's reason."""
 # Line breaks as ruamel.yaml counts them (its line numbers index these lines).
 LINE = re.compile(r"[^\n\x85\u2028\u2029]*(?:[\n\x85\u2028\u2029]|$)")
 
@@ -305,8 +320,12 @@ def edit_positions(
     changes: Mapping[str, Position],
     reencrypted: Mapping[str, int] | None = None,
     since: Mapping[str, datetime.date] | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """`text` with each named secret's current/next/stage set to its new position.
+
+    `records`: per secret, `reached` and `emergency` to write (as one-line mappings; None
+    removes the key).
 
     Every line outside those secrets stays byte-for-byte: its line ending (LF or CRLF)
     included, as do a leading BOM and a missing final newline; new lines take the file's
@@ -356,6 +375,7 @@ def edit_positions(
         if since and name in since:  # a finish: the day the new version became steady
             after = "reencrypted" if "reencrypted" in entry else "current"
             _set_after(entry, "since", since[name], after)
+        _set_records(entry, (records or {}).get(name, {}))
     out = io.StringIO()
     yaml.dump(document, out)
     new_lines = _lines(out.getvalue())
@@ -399,6 +419,7 @@ def edit_rotation(
     changes: Mapping[str, Position],
     reencrypted: Mapping[str, int] | None = None,
     since: Mapping[str, datetime.date] | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """`text` with `secrets-store:rotation.<secret>` set to each new position (the key and
     the entries are added when missing).
@@ -464,6 +485,7 @@ def edit_rotation(
         if since and name in since:
             after = "reencrypted" if "reencrypted" in entry else "current"
             _set_after(entry, "since", since[name], after)
+        _set_records(entry, (records or {}).get(name, {}))
     out = io.StringIO()
     yaml.dump(document, out)
     new_lines = _lines(out.getvalue())
@@ -571,6 +593,26 @@ def _set_position(entry: CommentedMap, position: Position) -> None:
             entry.insert(list(entry).index(after) + 1, key, value)
 
 
+def _set_records(entry: CommentedMap, records: Mapping[str, Any]) -> None:
+    """Write `reached`/`emergency` as one-line mappings right after the position (None:
+    remove the key)."""
+    for key in RECORD_KEYS:
+        if key not in records:
+            continue
+        value = records[key]
+        if value is None:
+            if key in entry:
+                del entry[key]
+            continue
+        flow = CommentedMap(value)
+        flow.fa.set_flow_style()
+        anchor = next(
+            (k for k in ("reached", "since", "reencrypted", "stage", "next") if k in entry),
+            "current",
+        )
+        _set_after(entry, key, flow, anchor)
+
+
 def _set_after(entry: CommentedMap, key: str, value: Any, after: str) -> None:
     """Set `key` in place, or insert it right after `after` (at the end without it)."""
     if key in entry:
@@ -666,18 +708,51 @@ def _fixed_in_code(moves: list[Move], config: StackConfig, plan: Mapping[str, An
     return lines
 
 
-def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Position]) -> list[str]:
-    """Refuse a move that would put this stack ahead of its `promotion.after` stack's file."""
+def _promotion_problems(
+    config: StackConfig, standings: Mapping[str, Standing], now: datetime.datetime, load: Loader
+) -> list[str]:
+    """Refuse a move that the promotion rule refuses against its `promotion.after` stack's
+    file: ahead of it, or (with `promotion.soak`) before that stack held the stage long enough."""
     after = config.promotion_after
     if not after:
         return []
-    other = directory_loader(config.path.parent)(after)
+    other = load(after)
     if other is None:
         return []
-    return [
-        str(p)
-        for p in ahead_problems(config.stack, after, after_positions, other.rotation_output())
-    ]
+    problems = promotion_problems(
+        config.stack, after, standings, other.rotation_output(), soak=config.soak, now=now
+    )
+    return [str(p) for p in problems]
+
+
+def soak_applies(config: StackConfig) -> bool:
+    """Whether moves of this stack record `reached`: it soaks (`promotion.soak`), or a stack
+    that follows it does. Elsewhere nobody reads the record, and diffs stay small."""
+    if config.soak:
+        return True
+    for path in sorted(config.path.parent.glob("Pulumi.*.yaml")):
+        stack = path.name[len("Pulumi.") : -len(".yaml")]
+        if stack == config.stack:
+            continue
+        try:
+            other = load_stack_config(stack, path)
+        except StackFileError:
+            continue
+        if other.promotion_after == config.stack and other.soak:
+            return True
+    return False
+
+
+def reached_after(
+    before: Position,
+    after: Position,
+    record: Mapping[str, datetime.datetime],
+    now: datetime.datetime,
+) -> dict[str, datetime.datetime]:
+    """The `reached` record once a secret moves from `before` to `after` at `now`: the
+    record of the same rotation grows by the stage reached; a new rotation starts afresh."""
+    same = before.next is not None and target_version(before) == target_version(after)
+    return {**(record if same else {}), after.stage: now}
 
 
 def apply_moves(
@@ -686,37 +761,58 @@ def apply_moves(
     *,
     reencrypted: bool = False,
     today: datetime.date | None = None,
+    now: datetime.datetime | None = None,
+    emergency: str | None = None,
+    load: Loader | None = None,
     before: Mapping[str, Any] | None = None,
 ) -> Edit:
     """Check `moves`, edit the file text and plan both sides. Writes nothing.
 
     A secret whose position the file writes in its `secrets.<secret>` entry is edited there;
-    any other in `rotation.<secret>`. A move that finishes a rotation records `since: <today>`
-    there. `before`: the plan of `config`, when the caller has it already."""
-    load = directory_loader(config.path.parent)
+    any other in `rotation.<secret>`. Each move records when it reached its stage
+    (`reached`, at `now`, where a soak reads it); a move that finishes a rotation records
+    `since: <today>` there. `emergency`: the reason of an emergency rotation, recorded as
+    `emergency: {reason, at}` (a routine move removes an old one). `load`: how other
+    stacks' configs are read (default: their files; a change that edits several files
+    passes the edited ones). `before`: the plan of `config`, when the caller has it."""
+    load = load or directory_loader(config.path.parent)
     if before is None and any(not config.position_in_entry(m.secret) for m in moves):
         before = plan_config(config, load)  # kinds of secrets the program declares in code
     kinds = plan_kinds(config, before)
+    now = now or datetime.datetime.now(datetime.UTC)
+    today = today or now.date()
+    timed = soak_applies(config)
+    extra: dict[str, dict[str, Any]] = {}
+    standings = dict(config.standings)
+    for m in moves:
+        held = standings.get(m.secret)
+        reached = reached_after(m.before, m.after, held.reached if held else {}, now)
+        standings[m.secret] = Standing(m.after, reached, emergency is not None)
+        extra[m.secret] = {
+            "emergency": {"reason": emergency, "at": moment_text(now)} if emergency else None,
+        }
+        if timed:
+            extra[m.secret]["reached"] = {s: moment_text(at) for s, at in reached.items()}
     lines = _encryption_problems(kinds, moves, reencrypted)
     lines += _value_problems(config, moves)
-    lines += _promotion_problems(config, {**config.positions, **{m.secret: m.after for m in moves}})
+    lines += _promotion_problems(config, standings, now, load)
     if lines:
         raise RotationRefused(lines)
     text, original = _source(config)
     try:
         finished = {
-            m.secret: today or datetime.date.today()
+            m.secret: today
             for m in moves
-            if m.before.stage != "steady" and m.after.stage == "steady"
+            if m.after.stage == "steady" and m.after.current != m.before.current
         }
         records = _reencryption_records(kinds, moves)
         in_entry = {m.secret: m.after for m in moves if config.position_in_entry(m.secret)}
         in_rotation = {m.secret: m.after for m in moves if m.secret not in in_entry}
         new_text = text
         if in_entry:
-            new_text = edit_positions(new_text, in_entry, records, finished)
+            new_text = edit_positions(new_text, in_entry, records, finished, extra)
         if in_rotation:
-            new_text = edit_rotation(new_text, in_rotation, records, finished)
+            new_text = edit_rotation(new_text, in_rotation, records, finished, extra)
     except (YAMLError, RecursionError) as exc:  # the round trip of a file the loader read
         raise RotationRefused(
             [
@@ -968,3 +1064,108 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ---- the emergency path ----------------------------------------------------------------------
+
+
+def emergency_rotate(
+    secret: str,
+    root: Path,
+    reason: str,
+    *,
+    stacks: Sequence[str] = (),
+    reencrypted: bool = False,
+    next_version: int | None = None,
+    now: datetime.datetime | None = None,
+) -> list[Edit]:
+    """Move `secret` in every stack that declares it (or in `stacks`) to its kind's emergency
+    position (`secrets_store.rotation.emergency_position`), each file recording
+    `emergency: {reason, at}`. All edits are checked before any is returned: one refusal
+    refuses them all. Writes nothing."""
+    from secretsctl.schedule.due import promotion_order
+
+    text = reason.strip()
+    if not text or len(text) > MAX_REASON or any(ord(c) < 32 or c == "\x7f" for c in text):
+        raise RotationRefused(
+            [
+                f"--reason: must be one line of 1 to {MAX_REASON} characters, got "
+                f"{shown(reason)} (say why in a few words, for example the incident ticket; "
+                "never the key)"
+            ]
+        )
+    project = project_at(root)
+    configs = {
+        s: load_stack_config(s, stack_path(root, s), project=project) for s in list_stacks(root)
+    }
+    unknown = [s for s in stacks if s not in configs]
+    if unknown:
+        raise RotationRefused(
+            [
+                f"--stack: no stack file for {s!r}, got {s!r} (stacks: {', '.join(configs)})"
+                for s in unknown
+            ]
+        )
+    chosen = [s for s in promotion_order(configs) if (not stacks or s in stacks)]
+    chosen = [s for s in chosen if secret in configs[s].positions]
+    if not chosen:
+        raise RotationRefused(
+            [
+                f"{NAMESPACE}:secrets.{secret}: no such secret in any stack, got {secret!r} "
+                "(name a declared secret)"
+            ]
+        )
+    now = now or datetime.datetime.now(datetime.UTC)
+    edits: list[Edit] = []
+    lines: list[str] = []
+    load = edited_loader(root, edits)  # a stack that follows is checked against the edit
+    for stack in chosen:
+        config = configs[stack]
+        before = config.positions[secret]
+        kind = config.kinds.get(secret, "")
+        if next_version is not None and (before.next is not None or next_version <= before.current):
+            lines.append(
+                f"--next: starts a new version in a steady stack, got --next {next_version} while "
+                f"{stack}'s {secret} is {before.describe()} (drop --next)"
+            )
+            continue
+        after = emergency_position(before, kind, reencrypted=reencrypted, next_version=next_version)
+        if after == before:
+            text_now, original = _source(config)
+            note = (
+                f"{secret} is already at the emergency's position ({before.describe()}): "
+                f"re-encrypt every value written with v{before.current}, then run this again "
+                "with --reencrypted"
+            )
+            edits.append(Edit(stack, config.path, [], text_now, {}, [note], original))
+            continue
+        try:
+            edits.append(
+                apply_moves(
+                    config,
+                    [Move(secret, before, after)],
+                    reencrypted=reencrypted,
+                    now=now,
+                    emergency=text,
+                    load=load,
+                )
+            )
+        except RotationRefused as exc:
+            lines += exc.lines
+    if lines:
+        raise RotationRefused(lines)
+    return edits
+
+
+def edited_loader(root: Path, edits: Sequence[Edit]) -> Loader:
+    """Stack configs as a change that edits several files leaves them: the edited text of
+    each stack in `edits` (read when asked, so edits added later count), else its file."""
+    files = directory_loader(stack_path(root, "x").parent)
+
+    def load(stack: str) -> StackConfig | None:
+        for edit in reversed(edits):
+            if edit.stack == stack and edit.moves:
+                return load_stack_config(stack, edit.path, text=edit.text)
+        return files(stack)
+
+    return load
