@@ -13,13 +13,17 @@ from pydantic import SecretStr
 from secrets_store import sdk_internals
 from secrets_store.errors import SpecError
 from secrets_store.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
+from secrets_store.topology import merged, read_topology, topology_path
 
-STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers")
+STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers", "rotation")
 PLAIN_KEYS = ("accountId", "namePrefix")
 # Set only by secretsctl's offline runs: secret keys of the stack file it could not decrypt,
 # and that the run is a plan (placeholders are shown, not refused).
 OPAQUE_KEYS = "secretsctl:opaqueKeys"
 OFFLINE_KEY = "secretsctl:offline"
+# Set only by secretsctl's offline runs: the topology file of the stack file's project ("":
+# none), which may not be the one next to the program it runs (a scratch copy of a stack).
+TOPOLOGY_KEY = "secretsctl:topologyFile"
 
 
 class PlaceholderError(SpecError, pulumi.RunError):
@@ -46,6 +50,14 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
             values[key] = ConfigValue(
                 value=None if full in opaque else SecretStr(text), secure=secret
             )
+    given = runtime_config.get_config(TOPOLOGY_KEY)
+    if given is None:
+        topology = read_topology(topology_path(root))
+    else:
+        topology = read_topology(Path(given)) if given else None
+    if topology is not None:
+        # Shared declarations under the stack's own (`secrets-store.yaml`, README).
+        structured = merged(topology.data, structured)
     spec = parse_stack(
         stack or pulumi.get_stack(),
         structured,

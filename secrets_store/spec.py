@@ -395,7 +395,17 @@ class StackSpec:
         return order
 
 
-TOP_LEVEL_KEYS = ("accountId", "namePrefix", "store", "promotion", "secrets", "workers")
+TOP_LEVEL_KEYS = (
+    "accountId",
+    "namePrefix",
+    "store",
+    "promotion",
+    "secrets",
+    "workers",
+    "rotation",
+)
+POSITION_FIELDS = ("current", "next", "stage", "since")
+"""A secret's rotation position: `rotation.<secret>` (or, legacy, inside `secrets.<secret>`)."""
 
 
 def parse_stack(
@@ -423,13 +433,15 @@ def parse_stack(
         )
         problems.append(Problem(key(path), message))
 
-    def model(cls: type[_Model], path: str, data: Any) -> Any:
+    def model(
+        cls: type[_Model], path: str, data: Any, report: Callable[[str, str], None] = add
+    ) -> Any:
         try:
             return cls.model_validate(data if data is not None else {})
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 loc = ".".join(str(p) for p in err["loc"])
-                add(f"{path}.{loc}" if loc else path, _message(err))
+                report(f"{path}.{loc}" if loc else path, _message(err))
             return None
 
     for unknown in sorted(set(config) - set(TOP_LEVEL_KEYS)):
@@ -504,6 +516,18 @@ def parse_stack(
     raw_secrets = _mapping(config.get("secrets"), "secrets", add)
     raw_workers = _mapping(config.get("workers"), "workers", add)
 
+    moved = _positions_from_rotation(raw_secrets, config.get("rotation"), add)
+
+    def add_for(name: str) -> Callable[[str, str], None]:
+        # A problem with a position taken from `rotation` names the key it was written in.
+        def report(path: str, message: str) -> None:
+            parts = path.split(".")
+            if len(parts) > 2 and parts[2] in moved.get(name, ()):
+                path = ".".join(["rotation", *parts[1:]])
+            add(path, message)
+
+        return report
+
     secrets: dict[str, SecretSpec] = {}
     for name, data in raw_secrets.items():
         if not SECRET_NAME.fullmatch(name):
@@ -512,8 +536,8 @@ def parse_stack(
                 f"bad secret name, got {shown(name)} (letters, digits, _ and - only, no spaces)",
             )
             continue
-        spec = model(SecretSpec, f"secrets.{name}", data)
-        if spec is not None and _secret_ok(name, spec, add):
+        spec = model(SecretSpec, f"secrets.{name}", data, add_for(name))
+        if spec is not None and _secret_ok(name, spec, add_for(name)):
             secrets[name] = spec
 
     workers: dict[str, WorkerSpec] = {}
@@ -595,6 +619,51 @@ def parse_stack(
         values,
         tuple(placeholders),
     )
+
+
+def _positions_from_rotation(
+    raw_secrets: dict[str, Any], rotation: Any, add: Callable[[str, str], None]
+) -> dict[str, set[str]]:
+    """Put each `rotation.<secret>` position into its secret's settings (in `raw_secrets`);
+    returns, per secret, the fields taken from there. A field written in both places with
+    different values is refused, naming both keys."""
+    moved: dict[str, set[str]] = {}
+    for name, entry in _mapping(rotation, "rotation", add).items():
+        if name not in raw_secrets:
+            add(
+                f"rotation.{name}",
+                f"names no declared secret, got {shown(name)} (declare it under secrets, "
+                "or remove this entry)",
+            )
+            continue
+        if not isinstance(entry, Mapping):
+            add(
+                f"rotation.{name}",
+                f"must be a mapping of current, next, stage and since, got "
+                f"{type(entry).__name__} (for example {{current: 1}})",
+            )
+            continue
+        for unknown in sorted(str(k) for k in entry if k not in POSITION_FIELDS):
+            add(
+                f"rotation.{name}.{unknown}",
+                f"unknown key, got {shown(unknown)} (a rotation entry holds "
+                f"{_one_of(POSITION_FIELDS)})",
+            )
+        declared = raw_secrets[name]
+        if not isinstance(declared, Mapping):
+            continue  # refused on its own key
+        position = {f: entry[f] for f in POSITION_FIELDS if f in entry}
+        for setting, value in position.items():
+            if setting in declared and declared[setting] != value:
+                add(
+                    f"rotation.{name}.{setting}",
+                    f"disagrees with secrets.{name}.{setting}, got {shown(value)} here and "
+                    f"{shown(declared[setting])} there (keep the position in rotation only: "
+                    f"remove secrets.{name}.{setting})",
+                )
+        moved[name] = {f for f in position if f not in declared}
+        raw_secrets[name] = {**declared, **position}
+    return moved
 
 
 def _service_cycle(workers: Mapping[str, WorkerSpec]) -> list[str]:

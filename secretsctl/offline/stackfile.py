@@ -22,7 +22,17 @@ from typing import Any
 from secrets_store.grammar import STACK_NAME
 from secrets_store.policy import rotate_every_days, since_date
 from secrets_store.rotation import Position, position_from
-from secrets_store.spec import NAMESPACE, shown, value_key
+from secrets_store.spec import NAMESPACE, POSITION_FIELDS, shown, value_key
+from secrets_store.topology import (
+    TOPOLOGY_FILE,
+    Override,
+    Topology,
+    has_positions,
+    merged,
+    overrides,
+    read_topology,
+    topology_path,
+)
 from secrets_store.yamlfile import (
     MAX_DEPTH,
     MAX_EXPANDED_NODES,
@@ -136,12 +146,37 @@ class StackConfig:
     `opaque_keys` too): never reported missing offline."""
     raw: bytes | None = field(default=None, repr=False, compare=False)
     """The file's exact bytes as read (None: built in memory); edits start from these."""
+    topology: Topology | None = None
+    """The project's `secrets-store.yaml` (None: the project has none)."""
 
     # ---- decoded once -------------------------------------------------------------------
 
     @functools.cached_property
     def namespace(self) -> Mapping[str, Any]:
-        """The structured, non-secret `secrets-store:` keys, parsed from their JSON text."""
+        """The structured, non-secret `secrets-store:` keys, parsed from their JSON text, with
+        the project's topology under `secrets` and `workers`: the effective declarations."""
+        own = self.own_namespace
+        return merged(self.topology.data, own) if self.topology else own
+
+    @functools.cached_property
+    def overrides(self) -> list[Override]:
+        """What this stack adds to or changes in the topology (empty without one)."""
+        return overrides(self.topology.data if self.topology else None, self.own_namespace)
+
+    @functools.cached_property
+    def legacy_form(self) -> str | None:
+        """Why this file is in the legacy form `secretsctl migrate` rewrites, or None."""
+        moved = has_positions(self.own_namespace.get("secrets"))
+        if moved:
+            more = " …" if len(moved) > 3 else ""
+            return f"rotation positions inside secrets-store:secrets ({', '.join(moved[:3])}{more})"
+        if self.topology is None and {"secrets", "workers"} & set(self.own_namespace):
+            return f"the whole topology, with no {TOPOLOGY_FILE} in the project"
+        return None
+
+    @functools.cached_property
+    def own_namespace(self) -> Mapping[str, Any]:
+        """The structured, non-secret `secrets-store:` keys as this file writes them."""
         out: dict[str, Any] = {}
         prefix = f"{NAMESPACE}:"
         for key, text in self.config.items():
@@ -181,9 +216,14 @@ class StackConfig:
     def secrets(self) -> Mapping[str, SecretEntry]:
         """Every declared secret, in file order."""
         raw = self.namespace.get("secrets")
+        rotation = self.namespace.get("rotation")
+        rotation = rotation if isinstance(rotation, Mapping) else {}
         out: dict[str, SecretEntry] = {}
         for name, entry in (raw if isinstance(raw, Mapping) else {}).items():
             entry = entry if isinstance(entry, Mapping) else {}
+            position = rotation.get(name)
+            if isinstance(position, Mapping):  # `secrets-store:rotation.<secret>`
+                entry = {**entry, **{k: position[k] for k in POSITION_FIELDS if k in position}}
             try:
                 position = position_from(entry)
             except (OverflowError, ValueError, TypeError):  # `current: .inf`, ...
@@ -433,7 +473,8 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
             config[key] = value
         else:
             config[key] = json.dumps(plain.data(value))
-    loaded = StackConfig(stack, path, config, secret_keys, opaque, environments, (), raw)
+    topology = project_topology(path)
+    loaded = StackConfig(stack, path, config, secret_keys, opaque, environments, (), raw, topology)
     if not environments:
         return loaded
     # Values an ESC environment supplies are not in the file: opaque, like `secure:` ones.
@@ -449,7 +490,19 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
         environments,
         tuple(supplied),
         raw,
+        topology,
     )
+
+
+def project_topology(stack_file: Path) -> Topology | None:
+    """The `secrets-store.yaml` of the project a stack file belongs to, if it has one.
+
+    Raises `TopologyError` (exit 2, naming the file and key) for one that cannot be used."""
+    try:
+        root = project_root(stack_file.parent)
+    except StackFileError:
+        return None  # a stack file outside any project (a scratch copy): legacy form only
+    return read_topology(topology_path(root))
 
 
 def read_stack(
