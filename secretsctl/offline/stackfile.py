@@ -475,6 +475,7 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
             config[key] = json.dumps(plain.data(value))
     topology = project_topology(path)
     loaded = StackConfig(stack, path, config, secret_keys, opaque, environments, (), raw, topology)
+    _notice_legacy(loaded)
     if not environments:
         return loaded
     # Values an ESC environment supplies are not in the file: opaque, like `secure:` ones.
@@ -492,6 +493,40 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
         raw,
         topology,
     )
+
+
+_notice_due: list[bool] = []
+"""Non-empty while a command runs (`legacy_notice_once`) and has not yet printed the notice."""
+
+
+@contextlib.contextmanager
+def legacy_notice_once() -> Iterator[None]:
+    """Within (one command run): the first legacy-form stack file read prints one line on
+    stderr pointing at `secretsctl migrate`; every other stack and secret stays quiet."""
+    _notice_due[:] = [True]
+    try:
+        yield
+    finally:
+        _notice_due.clear()
+
+
+def no_legacy_notice() -> None:
+    """This command run prints no legacy notice (`migrate` is what it points at)."""
+    _notice_due.clear()
+
+
+def _notice_legacy(config: StackConfig) -> None:
+    reason = config.legacy_form if _notice_due else None
+    if reason:
+        _notice_due.clear()
+        from secretsctl.console import err
+
+        err.print(
+            f"Note: {config.path.name} is in the legacy form ({reason}): it works unchanged; "
+            f"`secretsctl migrate` moves the shared topology to {TOPOLOGY_FILE} and positions "
+            f"to {NAMESPACE}:rotation",
+            markup=False,
+        )
 
 
 def project_topology(stack_file: Path) -> Topology | None:
