@@ -39,7 +39,13 @@ from secrets_store.grammar import (
 )
 from secrets_store.policy import rotate_every_problem, since_date, since_problem
 from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
-from secrets_store.schemas import SCHEMAS, json_problems, schema_problems
+from secrets_store.schemas import (
+    SCHEMAS,
+    is_schema_file,
+    json_problems,
+    json_schema_problems,
+    schema_problems,
+)
 
 NAMESPACE = "secrets-store"
 
@@ -334,6 +340,14 @@ class WorkerSpec(_Model):
 
 
 @dataclass(frozen=True)
+class SchemaFile:
+    """A `schema:` file as the caller read it: the JSON Schema, or why it cannot be used."""
+
+    schema: Mapping[str, Any] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class ConfigValue:
     """A secret's value as read from config: wrapped from the first moment."""
 
@@ -414,12 +428,15 @@ def parse_stack(
     values: Mapping[str, ConfigValue],
     *,
     module_exists: Callable[[str], bool] = lambda _path: True,
+    load_schema: Callable[[str], SchemaFile] | None = None,
 ) -> StackSpec:
     """Validate a stack's `secrets-store:` config. Raises `SpecError` with every problem.
 
     `config`: the namespace's structured keys (accountId, store, secrets, ...), parsed.
     `values`: every other key of the namespace (`<secret>_v<N>`, legacy secret texts).
     `module_exists`: how the caller checks a worker's module path (I/O stays outside).
+    `load_schema`: how the caller reads a `schema:` that is a JSON Schema file path (None:
+    such schemas are not read, and values are checked as JSON only).
     """
     problems: list[Problem] = []
 
@@ -579,9 +596,18 @@ def parse_stack(
             f"account limit of {MAX_SECRETS_PER_ACCOUNT} (finish rotations or remove secrets)",
         )
 
+    schema_files: dict[str, Mapping[str, Any]] = {}
+    for name, spec in secrets.items():
+        if spec.schema_name is None or not is_schema_file(spec.schema_name) or not load_schema:
+            continue
+        loaded = load_schema(spec.schema_name)
+        if loaded.problem:
+            add(f"secrets.{name}.schema", loaded.problem)
+        elif loaded.schema is not None:
+            schema_files[name] = loaded.schema
     for name, spec in secrets.items():
         for version in spec.position.live_versions:
-            _value_problems(stack, name, spec, version, values, add)
+            _value_problems(stack, name, spec, version, values, add, schema_files.get(name))
 
     # Every other key must hold a version's value or a worker's legacy secret text.
     legacy = {k for w in workers.values() for k in w.secret_text.values()}
@@ -773,11 +799,13 @@ def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> 
         ok = False
     if spec.schema_name is not None and spec.kind != "json":
         add(f"{path}.schema", f"applies to kind json only, got kind {spec.kind!r} (remove schema)")
-    if spec.schema_name is not None and spec.schema_name not in SCHEMAS:
+    schema = spec.schema_name
+    if schema is not None and not is_schema_file(schema) and schema not in SCHEMAS:
         add(
             f"{path}.schema",
-            f"unknown schema, got {shown(spec.schema_name)} (use one of "
-            f"{_one_of(tuple(sorted(SCHEMAS)))}, or register one in components/schemas.py)",
+            f"unknown schema, got {shown(schema)} (use one of {_one_of(tuple(sorted(SCHEMAS)))}, "
+            "a JSON Schema file of the project such as schemas/db.schema.json, or a model "
+            "registered with secrets_store.schemas.register_schema)",
         )
     if spec.source == "generate" and spec.kind == "json":
         add(f"{path}.source", "generate makes random bytes, got kind 'json' (use source: config)")
@@ -845,6 +873,7 @@ def _value_problems(
     version: int,
     values: Mapping[str, ConfigValue],
     add: Callable[[str, str], None],
+    schema_file: Mapping[str, Any] | None = None,
 ) -> None:
     """Rules on one version's value. Messages give sizes and rules, never content."""
     key = value_key(name, version)
@@ -877,10 +906,12 @@ def _value_problems(
         )
     if spec.kind == "json":
         schema = spec.schema_name  # an unknown schema is reported on its own key
-        known = schema is not None and schema in SCHEMAS
-        lines = (
-            schema_problems(schema, text) if schema is not None and known else json_problems(text)
-        )
+        if schema is not None and schema_file is not None:
+            lines = json_schema_problems(schema, schema_file, text)
+        elif schema is not None and schema in SCHEMAS:
+            lines = schema_problems(schema, text)
+        else:
+            lines = json_problems(text)
         for line in lines:
             add(key, f"{line} (fix the value and run {set_cmd})")
 

@@ -495,38 +495,58 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
     )
 
 
-_notice_due: list[bool] = []
-"""Non-empty while a command runs (`legacy_notice_once`) and has not yet printed the notice."""
+_notices: list[str | None] | None = None
+"""While a command runs (`legacy_notice_once`): [] until a legacy-form file is read, then
+[its notice]; [None] once settled (printed, or not to be printed)."""
 
 
 @contextlib.contextmanager
 def legacy_notice_once() -> Iterator[None]:
-    """Within (one command run): the first legacy-form stack file read prints one line on
-    stderr pointing at `secretsctl migrate`; every other stack and secret stays quiet."""
-    _notice_due[:] = [True]
+    """Within (one command run): reading a legacy-form stack file records one notice line
+    pointing at `secretsctl migrate`, printed on stderr when the command ends, unless it ends
+    refusing its input (exit 2: stderr holds one line per problem, nothing else). Every
+    other stack and secret stays quiet."""
+    import typer
+
+    from secrets_store.errors import SpecError
+
+    global _notices
+    outer, _notices = _notices, []
     try:
         yield
+    except typer.Exit as exit_:
+        if exit_.exit_code != 2:
+            _print_notice()
+        raise
+    except (SpecError, InvalidInput):
+        raise
+    else:
+        _print_notice()
     finally:
-        _notice_due.clear()
+        _notices = outer
+
+
+def _print_notice() -> None:
+    if _notices and _notices[0]:
+        from secretsctl.console import err  # the CLI's stderr (this module stays below it)
+
+        err.print(_notices[0], markup=False)
 
 
 def no_legacy_notice() -> None:
     """This command run prints no legacy notice (`migrate` is what it points at)."""
-    _notice_due.clear()
+    if _notices is not None:
+        _notices[:] = [None]
 
 
 def _notice_legacy(config: StackConfig) -> None:
-    reason = config.legacy_form if _notice_due else None
-    if reason:
-        _notice_due.clear()
-        from secretsctl.console import err
-
-        err.print(
-            f"Note: {config.path.name} is in the legacy form ({reason}): it works unchanged; "
-            f"`secretsctl migrate` moves the shared topology to {TOPOLOGY_FILE} and positions "
-            f"to {NAMESPACE}:rotation",
-            markup=False,
-        )
+    if _notices is None or _notices or config.legacy_form is None:
+        return  # outside a command run, already noted, or in the new form
+    _notices.append(
+        f"Note: {config.path.name} is in the legacy form ({config.legacy_form}): it works "
+        f"unchanged; `secretsctl migrate` moves the shared topology to {TOPOLOGY_FILE} and "
+        f"positions to {NAMESPACE}:rotation"
+    )
 
 
 def project_topology(stack_file: Path) -> Topology | None:
