@@ -437,7 +437,7 @@ def test_stack_files_read_the_same_with_the_c_reader_as_with_the_pure_python_one
     from secretsctl.offline import stackfile
 
     assert YAML(typ="safe", pure=False).Parser is CParser  # ruamel.yaml.clib is installed
-    path = stackfile.SOURCE_ROOT / "stacks" / f"Pulumi.{name}.yaml"
+    path = stackfile.SOURCE_ROOT / "tests" / "fixtures" / "stacks" / f"Pulumi.{name}.yaml"
     text = {"tricky": TRICKY_SCALARS, **PURE_ONLY}.get(name) or path.read_text()
     pure = repr(yamlfile._read(path, text, pure=True))  # repr: types too ('yes' vs True)
     assert repr(yamlfile._parse(path, text)) == pure

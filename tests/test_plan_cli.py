@@ -95,7 +95,7 @@ def test_every_example_stack_plans(stack: str, monkeypatch: pytest.MonkeyPatch):
 def test_invalid_config_exits_2_with_one_line_per_problem_and_no_stdout(tmp_path):
     stack_file = tmp_path / "Pulumi.dev.yaml"
     stack_file.write_text(
-        (ROOT / "stacks/Pulumi.dev.yaml")
+        (ROOT / "tests/fixtures/stacks/Pulumi.dev.yaml")
         .read_text()
         .replace("kind: api_key", "kind: password")
         .replace("scopes: [workers]", "scopes: [workers, bogus]")

@@ -61,7 +61,7 @@ class Repo:
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "stacks").mkdir(parents=True)
-        for path in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml"):
+        for path in (PROJECT_ROOT / "tests" / "fixtures" / "stacks").glob("Pulumi.*.yaml"):
             shutil.copy(path, root / "stacks" / path.name)
         git(root, "init", "-q", "-b", "main")
         self.commit("base")

@@ -10,9 +10,11 @@ them are returned for the caller to print.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from secrets_store.grammar import VERSIONED_NAME
 from secrets_store.spec import NAMESPACE, value_key
@@ -36,8 +38,14 @@ def write_stack_file(
     *,
     name_prefix: str = "",
     store_name: str = "default_secrets_store",
+    shared: Mapping[str, Any] | None = None,
 ) -> Initialized:
-    """Write `path` for `stack` from the account; refuses when the file exists."""
+    """Write `path` for `stack` from the account; refuses when the file exists.
+
+    `shared`: the project's topology (`secrets-store.yaml`). The file holds this stack's
+    facts only: a secret the topology declares gets its import ids, one it does not is
+    declared here (an addition to the topology); positions go to `secrets-store:rotation`
+    and workers come from the topology."""
     if path.exists():
         raise InvalidInput(
             f"{path}: already exists, got a stack file for {stack!r} (init never overwrites: "
@@ -83,21 +91,23 @@ def write_stack_file(
         ]
     commands: list[str] = []
     declared: list[str] = []
+    known = shared.get("secrets") if shared else None
+    known = known if isinstance(known, Mapping) else {}
     if groups:
         lines.append(f"  {NAMESPACE}:secrets:")
     for name, versions in sorted(groups.items()):
         current = max(versions)
         live = versions[current]
         declared.append(name)
-        lines += [
-            f"    {name}:",
-            "      kind: opaque                        # api_key | encryption_key | "
-            "signing_key | json | opaque",
-            f"      scopes: [{', '.join(sorted(live.scopes)) or 'workers'}]",
-            f"      current: {current}",
-        ]
-        if live.comment:
-            lines.append(f"      comment: {_quoted(live.comment)}")
+        lines.append(f"    {name}:")
+        if name not in known:  # not in the topology: declared by this stack alone
+            lines += [
+                "      kind: opaque                        # api_key | encryption_key | "
+                "signing_key | json | opaque",
+                f"      scopes: [{', '.join(sorted(live.scopes)) or 'workers'}]",
+            ]
+            if live.comment:
+                lines.append(f"      comment: {_quoted(live.comment)}")
         lines += [
             "      importIds:",
             f"        {current}: {account.account_id}/{store['id'] if store else ''}/{live.id}",
@@ -109,9 +119,13 @@ def write_stack_file(
             )
         key = f"{NAMESPACE}:{value_key(name, current)}"
         commands.append(f"pulumi config set --secret --stack {stack} {key} <current value>")
-    lines += [
-        f"  {NAMESPACE}:workers: {{}}                  # declare workers here (see README)",
-    ]
+    if groups:
+        lines.append(f"  {NAMESPACE}:rotation:                  # each secret's position here")
+        lines += [f"    {name}: {{current: {max(v)}}}" for name, v in sorted(groups.items())]
+    if shared is None:
+        lines.append(
+            f"  {NAMESPACE}:workers: {{}}                  # declare workers here (see README)"
+        )
     if unmanaged:
         lines.append("# Secrets in the store this stack does not manage (not {prefix}<name>_v<N>):")
         lines += [f"#   {name}" for name in unmanaged]
