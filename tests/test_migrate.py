@@ -9,8 +9,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config, stack_path
 from tests.workflow_support import secretsctl
