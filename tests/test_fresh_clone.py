@@ -96,7 +96,7 @@ def test_the_readme_first_deploy_works_from_a_fresh_clone(tmp_path, monkeypatch)
         path = clone / "stacks" / "Pulumi.dev.yaml"
         written = path.read_text()
         # per-stack facts only: the topology is the project's secrets-store.yaml
-        assert "module:" not in written and "kind:" not in written
+        assert not re.search(r"^\s+(module|kind):", written, flags=re.M)
         assert "secrets-store:rotation:" in written and "importIds:" in written
 
         # 2. set the values, as `pulumi config set --secret` writes them, and the KV id

@@ -90,6 +90,10 @@ def crypter_for(salt_line: str, passphrase: str) -> Crypter:
     if version != "v1" or not salt or not check:
         raise PassphraseError("encryptionsalt: not Pulumi's v1:<salt>:<check> shape")
     crypter = Crypter.from_passphrase(passphrase, _unb64(salt))
-    if crypter.decrypt(check) != CHECK_WORD:
+    try:
+        matches = crypter.decrypt(check) == CHECK_WORD
+    except PassphraseError:
+        matches = False
+    if not matches:
         raise PassphraseError("encryptionsalt: the passphrase does not match this stack")
     return crypter
