@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from secretsctl.cli import app
+from secretsctl.offline.stackfile import SOURCE_ROOT
 from secretsctl.rehearse import stages as rehearse_stages
 from secretsctl.rehearse.stages import (
     demo_config,
@@ -38,6 +39,12 @@ class Run:
 
     def json(self) -> dict:
         return json.loads(self.stdout)
+
+
+# The shipped example stacks (examples/stacks/: stacks/ is the user's own).
+EXAMPLES = {
+    s: str(SOURCE_ROOT / "examples" / "stacks" / f"Pulumi.{s}.yaml") for s in ("dev", "prod")
+}
 
 
 def invoke(*args: str) -> Run:
@@ -222,7 +229,7 @@ def test_skip_stage_loses_the_values_encrypted_under_the_old_key(skip_stage):
 
 
 def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
-    result = invoke("--stack", "dev", "--json")
+    result = invoke("--stack", "dev", "--config-file", EXAMPLES["dev"], "--json")
     report = result.json()
     assert result.exit_code == 0, result.stdout
     assert {(r["secret"], r["stage"]) for r in report["stages"]} == {
@@ -233,13 +240,13 @@ def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
 
 
 def test_stack_with_nothing_to_rehearse_is_invalid_input():
-    result = invoke("--stack", "prod")
+    result = invoke("--stack", "prod", "--config-file", EXAMPLES["prod"])
     assert result.exit_code == 2
     assert "nothing to promote" in result.stderr
 
 
 def test_unknown_secret_is_invalid_input():
-    result = invoke("--stack", "dev", "--secret", "nope")
+    result = invoke("--stack", "dev", "--config-file", EXAMPLES["dev"], "--secret", "nope")
     assert result.exit_code == 2
     assert "'nope' is not declared" in result.stderr
 
