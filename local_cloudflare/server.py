@@ -4,9 +4,15 @@ What it mirrors of api.cloudflare.com/client/v4:
 
 - Every path lives under `/client/v4`; every answer is the v4 envelope
   `{"success", "errors": [{"code", "message"}], "messages", "result", "result_info"}`.
-- Auth is `Authorization: Bearer <token>`; a missing or unknown token answers 401 with
-  code 10000 "Authentication error". A path no route knows answers 404, code 7000
-  "No route for that URI".
+- Auth takes the three schemes the official library sends: `Authorization: Bearer <token>`,
+  the Global API key (`X-Auth-Email` + `X-Auth-Key`) and `X-Auth-User-Service-Key`. A
+  missing or unknown credential answers 401 with code 10000 "Authentication error" (live,
+  the key schemes have codes of their own, 9103 and kin; the tools here treat any 401
+  alike). A credential limited to some accounts (`reach`) answers 403, code 10000, for any
+  other, as Cloudflare does for an account a token cannot reach. Every request records
+  which credential was used on which account, refused or not (`accounts_used_by`). A path
+  no route knows answers 404, code 7000 "No route for that URI".
+- DELETE of a secret answers 202 Accepted, the v4 envelope around the deleted secret.
 - Lists paginate with `page` (from 1) and `per_page` and say where they are in
   `result_info` (`page`, `per_page`, `count`, `total_count`, `total_pages`); a page past the
   end is empty, which is what ends the official client's auto-pagination.
@@ -19,6 +25,7 @@ Nothing here logs a request body: the only log line is an internal error's type 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -37,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .state import (
     AUTH_ERROR,
+    DELETED_SECONDS,
     INVALID_BODY,
     SCRIPT_INVALID,
     Clock,
@@ -218,8 +226,7 @@ def _edit_secret(s: State, r: Request) -> Reply:
 @route("DELETE", SECRET)
 def _delete_secret(s: State, r: Request) -> Reply:
     p = r.params
-    s.delete_secret(p["account_id"], p["store_id"], p["secret_id"])
-    return Reply()
+    return Reply(s.delete_secret(p["account_id"], p["store_id"], p["secret_id"]), status=202)
 
 
 @route("POST", SECRET + "/duplicate")
@@ -324,6 +331,10 @@ class LocalCloudflare:
       `("GET", "/accounts/{account_id}/secrets_store/stores")`; unmatched paths count
       under their literal path.
     - The admin methods change state behind the API, under the same lock as requests.
+    - Credentials: `tokens` (Bearer), `api_keys` (email -> Global API key) and
+      `user_service_keys`; `reach` limits a credential (a token, an API key's email, a
+      service key) to the accounts listed for it. `accounts_used_by(credential)` says
+      which accounts a credential was used on (it keeps only a fingerprint of each).
 
     Example:
         with serve(tokens={"t"}, accounts=[ACCOUNT]) as cf:
@@ -334,15 +345,25 @@ class LocalCloudflare:
         self,
         *,
         tokens: Iterable[str],
+        api_keys: Mapping[str, str] | None = None,
+        user_service_keys: Iterable[str] = (),
+        reach: Mapping[str, Iterable[str]] | None = None,
         pending_seconds: float = 0.0,
+        deleted_seconds: float = DELETED_SECONDS,
         clock: Clock | None = None,
         accounts: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.tokens = frozenset(tokens)
-        self.state = State(pending_seconds=pending_seconds, clock=clock)
+        self.api_keys = dict(api_keys or {})
+        self.user_service_keys = frozenset(user_service_keys)
+        self.reach = {credential: frozenset(ids) for credential, ids in (reach or {}).items()}
+        self.state = State(
+            pending_seconds=pending_seconds, deleted_seconds=deleted_seconds, clock=clock
+        )
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.used: set[tuple[str, str]] = set()  # (account id, credential fingerprint)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         for account_id in accounts:
@@ -393,6 +414,26 @@ class LocalCloudflare:
     def reset_requests(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.used.clear()
+
+    def accounts_used_by(self, credential: str) -> set[str]:
+        """The accounts requests made with `credential` (token, API key or service key) named."""
+        mark = _fingerprint(credential)
+        with self._lock:
+            return {account for account, used in self.used if used == mark}
+
+    def _authenticate(self, headers: Mapping[str, str]) -> tuple[str, str] | None:
+        """(the credential, what `reach` knows it by), or None when nothing valid was sent."""
+        auth = headers.get("authorization", "")
+        if auth.startswith("Bearer ") and (token := auth[len("Bearer ") :]) in self.tokens:
+            return token, token
+        email, key = headers.get("x-auth-email", ""), headers.get("x-auth-key", "")
+        if key and self.api_keys.get(email) == key:
+            return key, email
+        service_key = headers.get("x-auth-user-service-key", "")
+        if service_key in self.user_service_keys:
+            return service_key, service_key
+        return None
 
     # ---- admin: change state behind the API's back -------------------------------------
 
@@ -465,15 +506,20 @@ class LocalCloudflare:
         url = urlsplit(target)
         found = _match(method, url.path)
         template, handler, params = found if found else (url.path, None, {})
-        auth = headers.get("authorization", "")
         with self._lock:
             self.requests[(method, template)] += 1
             try:
-                if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
+                if (credential := self._authenticate(headers)) is None:
                     raise CloudflareError(401, AUTH_ERROR, "Authentication error")
                 if handler is None:
                     raise CloudflareError(404, NO_ROUTE, "No route for that URI")
-                self.state.account(params["account_id"])
+                secret, known_as = credential
+                account_id = params["account_id"]
+                self.used.add((account_id, _fingerprint(secret)))
+                allowed = self.reach.get(known_as)
+                if allowed is not None and account_id not in allowed:
+                    raise CloudflareError(403, AUTH_ERROR, "Authentication error")
+                self.state.account(account_id)
                 request = Request(
                     params, parse_qs(url.query), headers.get("content-type", ""), body
                 )
@@ -493,6 +539,11 @@ class LocalCloudflare:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _fingerprint(credential: str) -> str:
+    """What the request record keeps of a credential: never the credential itself."""
+    return hashlib.sha256(credential.encode()).hexdigest()[:16]
 
 
 def _match(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
@@ -562,7 +613,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 def serve(
     *,
     tokens: Iterable[str],
+    api_keys: Mapping[str, str] | None = None,
+    user_service_keys: Iterable[str] = (),
+    reach: Mapping[str, Iterable[str]] | None = None,
     pending_seconds: float = 0.0,
+    deleted_seconds: float = DELETED_SECONDS,
     clock: Clock | None = None,
     accounts: Iterable[str] = (),
 ) -> Iterator[LocalCloudflare]:
@@ -572,6 +627,13 @@ def serve(
     ManualClock unless given: `server.advance(seconds)` moves it.
     """
     with LocalCloudflare(
-        tokens=tokens, pending_seconds=pending_seconds, clock=clock, accounts=accounts
+        tokens=tokens,
+        api_keys=api_keys,
+        user_service_keys=user_service_keys,
+        reach=reach,
+        pending_seconds=pending_seconds,
+        deleted_seconds=deleted_seconds,
+        clock=clock,
+        accounts=accounts,
     ) as server:
         yield server

@@ -6,20 +6,32 @@ was seen to answer), so a tool tested here meets the same refusals it meets live
 - Accounts: a request for an account this server does not know answers 403, code 10000
   "Authentication error", as Cloudflare does for an account the token cannot reach.
 - Secrets Store: one store per account; a second create fails with code 1003
-  `maximum_stores_exceeded` (HTTP 400, as wrangler and alchemy users report). The dashboard
+  `maximum_stores_exceeded` (HTTP 400, as wrangler and alchemy users report:
+  cloudflare/workers-sdk#10052, alchemy-run/alchemy-async#377). The dashboard
   creates `default_secrets_store` for an account; `seed_account` does the same. A store that
   holds secrets is deleted only with `force=true`, else 409 `store_not_empty` (as the
   official library documents).
 - Secrets: a name has no spaces (this server takes letters, digits, `_` and `-`, 1-255
-  characters); a value is at most 65,536 bytes; scopes come from `workers`, `ai_gateway`,
-  `dex`, `access`; at most 100 secrets per account ("up to 100 secrets per account" in the
-  open beta); a name is unique within its store. A new secret is `pending` while it
-  propagates, then `active`: here for `pending_seconds` read from an injectable clock. A
-  PATCH changes value, scopes and comment in place and leaves the status alone.
+  characters); a value is at most 65,536 bytes ("Maximum 64 KiB (65,536 bytes)" in the
+  API schema); scopes come from `workers`, `ai_gateway`, `dex`, `access`; at most 100
+  secrets per account ("up to 100 secrets per account" in the open beta); a name is unique
+  within its store. A new secret is `pending` while it propagates, then `active`: here for
+  `pending_seconds` read from an injectable clock. A PATCH changes value, scopes and comment
+  in place and leaves the status alone. DELETE answers 202 Accepted (the schema's
+  `secrets-store-secret-delete-by-id` response; the library's `delete()` returns the
+  result as a plain object) with the secret, now `deleted`: the status enum of every
+  secret the library parses is `pending | active | deleted`. A deleted secret stays listed
+  (and readable by id) as `deleted` for `deleted_seconds`, then is gone (404, 7003).
   Values are write-only: Cloudflare never returns one, and this server keeps only a SHA-256
-  digest (to compare and duplicate), never the value. Only 1003 is a code Cloudflare is known
-  to use here; the other Secrets Store codes (1001-1010) are this server's, in the same
-  `snake_case_reason: detail` style.
+  digest (to compare and duplicate), never the value.
+- Secrets Store error codes, as Cloudflare answers them: 1001 for a request it refuses
+  (`secret_value_too_long [code: 1001]`, cloudflare/workers-sdk#9707); 1003 both for a
+  second store and for a secret name the store already holds (what a first deploy meets
+  when a `<name>_v<N>` secret exists that no `importIds` entry adopts); 7003 "Could not
+  route to <path>, perhaps your object identifier is invalid?" for a store or secret id
+  that names nothing (HTTP 404). Where Cloudflare documents no code (bad scopes, a body
+  that is not what the schema says, the 100-secret limit, a non-empty store) this server
+  keeps codes of its own (1004, 1006, 1009, 1010), marked below.
 - Workers scripts: uploads are refused when a binding points at nothing, with Cloudflare's
   codes: `secrets_store_secret` to a missing or still-pending secret 10182, `kv_namespace`
   to a missing namespace 10041, `service` to a missing script 10143; a secret the binding
@@ -45,28 +57,27 @@ from typing import Any, Literal
 
 Json = dict[str, Any]
 Clock = Callable[[], float]
-Status = Literal["pending", "active"]
+Status = Literal["pending", "active"]  # what the admin methods set
+LiveStatus = Literal["pending", "active", "deleted"]  # what the API reports
 
 DEFAULT_STORE_NAME = "default_secrets_store"
 MAX_SECRETS_PER_ACCOUNT = 100
 MAX_VALUE_BYTES = 65_536
 SCOPES = ("workers", "ai_gateway", "dex", "access")
 SECRET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+DELETED_SECONDS = 30.0  # how long a deleted secret stays listed; Cloudflare gives no figure
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the manual clock's default start
 
-# Cloudflare's codes (10000, 1003, 10007, 10013, 10014, 10021, 10041, 10143, 10182) and
-# this server's own Secrets Store codes, in one table so callers can match on them.
+# Cloudflare's codes, and (marked "ours") this server's where Cloudflare documents none,
+# in one table so callers can match on them.
 AUTH_ERROR = 10000
-STORE_LIMIT = 1003
-INVALID_NAME = 1001
-DUPLICATE_NAME = 1002
-SECRET_LIMIT = 1004
-VALUE_TOO_LARGE = 1005
-INVALID_SCOPES = 1006
-SECRET_NOT_FOUND = 1007
-STORE_NOT_FOUND = 1008
-STORE_NOT_EMPTY = 1009
-INVALID_BODY = 1010
+INVALID_REQUEST = 1001  # a refused name or value (secret_value_too_long is 1001 live)
+ALREADY_EXISTS = 1003  # a second store (maximum_stores_exceeded), or a name already taken
+NOT_ROUTABLE = 7003  # a store or secret id that names nothing: "Could not route to ..."
+SECRET_LIMIT = 1004  # ours: the live code for the 100-secret limit is not documented
+INVALID_SCOPES = 1006  # ours
+STORE_NOT_EMPTY = 1009  # ours (the library documents `force`, not the refusal's code)
+INVALID_BODY = 1010  # ours
 SCRIPT_NOT_FOUND = 10007
 KV_NOT_FOUND = 10013
 KV_DUPLICATE_TITLE = 10014
@@ -91,6 +102,13 @@ class CloudflareError(Exception):
 
 def bad_request(code: int, message: str) -> CloudflareError:
     return CloudflareError(400, code, message)
+
+
+def not_routable(path: str) -> CloudflareError:
+    """Cloudflare's answer for an id in the path that names nothing (code 7003)."""
+    return CloudflareError(
+        404, NOT_ROUTABLE, f"Could not route to {path}, perhaps your object identifier is invalid?"
+    )
 
 
 class ManualClock:
@@ -133,8 +151,11 @@ class Secret:
     created: float
     modified: float
     active_at: float | None  # None: pending until set_secret_status says otherwise
+    deleted_at: float | None = None  # set by DELETE: listed as `deleted` for a while
 
-    def status(self, now: float) -> Status:
+    def status(self, now: float) -> LiveStatus:
+        if self.deleted_at is not None:
+            return "deleted"
         return "active" if self.active_at is not None and now >= self.active_at else "pending"
 
     def view(self, now: float) -> Json:
@@ -169,7 +190,19 @@ class Store:
         }
 
     def by_name(self, name: str) -> Secret | None:
-        return next((s for s in self.secrets.values() if s.name == name), None)
+        """The secret that holds `name`; a deleted one holds nothing (it only lingers)."""
+        return next(
+            (s for s in self.secrets.values() if s.name == name and s.deleted_at is None), None
+        )
+
+    def expire(self, before: float) -> None:
+        """Forget secrets deleted before `before` (they have lingered long enough)."""
+        for secret_id in [
+            i
+            for i, s in self.secrets.items()
+            if s.deleted_at is not None and s.deleted_at <= before
+        ]:
+            del self.secrets[secret_id]
 
 
 @dataclass
@@ -238,7 +271,14 @@ class Account:
     kv: dict[str, str] = field(default_factory=dict)  # namespace id -> title
 
     def secret_count(self) -> int:
-        return sum(len(s.secrets) for s in self.stores.values())
+        """Secrets that count against the quota (not the deleted ones: Cloudflare says nothing
+        on that, and a deleted secret no longer holds its name either)."""
+        return sum(
+            1
+            for store in self.stores.values()
+            for s in store.secrets.values()
+            if s.deleted_at is None
+        )
 
 
 def _sorted(items: list[Json], order: str, direction: str, default: str) -> list[Json]:
@@ -262,8 +302,15 @@ class State:
         store_id = state.seed_account("0" * 32)
     """
 
-    def __init__(self, *, pending_seconds: float = 0.0, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pending_seconds: float = 0.0,
+        deleted_seconds: float = DELETED_SECONDS,
+        clock: Clock | None = None,
+    ) -> None:
         self.pending_seconds = pending_seconds
+        self.deleted_seconds = deleted_seconds
         self.clock: Clock = clock or ManualClock()
         self.accounts: dict[str, Account] = {}
 
@@ -371,25 +418,32 @@ class State:
         account = self.accounts.get(account_id)
         if account is None:
             raise CloudflareError(403, AUTH_ERROR, "Authentication error")
+        linger_since = self.clock() - self.deleted_seconds
+        for store in account.stores.values():
+            store.expire(linger_since)
         return account
 
     def _store(self, account_id: str, store_id: str) -> Store:
         store = self.account(account_id).stores.get(store_id)
         if store is None:
-            raise CloudflareError(404, STORE_NOT_FOUND, f"store_not_found: no store {store_id!r}")
+            raise not_routable(f"/accounts/{account_id}/secrets_store/stores/{store_id}")
         return store
 
     def _only_store(self, account_id: str) -> Store:
         stores = list(self.account(account_id).stores.values())
         if not stores:
-            raise CloudflareError(404, STORE_NOT_FOUND, "store_not_found: account has no store")
+            raise not_routable(f"/accounts/{account_id}/secrets_store/stores")
         return stores[0]
 
-    def _secret(self, account_id: str, store_id: str, secret_id: str) -> Secret:
+    def _secret(
+        self, account_id: str, store_id: str, secret_id: str, *, deleted_ok: bool = False
+    ) -> Secret:
+        """A secret by id; a deleted one only when `deleted_ok` (GET shows it, but nothing
+        edits, duplicates or deletes it again: Cloudflare documents neither, so it is gone)."""
         secret = self._store(account_id, store_id).secrets.get(secret_id)
-        if secret is None:
-            raise CloudflareError(
-                404, SECRET_NOT_FOUND, f"secret_not_found: no secret {secret_id!r}"
+        if secret is None or (secret.deleted_at is not None and not deleted_ok):
+            raise not_routable(
+                f"/accounts/{account_id}/secrets_store/stores/{store_id}/secrets/{secret_id}"
             )
         return secret
 
@@ -397,7 +451,7 @@ class State:
         for store in self.account(account_id).stores.values():
             if (secret := store.by_name(name)) is not None:
                 return secret
-        raise CloudflareError(404, SECRET_NOT_FOUND, f"secret_not_found: no secret named {name!r}")
+        raise CloudflareError(404, NOT_ROUTABLE, f"no secret named {name!r} in this account")
 
     # ---- Secrets Store -----------------------------------------------------------------
 
@@ -415,7 +469,7 @@ class State:
                 INVALID_BODY, "invalid_request_body: 'name' must be a non-empty string"
             )
         if account.stores:
-            raise bad_request(STORE_LIMIT, "maximum_stores_exceeded")
+            raise bad_request(ALREADY_EXISTS, "maximum_stores_exceeded")
         return account.stores[self.seed_store(account_id, name)].view()
 
     def get_store(self, account_id: str, store_id: str) -> Json:
@@ -466,8 +520,9 @@ class State:
         for entry in entries:
             name = entry["name"]
             if store.by_name(name) is not None or name in seen:
+                # 1003, as live: a first deploy meets it when `<name>_v<N>` exists unadopted
                 raise bad_request(
-                    DUPLICATE_NAME, f"secret_name_already_exists: {name!r} exists in this store"
+                    ALREADY_EXISTS, f"secret_name_already_exists: {name!r} exists in this store"
                 )
             seen.add(name)
         if account.secret_count() + len(entries) > MAX_SECRETS_PER_ACCOUNT:
@@ -495,7 +550,7 @@ class State:
         return created
 
     def get_secret(self, account_id: str, store_id: str, secret_id: str) -> Json:
-        return self._secret(account_id, store_id, secret_id).view(self.clock())
+        return self._secret(account_id, store_id, secret_id, deleted_ok=True).view(self.clock())
 
     def edit_secret(self, account_id: str, store_id: str, secret_id: str, body: object) -> Json:
         """PATCH in place: value, scopes and comment; the status is left as it is."""
@@ -512,9 +567,11 @@ class State:
         secret.modified = self.clock()
         return secret.view(secret.modified)
 
-    def delete_secret(self, account_id: str, store_id: str, secret_id: str) -> None:
-        self._secret(account_id, store_id, secret_id)
-        del self._store(account_id, store_id).secrets[secret_id]
+    def delete_secret(self, account_id: str, store_id: str, secret_id: str) -> Json:
+        """Mark the secret `deleted` (listed so for `deleted_seconds`) and return it."""
+        secret = self._secret(account_id, store_id, secret_id)
+        secret.deleted_at = secret.modified = self.clock()
+        return secret.view(secret.deleted_at)
 
     def duplicate_secret(
         self, account_id: str, store_id: str, secret_id: str, body: object
@@ -718,8 +775,8 @@ def _checked_value(value: object, label: str) -> str:
     size = len(value.encode())
     if size > MAX_VALUE_BYTES:
         raise bad_request(
-            VALUE_TOO_LARGE,
-            f"secret_value_too_large: value of {label} is {size} bytes (maximum {MAX_VALUE_BYTES})",
+            INVALID_REQUEST,
+            f"secret_value_too_long: value of {label} is {size} bytes (maximum {MAX_VALUE_BYTES})",
         )
     return value
 
@@ -753,7 +810,7 @@ def _secret_entry(item: object, index: int) -> Json:
     name = item.get("name")
     if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
         raise bad_request(
-            INVALID_NAME,
+            INVALID_REQUEST,
             f"invalid_secret_name: {name!r} is not a valid secret name "
             "(letters, digits, _ and - only, no spaces, 1-255 characters)",
         )

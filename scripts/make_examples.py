@@ -13,6 +13,7 @@ can decrypt every value a fresh clone ships: none is a placeholder ciphertext an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -37,6 +38,18 @@ EXAMPLE_VALUES = {
     "legacy_api_key": "example-legacy-worker-secret",
     "db_config_v1": json.dumps(
         {"host": "db.example.com", "port": 5432, "username": "app", "password": "example"}
+    ),
+    # the client secret "example" (sha256 below): visibly an example, refused nowhere
+    "login_clients_v1": json.dumps(
+        {
+            "clients": [
+                {
+                    "client_id": "billing",
+                    "secret_sha256": hashlib.sha256(b"example").hexdigest(),
+                    "subject": "billing",
+                }
+            ]
+        }
     ),
 }
 SECURE = re.compile(r"^(?P<indent>  )(?P<key>[\w:.-]+):\n    secure: (?P<cipher>\S+)\n", flags=re.M)

@@ -7,11 +7,26 @@ takes the secret's name from a `SecretActivation`, whose outputs resolve only on
 the secret is `active`.
 
 The wait runs in a Pulumi dynamic provider through Cloudflare's official Python
-library (`cloudflare` on PyPI). Credentials as the Cloudflare provider takes them:
-the stack's `cloudflare:apiToken` (handed to the provider by the engine, never
-stored in this resource's state), else `CLOUDFLARE_API_TOKEN`; the endpoint is
-`CLOUDFLARE_BASE_URL` when set. Only names, ids and statuses are read: the API never
-returns a secret value.
+library (`cloudflare` on PyPI). It calls Cloudflare with the credentials the Cloudflare
+resources next to it use, with the settings `pulumi_cloudflare.Provider` takes
+(`api_token`; `api_key` + `email`; `api_user_service_key`; `base_url`), from the first of:
+
+1. the resource's own secret input `api_token`;
+2. the Cloudflare provider it is given: `provider=`, `providers=` (a map or a list), or
+   the one its parent component was given (`providers={"cloudflare": p}` on a
+   `VersionedSecret` reaches its waits). Unset settings fall back to the environment,
+   as the provider's do;
+3. the stack's config (`cloudflare:apiToken`, `cloudflare:apiKey` + `cloudflare:email`,
+   `cloudflare:apiUserServiceKey`, `cloudflare:baseUrl`), which the engine hands to the
+   provider and which is never stored in this resource's state;
+4. the environment (`CLOUDFLARE_API_TOKEN`, `CLOUDFLARE_API_KEY` + `CLOUDFLARE_EMAIL`,
+   `CLOUDFLARE_API_USER_SERVICE_KEY`, `CLOUDFLARE_BASE_URL`).
+
+Credentials from 1 or 2 are resource inputs: always Pulumi secrets (stored encrypted;
+the engine also marks the outputs of the same name secret, as it does for every
+provider that does not accept secrets) and never written into a message. A program with
+one default provider registers none of them. Only names, ids and statuses are read: the
+API never returns a secret value.
 """
 
 from __future__ import annotations
@@ -19,6 +34,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pulumi
@@ -37,10 +54,75 @@ from secrets_store.sdk_internals import DYNAMIC_PROVIDER_KEY, serialized_dynamic
 DEFAULT_TIMEOUT_SECONDS = 120
 FIRST_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 5.0
+CLOUDFLARE_PACKAGE = "cloudflare"
+EXPLICIT_PROVIDER = "explicit_provider"
+"""Input set (plain `True`) when the credentials come from an explicit provider."""
 
 
 class ActivationError(Exception):
     """A secret that did not become active in time, or cannot be read. Never holds a value."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What `pulumi_cloudflare.Provider` takes to reach the API; field names are its args."""
+
+    api_token: str | None = None
+    api_key: str | None = None
+    email: str | None = None
+    api_user_service_key: str | None = None
+    base_url: str | None = None
+
+    SECRET = ("api_token", "api_key", "api_user_service_key")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Credentials:
+        """The credential fields found in `values` (a resource's inputs); empty means unset."""
+        return cls(
+            **{name: str(values[name]) if values.get(name) else None for name in cls.names()}
+        )
+
+    @classmethod
+    def from_config(cls, config: Any) -> Credentials:
+        """The stack's `cloudflare:*` settings, as the default Cloudflare provider reads them."""
+        keys = {
+            "api_token": "apiToken",
+            "api_key": "apiKey",
+            "email": "email",
+            "api_user_service_key": "apiUserServiceKey",
+            "base_url": "baseUrl",
+        }
+        return cls.of({name: config.get(f"cloudflare:{key}") for name, key in keys.items()})
+
+    @classmethod
+    def from_environment(cls) -> Credentials:
+        env = os.environ.get
+        return cls(
+            env("CLOUDFLARE_API_TOKEN") or None,
+            env("CLOUDFLARE_API_KEY") or None,
+            env("CLOUDFLARE_EMAIL") or None,
+            env("CLOUDFLARE_API_USER_SERVICE_KEY") or None,
+            env("CLOUDFLARE_BASE_URL") or None,
+        )
+
+    @property
+    def authenticates(self) -> bool:
+        return bool(self.api_token or self.api_key or self.api_user_service_key)
+
+    def or_else(self, fallback: Credentials) -> Credentials:
+        """These credentials, else the fallback's; a base URL falls back on its own."""
+        chosen = self if self.authenticates else fallback
+        return Credentials(
+            chosen.api_token,
+            chosen.api_key,
+            chosen.email,
+            chosen.api_user_service_key,
+            self.base_url or fallback.base_url,
+        )
 
 
 class ActivationProvider(ResourceProvider):
@@ -51,15 +133,14 @@ class ActivationProvider(ResourceProvider):
 
     def __init__(self) -> None:
         super().__init__()
-        self._token: str | None = None
+        self._configured = Credentials()
 
     def configure(self, req: ConfigureRequest) -> None:
-        token = req.config.get("cloudflare:apiToken")
-        self._token = str(token) if token else None
+        self._configured = Credentials.from_config(req.config)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         status = wait_until_active(
-            self._client(),
+            self._client(props),
             account_id=str(props["account_id"]),
             store_id=str(props["store_id"]),
             secret_id=str(props["secret_id"]),
@@ -73,7 +154,9 @@ class ActivationProvider(ResourceProvider):
         replaces = [
             k for k in ("secret_id", "store_id", "account_id") if olds.get(k) != news.get(k)
         ]
-        changed = replaces or [k for k in ("name",) if olds.get(k) != news.get(k)]
+        # New credentials (a rotated token) update the state, so a refresh reads with them.
+        watched = ("name", EXPLICIT_PROVIDER, *Credentials.names())
+        changed = replaces or [k for k in watched if olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -83,7 +166,7 @@ class ActivationProvider(ResourceProvider):
         # `pulumi refresh`: a secret deleted out of band drops this resource too, so the next
         # `pulumi up` creates the version again and waits for it before binding it.
         secret = _read(
-            self._client(),
+            self._client(props),
             account_id=str(props["account_id"]),
             store_id=str(props["store_id"]),
             secret_id=id_,
@@ -95,19 +178,91 @@ class ActivationProvider(ResourceProvider):
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Deleting the wait deletes nothing in Cloudflare (the secret resource does that)."""
 
-    def _client(self) -> Any:
-        import cloudflare  # only at deploy time: offline plans never load the client
+    def credentials(self, props: Mapping[str, Any]) -> Credentials:
+        """The resource's own credentials (its input, or its explicit provider's), else the
+        stack's config; the environment fills in what they leave unset."""
+        own = Credentials.of(props)
+        if not props.get(EXPLICIT_PROVIDER) and not own.authenticates:
+            own = own.or_else(self._configured)  # the stack config is the default provider's
+        return own.or_else(Credentials.from_environment())
 
-        token = self._token or os.environ.get("CLOUDFLARE_API_TOKEN")
-        if not token:
-            raise ActivationError(
-                "cloudflare:apiToken: no API token, got neither the config key nor "
-                "CLOUDFLARE_API_TOKEN (run `pulumi config set --secret cloudflare:apiToken "
-                "<token>`)"
-            )
-        return cloudflare.Cloudflare(
-            api_token=token, base_url=os.environ.get("CLOUDFLARE_BASE_URL")
+    def _client(self, props: Mapping[str, Any]) -> Any:
+        return client_for(self.credentials(props))
+
+
+def client_for(credentials: Credentials) -> Any:
+    """Cloudflare's client authenticated exactly one way, as the provider is (it takes only
+    one of api_token, api_key + email, api_user_service_key)."""
+    import cloudflare  # only at deploy time: offline plans never load the client
+
+    creds = credentials
+    if not creds.authenticates:
+        raise ActivationError(
+            "cloudflare:apiToken: no API credentials, got none from the Cloudflare provider, "
+            "the stack config or the environment (run `pulumi config set --secret "
+            "cloudflare:apiToken <token>`, or give the provider api_token)"
         )
+    if not creds.api_token and creds.api_key and not creds.email:
+        raise ActivationError(
+            "cloudflare:email: required with apiKey, got no email (set the provider's email, "
+            "`cloudflare:email` or CLOUDFLARE_EMAIL, or use an API token)"
+        )
+    client = cloudflare.Cloudflare(
+        api_token=creds.api_token or None,
+        api_key=None if creds.api_token else creds.api_key,
+        api_email=None if creds.api_token else creds.email,
+        user_service_key=None if creds.api_token or creds.api_key else creds.api_user_service_key,
+        base_url=creds.base_url,
+    )
+    # The client fills every unset scheme from the environment: keep only the chosen one.
+    if creds.api_token:
+        client.api_key = client.api_email = client.user_service_key = None
+    elif creds.api_key:
+        client.api_token = client.user_service_key = None
+    else:
+        client.api_token = client.api_key = client.api_email = None
+    return client
+
+
+def cloudflare_provider(opts: pulumi.ResourceOptions | None) -> pulumi.ProviderResource | None:
+    """The Cloudflare provider a resource with `opts` is given, as the SDK resolves one for a
+    Cloudflare resource: `provider=`, then `providers=`, then its parent's (public API only)."""
+    if opts is None:
+        return None
+    if opts.provider is not None and opts.provider.package == CLOUDFLARE_PACKAGE:
+        return opts.provider
+    if isinstance(opts.providers, Mapping):
+        if (mapped := opts.providers.get(CLOUDFLARE_PACKAGE)) is not None:
+            return mapped
+    elif opts.providers:
+        for listed in opts.providers:
+            if listed.package == CLOUDFLARE_PACKAGE:
+                return listed
+    if opts.parent is not None:
+        return opts.parent.get_provider(f"{CLOUDFLARE_PACKAGE}:index:SecretsStoreSecret")
+    return None
+
+
+def credential_inputs(
+    provider: pulumi.ProviderResource | None, api_token: pulumi.Input[str] | None
+) -> dict[str, Any]:
+    """The credential inputs a `SecretActivation` registers: none for the default provider;
+    the explicit provider's settings; `api_token` over both. Secret settings are secrets."""
+    inputs: dict[str, Any] = {}
+    if provider is not None:
+        inputs[EXPLICIT_PROVIDER] = True
+        for name in Credentials.names():
+            value = getattr(provider, name, None)  # the provider's outputs are its settings
+            if value is not None:
+                inputs[name] = value
+    if api_token is not None:
+        inputs["api_token"] = api_token
+        for other in ("api_key", "email", "api_user_service_key"):
+            inputs.pop(other, None)
+    for name in Credentials.SECRET:
+        if name in inputs:
+            inputs[name] = pulumi.Output.secret(inputs[name])
+    return inputs
 
 
 def wait_until_active(
@@ -156,6 +311,13 @@ def _read(client: Any, *, account_id: str, store_id: str, secret_id: str) -> Any
         )
     except cloudflare.NotFoundError:
         return None
+    except (cloudflare.AuthenticationError, cloudflare.PermissionDeniedError) as refused:
+        # One line naming the account, never the credentials the call carried.
+        raise ActivationError(
+            f"secret {secret_id} in account {account_id}: Cloudflare refused the credentials "
+            f"(HTTP {refused.status_code}), got no status to wait on (give this account's "
+            "provider, or its api_token, to the resource)"
+        ) from None
 
 
 _SERIALIZED: dict[type[ResourceProvider], tuple[str, bool]] = {}
@@ -177,7 +339,12 @@ def serialized_provider(provider_class: type[ResourceProvider]) -> tuple[str, bo
 
 
 class SecretActivation(Resource, module="secrets-store", name="SecretActivation"):
-    """One secret version, once Cloudflare reports it `active`. Its `name` feeds the bindings."""
+    """One secret version, once Cloudflare reports it `active`. Its `name` feeds the bindings.
+
+    It reads with the Cloudflare provider it is given (`provider=`, `providers=`, or its
+    parent's), or with `api_token` (a secret input) when set; see the module docstring.
+    The dynamic provider that runs the wait is always this package's own.
+    """
 
     name: pulumi.Output[str]
     """The Cloudflare secret name, resolved only once the secret is active."""
@@ -192,6 +359,7 @@ class SecretActivation(Resource, module="secrets-store", name="SecretActivation"
         secret_id: pulumi.Input[str],
         name: pulumi.Input[str],
         timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+        api_token: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -201,6 +369,7 @@ class SecretActivation(Resource, module="secrets-store", name="SecretActivation"
             "name": name,
             "timeout_seconds": timeout_seconds,
             "status": None,
+            **credential_inputs(cloudflare_provider(opts), api_token),
         }
         # What `pulumi.dynamic.Resource.__init__` does, with the provider serialized once
         # per process instead of once per resource (same `__provider` input, same type).

@@ -11,8 +11,15 @@ import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.errors import Problem, SpecError
-from secrets_store.rotation import Position, cloudflare_secret_name
-from secrets_store.spec import KEY_BYTES, NAME_PREFIX, SecretSpec, check_secret
+from secrets_store.rotation import Position, cloudflare_secret_name, position_from
+from secrets_store.spec import (
+    KEY_BYTES,
+    NAME_PREFIX,
+    NAMESPACE,
+    SecretSpec,
+    check_secret,
+    value_key,
+)
 
 if TYPE_CHECKING:
     from secrets_store.store import SecretsStore
@@ -32,14 +39,17 @@ class VersionedSecretArgs(TypedDict):
     """api_key | encryption_key | signing_key | json | opaque: what the workers' helpers do with
     the stages (api_key tries the primary then the fallback binding, ...)."""
     current: NotRequired[int]
-    """The version every primary binding uses while steady. Default 1."""
+    """The version every primary binding uses while steady. Leave current, next and stage
+    out to take them from the stack config `secrets-store:rotation.<secret>` (what
+    `secretsctl rotate` edits); no entry there: steady at 1."""
     next: NotRequired[int]
     """The version being rotated in; set exactly while `stage` is fallback or swapped."""
     stage: NotRequired[str]
     """steady | fallback | swapped. One stage per deploy. Default steady."""
     values: NotRequired[Mapping[str, pulumi.Input[str]]]
     """The value of each live version, by version number ("1", "2"; Python also takes ints).
-    Made Pulumi secrets whatever they are given as. Leave out with `generate`."""
+    Made Pulumi secrets whatever they are given as. Leave out with `generate`; with neither,
+    each version's value is the secret stack config `secrets-store:<secret>_v<N>`."""
     generate: NotRequired[bool]
     """Draw each version's value as 32 random bytes (base64), kept in Pulumi state and never
     regenerated unless the version changes. Default false."""
@@ -128,6 +138,10 @@ class VersionedSecret(pulumi.ComponentResource):
             settings.setdefault("store_id", store.store_id)
         secret = settings.get("secret_name") or name
         where = f"VersionedSecret {name}"
+        if not any(k in settings for k in POSITION_ARGS):
+            settings.update(configured_position(secret))
+        if settings.get("values") is None and not settings.get("generate"):
+            settings["values"] = configured_values(secret, settings)
         values = _versions(settings.get("values"), where)
         spec = _checked(secret, settings, where, values)
 
@@ -187,6 +201,13 @@ class VersionedSecret(pulumi.ComponentResource):
                 "primary_name": self.primary_name,
                 "fallback_name": self.fallback_name,
                 "names": self.cloudflare_names,  # plain: the same state, without a task
+                # Plain names and position, never a value: what `secretsctl plan` reads from
+                # any program that uses this component.
+                "secret_name": secret,
+                "kind": spec.kind,
+                "current": self.position.current,
+                "next": self.position.next,
+                "stage": self.position.stage,
             }
         )
 
@@ -213,6 +234,99 @@ class VersionedSecret(pulumi.ComponentResource):
             )
             return generated.base64
         return values[version]
+
+
+POSITION_ARGS = ("current", "next", "stage")
+ROTATION_KEY = f"{NAMESPACE}:rotation"
+ROTATION_FIELDS = (*POSITION_ARGS, "since", "reencrypted")
+
+
+def configured_position(secret: str) -> dict[str, Any]:
+    """The secret's position from the stack config `secrets-store:rotation.<secret>`
+    ({current, next, stage, since}); {} (steady at 1) when it has no entry. SpecError, naming
+    the config key, for an entry the rules refuse."""
+    where = f"{ROTATION_KEY}.{secret}"
+    try:
+        rotation = pulumi.Config(NAMESPACE).get_object("rotation")
+    except pulumi.ConfigTypeError:
+        raise SpecError(
+            [
+                Problem(
+                    ROTATION_KEY,
+                    "must be a mapping of secret name to {current, next, stage}, got text that "
+                    "is not (pulumi config set --path 'secrets-store:rotation.<secret>.current' 1)",
+                )
+            ]
+        ) from None
+    if rotation is None:
+        return {}
+    if not isinstance(rotation, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    ROTATION_KEY,
+                    f"must be a mapping of secret name to {{current, next, stage}}, got "
+                    f"{type(rotation).__name__} (write one entry per secret)",
+                )
+            ]
+        )
+    entry = rotation.get(secret)
+    if entry is None:
+        return {}
+    if not isinstance(entry, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    where,
+                    f"must be a mapping {{current, next, stage}}, got {type(entry).__name__} "
+                    "(for example current: 1)",
+                )
+            ]
+        )
+    problems = [
+        Problem(f"{where}.{key}", f"unknown key, got {key!r} (use {', '.join(ROTATION_FIELDS)})")
+        for key in entry
+        if key not in ROTATION_FIELDS
+    ]
+    position = {k: entry.get(k) for k in POSITION_ARGS}
+    # The spec's own rules, with every problem named by its config key.
+    since = entry.get("since")
+    _, found = check_secret(secret, {"kind": "opaque", **position, "since": since}, where)
+    problems += found
+    if problems:
+        raise SpecError(problems)
+    return {k: v for k, v in position.items() if v is not None}
+
+
+def configured_values(secret: str, settings: Mapping[str, Any]) -> dict[int, pulumi.Input[str]]:
+    """Each live version's value from the secret stack config `secrets-store:<secret>_v<N>`.
+    SpecError naming each missing key and the command that sets it."""
+    try:
+        position = position_from(settings)
+    except (OverflowError, ValueError, TypeError):
+        position = None
+    if position is None:
+        return {}  # the position is refused by the spec's checks, with its own message
+    config = pulumi.Config(NAMESPACE)
+    values: dict[int, pulumi.Input[str]] = {}
+    problems = []
+    for version in position.live_versions:
+        key = value_key(secret, version)
+        value = config.get_secret(key)
+        if value is None:
+            problems.append(
+                Problem(
+                    f"{NAMESPACE}:{key}",
+                    f"no value for version {version} of secret {secret!r}, got nothing (set it: "
+                    f"pulumi config set --secret {NAMESPACE}:{key} <value>, or pass values= "
+                    "or generate=True)",
+                )
+            )
+        else:
+            values[version] = value
+    if problems:
+        raise SpecError(problems)
+    return values
 
 
 def _versions(values: Any, where: str) -> dict[int, pulumi.Input[str]]:

@@ -70,9 +70,10 @@ def plan_of(live: LiveStack) -> dict[str, Any]:
 def deploy(live: LiveStack) -> None:
     """Apply the stack's plan to the local account, as `pulumi up` would."""
     run = plan_stack(live.stack, config=load_stack_config(live.stack, live.path)).run
-    existing = {
+    existing = {  # a `deleted` secret is gone: pulumi up would create it again
         s.name
         for s in live.client.secrets_store.stores.secrets.list(live.store_id, account_id=ACCOUNT)
+        if s.status != "deleted"
     }
     for secret in run.of_type(SECRET_TYPE):
         name = str(secret.inputs["name"])

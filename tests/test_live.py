@@ -80,6 +80,9 @@ def test_status_of_a_freshly_deployed_stack_shows_no_drift_in_two_calls_plus_one
         # a version the stage needs, deleted in the dashboard
         (lambda lv: lv.server.remove_secret(ACCOUNT, "dev_api_key_v2"), "version_absent",
          "secrets.api_key.v2"),
+        # the same, deleted through the API: still listed, as `deleted`, for a while
+        (lambda lv: delete_by_name(lv, "dev_api_key_v2"), "version_absent",
+         "secrets.api_key.v2"),
         # a version that Cloudflare has not activated yet
         (lambda lv: lv.server.set_secret_status(ACCOUNT, "dev_db_config_v1", "pending"),
          "version_pending", "secrets.db_config.v1"),
@@ -96,14 +99,29 @@ def test_status_of_a_freshly_deployed_stack_shows_no_drift_in_two_calls_plus_one
         (lambda lv: lv.client.workers.scripts.delete("dev_signer", account_id=ACCOUNT),
          "script_absent", "workers.signer"),
     ],
-    ids=["version_absent", "version_pending", "unexpected_version", "binding_mismatch",
-         "script_absent"],
+    ids=["version_absent", "version_deleted", "version_pending", "unexpected_version",
+         "binding_mismatch", "script_absent"],
 )  # fmt: skip
 def test_status_reports_each_kind_of_drift_and_exits_1(live, plant, kind, key):
     plant(live)
     code, document = status_json(live)
     assert code == 1 and document["ok"] is False
     assert (kind, key) in {(d["kind"], d["key"]) for d in document["drift"]}
+
+
+def delete_by_name(live, name):
+    secrets = live.client.secrets_store.stores.secrets
+    [found] = [s for s in secrets.list(live.store_id, account_id=ACCOUNT) if s.name == name]
+    secrets.delete(found.id, account_id=ACCOUNT, store_id=live.store_id)
+
+
+def test_a_version_deleted_after_its_rotation_is_no_drift(live):
+    # GIVEN a leftover version, deleted through the API (Cloudflare lists it `deleted`)
+    live.server.plant_secret(ACCOUNT, "dev_hmac_key_v9", CANARY)
+    delete_by_name(live, "dev_hmac_key_v9")
+    # THEN it is not an unexpected version: deleted is gone
+    code, document = status_json(live)
+    assert code == 0 and document["drift"] == [], document["drift"]
 
 
 def test_status_text_is_a_table_naming_each_drift(live):
@@ -329,14 +347,22 @@ def test_the_wait_gives_up_with_a_message_naming_the_secret(pending):
     assert CANARY not in str(exc.value)
 
 
-def test_the_wait_refuses_a_secret_deleted_meanwhile(pending):
+@pytest.mark.parametrize("how", ["behind_the_back", "through_the_api"])
+def test_the_wait_refuses_a_secret_deleted_meanwhile(pending, how):
     server, client, store_id, secret_id = pending
-    server.remove_secret(ACCOUNT, "k_v2")
-    with pytest.raises(Exception, match="k_v2"):
+    if how == "behind_the_back":
+        server.remove_secret(ACCOUNT, "k_v2")  # gone: 404
+    else:  # listed `deleted` for a while
+        client.secrets_store.stores.secrets.delete(
+            secret_id, account_id=ACCOUNT, store_id=store_id
+        )
+    with pytest.raises(ActivationError, match="k_v2") as refused:
         wait_until_active(
             client, account_id=ACCOUNT, store_id=store_id, secret_id=secret_id, name="k_v2",
             timeout=5, sleep=lambda s: None,
         )  # fmt: skip
+    expected = "absent" if how == "behind_the_back" else "deleted"
+    assert f"Cloudflare reports it {expected}" in str(refused.value)
 
 
 def test_the_provider_refuses_without_a_token(monkeypatch):

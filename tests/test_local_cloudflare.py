@@ -60,7 +60,7 @@ def cf(make_server: Factory) -> LocalCloudflare:
     return make_server()
 
 
-def client_for(server: LocalCloudflare, token: str = TOKEN, **options: Any) -> Cloudflare:
+def client_for(server: LocalCloudflare, token: str | None = TOKEN, **options: Any) -> Cloudflare:
     """No retries (so request counts are exact) and strict parsing with the library's models."""
     return Cloudflare(
         api_token=token,
@@ -198,11 +198,49 @@ def test_secret_get_edit_duplicate_delete(cf: LocalCloudflare, client: Cloudflar
     assert copy is not None and copy.id != secret_id and copy.name == "db_config_v2"
     assert cf.state.secret_value_matches(ACCOUNT, "db_config_v2", "new")
 
-    secrets.delete(secret_id, account_id=ACCOUNT, store_id=sid)
+    # DELETE answers 202 with the secret, now `deleted`; it stays listed so for a while
+    deleted = secrets.with_raw_response.delete(secret_id, account_id=ACCOUNT, store_id=sid)
+    assert deleted.status_code == 202
+    assert deleted.http_response.json()["result"]["status"] == "deleted"
+    got = secrets.get(secret_id, account_id=ACCOUNT, store_id=sid)
+    assert got is not None and got.status == "deleted"
+    listed = {s.name: s.status for s in secrets.list(sid, account_id=ACCOUNT)}
+    assert listed == {"db_config_v1": "deleted", "db_config_v2": "active"}
+    with pytest.raises(NotFoundError) as again:  # nothing edits or deletes it any more
+        secrets.delete(secret_id, account_id=ACCOUNT, store_id=sid)
+    assert error_code(again.value) == 7003
+
+    cf.advance(30)  # then it is gone
     with pytest.raises(NotFoundError) as gone:
         secrets.get(secret_id, account_id=ACCOUNT, store_id=sid)
-    assert error_code(gone.value) == 1007
+    assert error_code(gone.value) == 7003
+    assert "Could not route to" in str(gone.value)
     assert [s.name for s in secrets.list(sid, account_id=ACCOUNT)] == ["db_config_v2"]
+
+
+def test_a_deleted_secret_frees_its_name_binds_nothing_and_counts_for_nothing(
+    cf: LocalCloudflare, client: Cloudflare
+) -> None:
+    sid = store_id(client)
+    secret_id = create_secret(client, "api_key_v1")
+    client.secrets_store.stores.secrets.delete(secret_id, account_id=ACCOUNT, store_id=sid)
+    binding = {"type": "secrets_store_secret", "store_id": sid, "secret_name": "api_key_v1"}
+    with pytest.raises(BadRequestError) as refused:
+        upload(client, "api", [{"name": "K", **binding}])
+    assert error_code(refused.value) == 10182
+    quota = client.secrets_store.quota.get(account_id=ACCOUNT)
+    assert quota is not None and quota.secrets.usage == 0
+    assert create_secret(client, "api_key_v1") != secret_id  # the name is free again
+
+
+def test_unknown_store_or_secret_ids_are_7003(client: Cloudflare) -> None:
+    secrets = client.secrets_store.stores.secrets
+    with pytest.raises(NotFoundError) as no_store:
+        list(secrets.list("0" * 32, account_id=ACCOUNT))
+    assert error_code(no_store.value) == 7003
+    with pytest.raises(NotFoundError) as no_secret:
+        secrets.get("0" * 32, account_id=ACCOUNT, store_id=store_id(client))
+    assert error_code(no_secret.value) == 7003
 
 
 @pytest.mark.parametrize(
@@ -238,7 +276,8 @@ def test_duplicate_names_are_refused_in_the_store_and_in_one_batch(client: Cloud
     for body in ([entry], [other, other]):
         with pytest.raises(BadRequestError) as refused:
             create_secrets(client, body)
-        assert error_code(refused.value) == 1002
+        assert error_code(refused.value) == 1003  # the code a store limit also uses
+        assert "secret_name_already_exists" in str(refused.value)
     names = [
         s.name
         for s in client.secrets_store.stores.secrets.list(store_id(client), account_id=ACCOUNT)
@@ -253,13 +292,14 @@ def test_value_limit_is_65536_bytes(client: Cloudflare) -> None:
     for value in ("y" * 65_537, "é" * 32_768 + "y"):
         with pytest.raises(BadRequestError) as refused:
             create_secret(client, "over_limit", value)
-        assert error_code(refused.value) == 1005
+        assert error_code(refused.value) == 1001  # as live: secret_value_too_long [code: 1001]
+        assert "secret_value_too_long" in str(refused.value)
         assert "65537 bytes" in str(refused.value) and "yyyy" not in str(refused.value)
     with pytest.raises(BadRequestError) as refused:
         client.secrets_store.stores.secrets.edit(
             secret_id, account_id=ACCOUNT, store_id=sid, value="z" * 65_537
         )
-    assert error_code(refused.value) == 1005
+    assert error_code(refused.value) == 1001
 
 
 def test_at_most_100_secrets_per_account(cf: LocalCloudflare, client: Cloudflare) -> None:
@@ -318,6 +358,38 @@ def test_401_without_a_token_and_with_a_wrong_one(cf: LocalCloudflare) -> None:
     with pytest.raises(AuthenticationError) as wrong:
         list(client_for(cf, token="not-a-token").secrets_store.stores.list(account_id=ACCOUNT))
     assert error_code(wrong.value) == 10000
+
+
+def test_api_key_and_user_service_key_authenticate_as_the_library_sends_them(
+    make_server: Factory,
+) -> None:
+    cf = make_server(
+        tokens=set(),
+        api_keys={"ops@example.com": "global-key"},
+        user_service_keys={"v1.0-service-key"},
+    )
+    by_key = client_for(cf, token=None, api_key="global-key", api_email="ops@example.com")
+    by_service_key = client_for(cf, token=None, user_service_key="v1.0-service-key")
+    for client in (by_key, by_service_key):
+        assert [s.name for s in client.secrets_store.stores.list(account_id=ACCOUNT)] == [
+            "default_secrets_store"
+        ]
+    assert cf.accounts_used_by("global-key") == {ACCOUNT}
+    assert cf.accounts_used_by("v1.0-service-key") == {ACCOUNT}
+    wrong_email = client_for(cf, token=None, api_key="global-key", api_email="eve@example.com")
+    with pytest.raises(AuthenticationError):
+        list(wrong_email.secrets_store.stores.list(account_id=ACCOUNT))
+
+
+def test_a_credential_reaches_only_its_accounts(make_server: Factory) -> None:
+    cf = make_server(tokens={"a", "b"}, accounts=[ACCOUNT, OTHER], reach={"a": [ACCOUNT]})
+    list(client_for(cf, token="b").secrets_store.stores.list(account_id=OTHER))
+    with pytest.raises(PermissionDeniedError) as refused:
+        list(client_for(cf, token="a").secrets_store.stores.list(account_id=OTHER))
+    assert error_code(refused.value) == 10000
+    assert cf.accounts_used_by("a") == {OTHER}  # tried, and refused
+    assert cf.accounts_used_by("b") == {OTHER}
+    assert cf.accounts_used_by("never-sent") == set()
 
 
 def test_unknown_account_is_403_authentication_error(client: Cloudflare) -> None:

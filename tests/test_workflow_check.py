@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from secrets_store.rotation import Position
 from secretsctl.workflow.check import move_problems
-from tests.workflow_support import CANARY_CIPHERTEXT, Repo, secretsctl
+from tests.workflow_support import CANARY_CIPHERTEXT, Repo, git, secretsctl
 
 # Copies of the example stacks go through command after command: identical program runs
 # are run once per module (tests/conftest.py).
@@ -156,10 +158,10 @@ def test_move_rules_table(before, after, ok):
 REAL_ACCOUNT = "0123456789abcdef0123456789abcdef"
 
 
-def refused(repo: Repo, result, *lines: str) -> None:
+def refused(repo: Repo, result, *lines: str, notices: tuple[str, ...] = ()) -> None:
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    assert result.stderr.splitlines() == list(lines)
+    assert result.stderr.splitlines() == [*notices, *lines]
     leaked = [c for c in repo.ciphertexts() if c in result.output]
     assert leaked == []
 
@@ -397,17 +399,19 @@ def test_switching_an_encryption_keys_source_is_refused(repo):
 def test_two_stacks_of_one_account_with_the_same_name_prefix_are_refused(repo):
     repo.sub("staging", r"namePrefix: stg_", "namePrefix: dev_")
     repo.commit("staging takes dev's prefix")  # no --base needed: the files as they are
+    # shared: 6 secret names and 8 script names
     refused(
         repo,
         check(repo),
         "stacks/Pulumi.staging.yaml: secrets-store:namePrefix: manages the same Cloudflare names "
-        "as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 13 shared, first secret "
+        "as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 14 shared, first secret "
         "dev_api_key_v<N> (give each stack of one account its own namePrefix)",
     )
 
 
 def test_a_secret_name_colliding_through_another_prefix_is_refused(repo):
     # staging without a prefix declares dev_jwt_key: Cloudflare's dev_jwt_key_v1 is dev's too
+    # (and, like prod, has no prefix: prod's other placeholder account earns a warning)
     repo.sub("staging", r"namePrefix: stg_", 'namePrefix: ""')
     repo.sub(
         "staging",
@@ -421,36 +425,70 @@ def test_a_secret_name_colliding_through_another_prefix_is_refused(repo):
         "stacks/Pulumi.staging.yaml: secrets-store:secrets.dev_jwt_key: manages the same "
         "Cloudflare names as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 1 shared, first "
         "secret dev_jwt_key_v<N> (give each stack of one account its own namePrefix)",
+        notices=(
+            "Warning: stacks/Pulumi.staging.yaml: secrets-store:accountId: is the placeholder "
+            "'REPLACE_ME_ACCOUNT_ID' and stack 'prod' has 'REPLACE_ME_PROD_ACCOUNT_ID': if both "
+            "stand for one account, the two manage the same Cloudflare names (namePrefix), got "
+            "14 shared, first secret api_key_v<N> (write one account as one placeholder, or set "
+            "the real account ids, so the shared-account checks can see it)",
+        ),
     )
 
 
 def test_the_same_name_prefix_in_different_accounts_passes(repo):
-    repo.sub("staging", r"accountId: REPLACE_ME_ACCOUNT_ID", "accountId: REPLACE_ME_OTHER")
+    repo.sub("staging", r"accountId: REPLACE_ME_ACCOUNT_ID", "accountId: " + "e" * 32)
     repo.sub("staging", r"namePrefix: stg_", "namePrefix: dev_")
     repo.commit("staging in its own account")
-    passes(check(repo, "--base", "HEAD"))
+    result = check(repo, "--base", "HEAD")
+    passes(result)
+    assert result.stderr == ""
+
+
+def test_one_account_written_as_two_placeholders_is_a_warning(repo):
+    # GIVEN dev's account as REPLACE_ME_ACCOUNT_ID; WHEN staging writes it as another
+    # placeholder and takes dev's prefix: if they are one account, every name collides
+    repo.sub("staging", r"accountId: REPLACE_ME_ACCOUNT_ID", "accountId: REPLACE_ME_OTHER")
+    repo.sub("staging", r"namePrefix: stg_", "namePrefix: dev_")
+    result = check(repo)
+    # THEN allowed (they may be two accounts), with one warning naming both placeholders
+    passes(result)
+    assert "check: 3 stacks OK." in result.stdout
+    assert result.stderr.splitlines() == [
+        "Warning: stacks/Pulumi.staging.yaml: secrets-store:accountId: is the placeholder "
+        "'REPLACE_ME_OTHER' and stack 'dev' has 'REPLACE_ME_ACCOUNT_ID': if both stand for one "
+        "account, the two manage the same Cloudflare names (namePrefix), got 14 shared, first "
+        "secret dev_api_key_v<N> (write one account as one placeholder, or set the real account "
+        "ids, so the shared-account checks can see it)"
+    ]
+
+
+def test_distinct_placeholders_that_would_not_collide_earn_no_warning(repo):
+    # the shipped examples: prod's own placeholder account, plain names, no shared name
+    result = check(repo, "--base", "HEAD")
+    passes(result)
+    assert result.stderr == ""
 
 
 # -- more than 100 live secrets in one account --------------------------------------------------
 
 
 def test_stacks_of_one_account_over_100_live_secrets_together_are_refused(repo):
-    # dev keeps 6 live secrets (api_key mid-rotation counts 2), staging 5
-    repo.add_generated_secrets("dev", 50)  # 56
-    repo.add_generated_secrets("staging", 45)  # 50: each stack alone is under the limit
+    # dev keeps 7 live secrets (api_key mid-rotation counts 2), staging 6
+    repo.add_generated_secrets("dev", 50)  # 57
+    repo.add_generated_secrets("staging", 45)  # 51: each stack alone is under the limit
     refused(
         repo,
         check(repo, "--base", "HEAD"),
         "stacks/Pulumi.dev.yaml: secrets-store:secrets: the stacks of account "
-        "'REPLACE_ME_ACCOUNT_ID' need 106 Cloudflare secrets together (every live version "
-        "counts), over the per-account limit of 100, got dev 56 + staging 50 (finish rotations "
+        "'REPLACE_ME_ACCOUNT_ID' need 108 Cloudflare secrets together (every live version "
+        "counts), over the per-account limit of 100, got dev 57 + staging 51 (finish rotations "
         "or remove secrets first: the limit is per account, not per stack)",
     )
 
 
 def test_exactly_100_live_secrets_in_one_account_pass(repo):
-    repo.add_generated_secrets("dev", 44)  # 50
-    repo.add_generated_secrets("staging", 45)  # 50
+    repo.add_generated_secrets("dev", 43)  # 50
+    repo.add_generated_secrets("staging", 44)  # 50
     passes(check(repo, "--base", "HEAD"))
 
 
@@ -482,7 +520,10 @@ def test_odd_shapes_are_refused_or_pass_but_never_crash(repo, pattern, replaceme
     result = check(repo, "--base", "HEAD")
     assert result.exit_code in (0, 2), result.output
     assert all(c not in result.output for c in repo.ciphertexts())
-    assert all(line.startswith("stacks/Pulumi.") for line in result.stderr.splitlines())
+    assert all(
+        line.startswith(("stacks/Pulumi.", "Warning: stacks/Pulumi."))
+        for line in result.stderr.splitlines()
+    )
 
 
 def test_secure_values_of_a_text_beyond_the_reading_limits_is_empty_and_never_parsed(
@@ -519,3 +560,346 @@ def test_secure_values_reads_each_secure_key_and_a_refused_text_is_never_cached(
     again = stackfile.parse_document(stackfile.Path("x"), text)
     again["config"].clear()
     assert secure_values(text) == {"secrets-store:api_key_v1": CANARY_CIPHERTEXT}
+
+
+# -- a kind changed under a binding or a live version -------------------------------------------
+
+KIND_FIX = (
+    "(a kind is fixed for a secret's life: declare a new secret with kind {now} under a new "
+    "name, move every binding to it, then {retire}remove {name})"
+)
+
+
+def test_a_bound_encryption_key_turned_opaque_is_refused_so_its_finish_cannot_skip_reencryption(
+    repo,
+):
+    # GIVEN vault_key mid-rotation (swapped) at the base
+    vault_swapped_at_base(repo)
+    # WHEN step one of the bypass: the kind becomes opaque (step two would finish it with
+    # no re-encryption record, the rule being an encryption_key's only)
+    repo.sub("dev", r"kind: encryption_key", "kind: opaque")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.vault_key.kind: changes the kind of secret "
+        "'vault_key' while worker vault.ENCRYPTION_KEY of stack 'dev' binds it here, got opaque "
+        "here and encryption_key at HEAD "
+        + KIND_FIX.format(
+            now="opaque", retire="mark it reencrypted: retired and ", name="vault_key"
+        ),
+    )
+
+
+def test_a_kind_change_and_the_finish_in_one_change_are_both_refused(repo):
+    vault_swapped_at_base(repo)
+    repo.sub("dev", r"kind: encryption_key", "kind: opaque")
+    repo.set_position("dev", "vault_key", "current: 2")
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    keys = [line.split(": ")[1] for line in result.stderr.splitlines()]
+    assert keys == [
+        "secrets-store:secrets.vault_key.reencrypted",
+        "secrets-store:secrets.vault_key.kind",
+    ]
+
+
+def test_a_kind_change_of_an_unbound_secret_with_live_versions_is_refused(repo):
+    # GIVEN no worker binds vault_key any more at the base (its v1 still exists)
+    repo.remove("dev", "vault")
+    repo.commit("vault worker gone")
+    # WHEN its kind changes to signing_key
+    repo.sub("dev", r"kind: encryption_key", "kind: signing_key")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.vault_key.kind: changes the kind of secret "
+        "'vault_key' while vault_key_v1 live at HEAD, got signing_key here and encryption_key at "
+        "HEAD "
+        + KIND_FIX.format(
+            now="signing_key", retire="mark it reencrypted: retired and ", name="vault_key"
+        ),
+    )
+
+
+def test_a_kind_change_of_a_bound_secret_of_another_kind_is_refused_while_rotating(repo):
+    # api_key is mid-rotation in dev: both v1 and v2 are bound
+    repo.sub("dev", r"      kind: api_key\n", "      kind: opaque\n")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.api_key.kind: changes the kind of secret "
+        "'api_key' while worker api.PRIMARY_KEY of stack 'dev' binds it here, got opaque here and "
+        "api_key at HEAD " + KIND_FIX.format(now="opaque", retire="", name="api_key"),
+    )
+
+
+def test_a_kind_change_with_no_binding_and_no_live_version_passes_with_a_key_kind_warning(repo):
+    # GIVEN a secret the base declares but never deployed (its position is refused: no
+    # version of it exists) and no worker binds
+    repo.sub(
+        "dev",
+        r"^  secrets-store:workers:\n",
+        "    spare_key:\n      kind: encryption_key\n      source: generate\n      current: one\n"
+        "  secrets-store:workers:\n",
+    )
+    repo.commit("spare_key, not deployable yet")
+    # WHEN it is fixed and made a signing_key
+    repo.sub("dev", r"(    spare_key:\n)      kind: encryption_key", r"\1      kind: signing_key")
+    repo.sub("dev", r"current: one", "current: 1")
+    result = check(repo, "--base", "HEAD")
+    # THEN allowed, with one warning: key material changes meaning
+    passes(result)
+    assert result.stderr.splitlines() == [
+        "Warning: stacks/Pulumi.dev.yaml: secrets-store:secrets.spare_key.kind: changes the kind "
+        "of secret 'spare_key' to or from a key kind, got signing_key here and encryption_key at "
+        "HEAD (allowed: no worker binds it and it has no live version at HEAD; make sure nothing "
+        "outside still uses it as encryption_key)"
+    ]
+
+
+def test_the_safe_way_to_change_a_kind_is_a_new_secret_under_a_new_name(repo):
+    # 1. a new secret with the new kind, and the binding moved to it
+    repo.sub(
+        "dev",
+        r"^  secrets-store:workers:\n",
+        "    vault_blob:\n      kind: opaque\n      source: generate\n  secrets-store:workers:\n",
+    )
+    repo.sub("dev", r"ENCRYPTION_KEY: vault_key", "ENCRYPTION_KEY: vault_blob")
+    result = check(repo, "--base", "HEAD")
+    passes(result)
+    assert result.stderr == ""
+    repo.commit("vault reads vault_blob")
+    # 2. the old encryption_key's retire step, then 3. its removal
+    repo.add_setting("dev", "vault_key", "reencrypted: retired")
+    passes(check(repo, "--base", "HEAD"))
+    repo.commit("vault_key retired")
+    repo.remove("dev", "vault_key")
+    passes(check(repo, "--base", "HEAD"))
+
+
+# -- scopes that drop workers under a binding ---------------------------------------------------
+
+
+def test_scopes_narrowed_from_workers_to_access_on_a_bound_secret_are_refused(repo):
+    # api_key: scopes [workers], bound by api, billing, audited and legacy in dev
+    repo.sub("dev", r"scopes: \[workers\]", "scopes: [access]")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.dev.yaml: secrets-store:secrets.api_key.scopes: drops workers from the "
+        "scopes of secret 'api_key' while worker api.PRIMARY_KEY of stack 'dev' binds it here, "
+        "got [access] here and [workers] at HEAD (keep workers and add the other scopes next to "
+        "it; drop workers only once no worker binds it, after a change of its own that moves "
+        "every binding off it)",
+    )
+
+
+def test_scopes_dropping_workers_in_the_same_change_that_unbinds_are_refused(repo):
+    # the base's workers still bind jwt_key until this change deploys
+    repo.sub("prod", r"scopes: \[workers, access\]", "scopes: [access]")
+    repo.remove("prod", "auth")
+    repo.remove("prod", "gateway")
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "stacks/Pulumi.prod.yaml: secrets-store:secrets.jwt_key.scopes: drops workers from the "
+        "scopes of secret 'jwt_key' while worker auth.SIGNING_KEY of stack 'prod' binds it at "
+        "HEAD, got [access] here and [workers, access] at HEAD (keep workers and add the other "
+        "scopes next to it; drop workers only once no worker binds it, after a change of its own "
+        "that moves every binding off it)"
+    ]
+
+
+def test_scopes_added_next_to_workers_pass_and_unbound_scopes_may_drop_workers(repo):
+    repo.sub("dev", r"scopes: \[workers\]", "scopes: [workers, access, ai_gateway]")
+    passes(check(repo, "--base", "HEAD"))
+    repo.commit("api_key readable by more services")
+    # hmac_key once signer is gone (a change of its own) may leave workers
+    repo.remove("dev", "signer")
+    repo.commit("signer gone")
+    repo.add_setting("dev", "hmac_key", "scopes: [access]")
+    passes(check(repo, "--base", "HEAD"))
+
+
+# -- a stack file deleted or renamed while its stack has resources ------------------------------
+
+RETIRE_FIX = (
+    "(retire it first: remove its workers, then its secrets, in changes this check passes, and "
+    "deploy them; delete the file once the base declares neither, then run `pulumi stack rm "
+    "{stack}`)"
+)
+
+
+def test_deleting_the_prod_stack_file_is_refused(repo):
+    repo.path("prod").unlink()
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.prod.yaml: secrets-store:secrets: deletes the file of stack 'prod' while it "
+        "declares 6 secret(s) and 8 worker(s) at HEAD, got no stacks/Pulumi.prod.yaml here "
+        + RETIRE_FIX.format(stack="prod"),
+    )
+
+
+def test_git_mv_of_a_stack_file_is_refused_as_a_rename(repo):
+    # GIVEN deployed staging; WHEN `git mv` renames its file: a new stack `stage` would create
+    # every name staging owns, a new generated vault key among them
+    git(repo.root, "mv", "stacks/Pulumi.staging.yaml", "stacks/Pulumi.stage.yaml")
+    refused(
+        repo,
+        check(repo, "--base", "HEAD"),
+        "stacks/Pulumi.prod.yaml: secrets-store:promotion.after: names a stack with no file, got "
+        "'staging' (create stacks/Pulumi.staging.yaml or fix the name)",
+        "stacks/Pulumi.staging.yaml: secrets-store:secrets: deletes the file of stack 'staging' "
+        "while it declares 6 secret(s) and 8 worker(s) at HEAD, got no stacks/Pulumi.staging.yaml "
+        "here and a new stacks/Pulumi.stage.yaml: looks like a rename of staging -> stage (Pulumi "
+        "stacks are renamed with `pulumi stack rename`, and the stack file follows: the new file "
+        "alone deploys a new stack stage that creates every name staging owns; a rename moves "
+        "deployed state, which this gate cannot see, so keep the name here, or retire the old "
+        "stack first)",
+    )
+
+
+def test_a_rename_committed_on_the_branch_is_refused_too(repo):
+    # the base is main; the PR branch has committed the move (and fixed prod's promotion)
+    git(repo.root, "checkout", "-q", "-b", "pr")
+    git(repo.root, "mv", "stacks/Pulumi.staging.yaml", "stacks/Pulumi.stage.yaml")
+    repo.sub("prod", r"after: staging", "after: stage")
+    repo.commit("rename staging")
+    result = check(repo, "--base", "main")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith(
+        "stacks/Pulumi.staging.yaml: secrets-store:secrets: deletes the file of stack 'staging'"
+    )
+    assert "looks like a rename of staging -> stage" in result.stderr
+
+
+def test_a_stack_retired_in_changes_the_gate_passed_may_then_lose_its_file(repo):
+    # 1. its workers go, and its encryption_key takes its retire step
+    repo.clear("prod", "workers")
+    repo.sub("prod", r"^  secrets-store:legacy_api_key:\n    secure: \S+\n", "")
+    repo.add_setting("prod", "vault_key", "reencrypted: retired")
+    passes(check(repo, "--base", "HEAD"))
+    repo.commit("prod: workers gone, vault_key retired")
+    # 2. then its secrets (and their values)
+    repo.clear("prod", "secrets")
+    repo.sub("prod", r"^  secrets-store:\w+_v1:\n    secure: \S+\n", "", count=3)
+    passes(check(repo, "--base", "HEAD"))
+    repo.commit("prod: secrets gone")
+    # 3. the base declares nothing: the file may go, with a note for the stack itself
+    repo.path("prod").unlink()
+    result = check(repo, "--base", "HEAD")
+    passes(result)
+    assert "check: 2 stacks OK against HEAD." in result.stdout
+    assert result.stderr.splitlines() == [
+        "Note: stacks/Pulumi.prod.yaml: removes stack 'prod', which declares nothing at HEAD "
+        "(retired): after the merge, run `pulumi stack rm prod`"
+    ]
+
+
+def test_emptying_and_deleting_a_stack_in_one_change_is_refused(repo):
+    repo.clear("prod", "workers")
+    repo.clear("prod", "secrets")
+    repo.path("prod").unlink()
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert "deletes the file of stack 'prod' while it declares 6 secret(s)" in result.stderr
+
+
+def test_a_stack_file_that_does_not_load_here_is_not_taken_as_deleted(repo):
+    repo.write("prod", "config: [")
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert "deletes the file" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{repo.path('prod')}: not valid YAML, got ParserError at line 1, column 10 (fix the "
+        "YAML syntax)"
+    ]
+
+
+# -- a secrets-provider change ------------------------------------------------------------------
+
+PROVIDER_NOTE = (
+    "Note: stacks/Pulumi.dev.yaml: a secrets-provider change (`pulumi stack "
+    "change-secrets-provider`): every `secure:` value re-encrypted, the same keys, nothing else "
+    "changed, so no value counts as changed (check never decrypts: review that this is all the "
+    "PR does)"
+)
+
+
+def salted_at_base(repo: Repo) -> None:
+    repo.sub("dev", r"^config:\n", "encryptionsalt: v1:b2xkc2FsdA==:b2xk\nconfig:\n")
+    repo.commit("dev on a passphrase provider")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        # a new passphrase: a new salt
+        (r"^encryptionsalt: .*\n", "encryptionsalt: v1:bmV3c2FsdA==:bmV3\n"),
+        # passphrase -> a cloud KMS: the salt goes, a provider and its wrapped key come
+        (
+            r"^encryptionsalt: .*\n",
+            "secretsprovider: awskms://alias/secrets-store?region=us-east-1\n"
+            "encryptedkey: AQICAHhQ0ZXhhbXBsZS1lbmNyeXB0ZWQta2V5\n",
+        ),
+    ],
+)
+def test_a_secrets_provider_change_is_accepted_with_a_note(repo, pattern, replacement):
+    # GIVEN dev's file at the base; WHEN `pulumi stack change-secrets-provider` rewrites it:
+    # the provider keys and every ciphertext, live values of api_key and db_config included
+    salted_at_base(repo)
+    repo.sub("dev", pattern, replacement)
+    repo.reencrypt("dev")
+    result = check(repo, "--base", "HEAD")
+    # THEN accepted, with the one-line note
+    passes(result)
+    assert "check: 3 stacks OK against HEAD." in result.stdout
+    assert result.stderr.splitlines() == [PROVIDER_NOTE]
+    assert not [c for c in repo.ciphertexts() if c in result.output]
+
+
+def live_value_lines(result) -> list[str]:
+    return [line.split(": ")[1] for line in result.stderr.splitlines()]
+
+
+def test_new_ciphertexts_without_a_provider_change_are_refused(repo):
+    salted_at_base(repo)
+    repo.reencrypt("dev")
+    refused_keys = live_value_lines(check(repo, "--base", "HEAD"))
+    assert refused_keys == [
+        "secrets-store:api_key_v1",
+        "secrets-store:api_key_v2",
+        "secrets-store:db_config_v1",
+        "secrets-store:login_clients_v1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "adds a value key",
+        "removes a value key",
+        "keeps one ciphertext",
+        "changes a setting",
+    ],
+)
+def test_a_secrets_provider_change_that_changes_anything_else_is_not_exempt(repo, edit):
+    salted_at_base(repo)
+    repo.sub("dev", r"^encryptionsalt: .*\n", "encryptionsalt: v1:bmV3c2FsdA==:bmV3\n")
+    kept = re.search(r"secure: (v1:bm9uY2UwMDAwMDAx:\S+)", repo.read("dev"))
+    repo.reencrypt("dev")
+    if edit == "adds a value key":
+        repo.add_value("dev", "api_key_v3")
+    elif edit == "removes a value key":
+        repo.sub("dev", r"^  cloudflare:apiToken:\n    secure: \S+\n", "")
+    elif edit == "keeps one ciphertext":
+        assert kept
+        repo.sub("dev", r"(  secrets-store:api_key_v1:\n    secure: )\S+", rf"\g<1>{kept[1]}")
+    else:
+        repo.sub("dev", r"UPSTREAM_URL: \S+", "UPSTREAM_URL: https://evil.example.com")
+    result = check(repo, "--base", "HEAD")
+    assert result.exit_code == 2, result.output
+    assert "secrets-provider change" not in result.stderr
+    assert "secrets-store:api_key_v2" in live_value_lines(result)
+    assert not [c for c in repo.ciphertexts() if c in result.output]

@@ -125,6 +125,23 @@ class Repo:
         start, end = self.entry(stack, name)
         self.write(stack, text[:start] + text[end:])
 
+    def clear(self, stack: str, key: str) -> None:
+        """Empty one `secrets-store:` mapping (`secrets`, `workers`): `key: {}`."""
+        block = rf"^  secrets-store:{key}:\n(?:(?:   .*)?\n)*"  # its lines, indented deeper
+        self.sub(stack, block, f"  secrets-store:{key}: {{}}\n")
+
+    def reencrypt(self, stack: str) -> list[str]:
+        """Give every `secure:` value a new ciphertext, as `pulumi stack
+        change-secrets-provider` does (fake ones: the tools never decrypt); returns them."""
+        fresh: list[str] = []
+
+        def new(match: re.Match[str]) -> str:
+            fresh.append(f"v1:bmV3cHJvdmlkZXI=:cmVlbmNyeXB0ZWQt{len(fresh):04d}")
+            return f"{match.group(1)}{fresh[-1]}"
+
+        self.write(stack, re.sub(r"^(\s+secure:\s*)\S+", new, self.read(stack), flags=re.M))
+        return fresh
+
     def add_generated_secrets(self, stack: str, count: int) -> None:
         """Declare `count` more steady `source: generate` secrets (bulk_0, bulk_1, ...)."""
         entries = "".join(

@@ -58,7 +58,11 @@ def expected_bindings(plan: Mapping[str, Any], worker: str) -> dict[str, str]:
 
 def compare(stack: str, plan: Mapping[str, Any], snapshot: Snapshot) -> dict[str, Any]:
     """The status document for one stack (see the module docstring)."""
-    live_by_name = {s.name: s for s in snapshot.secrets}
+    # A secret Cloudflare lists as `deleted` (it does so for a while after DELETE) is gone:
+    # it never stands for a version, so a same-named live one wins and a leftover is no drift.
+    present = [s for s in snapshot.secrets if s.status != "deleted"]
+    live_by_name = {s.name: s for s in snapshot.secrets if s.status == "deleted"}
+    live_by_name.update({s.name: s for s in present})
     drift: list[dict[str, str]] = []
     secrets: dict[str, Any] = {}
     for name, versions in expected_versions(plan).items():
@@ -92,7 +96,7 @@ def compare(stack: str, plan: Mapping[str, Any], snapshot: Snapshot) -> dict[str
                 )
         base = _base_name(next(iter(versions.values())))
         pattern = re.compile(rf"{re.escape(base)}_v([1-9][0-9]{{0,8}})")
-        for secret in snapshot.secrets:
+        for secret in present:
             match = pattern.fullmatch(secret.name)
             if match and int(match[1]) not in versions:
                 rows[match[1]] = {

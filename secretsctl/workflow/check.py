@@ -15,7 +15,16 @@ against the base ref (`--base`), nothing that destroys a key or loses data:
    or switched between `generate` and `config` while any worker in the account binds it,
    at the base or here; an encryption_key not at all unless the base marks it
    `reencrypted: retired`;
-8. no secret version deleted while any worker in the same account binds it.
+8. no secret version deleted while any worker in the same account binds it;
+9. no `kind` changed on a secret that a worker binds (here or at the base) or that has a
+   live version at the base (a warning for an allowed change to or from a key kind);
+10. no `workers` dropped from the scopes of a secret a worker binds (here or at the base);
+11. no stack file deleted (or renamed: a deletion plus a new stack) while the base's file
+   declares any secret or worker: a stack is retired by emptying it in gated changes first.
+
+A secrets-provider change (provider keys and every `secure:` ciphertext, nothing else) is
+exempt from rule 5, with a note. Two different placeholder accounts whose stacks would
+collide as one account earn a warning.
 
 Lines name keys, versions and stacks, never a value: `secure:` ciphertexts are compared,
 never shown.
@@ -23,20 +32,34 @@ never shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import PLAIN_NAME
 from secrets_store.ordering import ahead_problems
-from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
-from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT, NAMESPACE, is_placeholder, value_key
-from secretsctl.offline.gitbase import stack_file_at, verify_ref
+from secrets_store.rotation import (
+    Position,
+    cloudflare_secret_name,
+    position_from,
+    steps_between,
+)
+from secrets_store.spec import (
+    KINDS,
+    MAX_SECRETS_PER_ACCOUNT,
+    NAMESPACE,
+    is_placeholder,
+    value_key,
+)
+from secretsctl.offline.gitbase import stack_file_at, stacks_at, verify_ref
 from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference
 from secretsctl.offline.stackfile import (
-    STACKS_DIR,
+    ROTATION,
     StackConfig,
     StackFileError,
     config_key,
@@ -51,6 +74,18 @@ from secretsctl.offline.stackfile import (
 RETIRED = "retired"
 """`secrets.<S>.reencrypted: retired`: the explicit retire step of an encryption_key."""
 
+KEY_KINDS = ("encryption_key", "signing_key")
+"""Kinds whose value is key material: a change to or from one is worth a warning."""
+
+
+@dataclass
+class Findings:
+    """What `check` found: refusals (exit 2), and lines that only inform (exit stays 0)."""
+
+    problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    """`Warning: ...` (worth a look, allowed) and `Note: ...` (an exemption taken) lines."""
+
 
 def one_stage_back(position: Position) -> Position | None:
     """The rollback of one stage that keeps the same versions alive (None: not safe)."""
@@ -61,10 +96,21 @@ def one_stage_back(position: Position) -> Position | None:
     return None  # undoing a finish would need the deleted version back
 
 
+def position_key(config: StackConfig, secret: str) -> str:
+    """The config key a secret's position is written under: its `secrets.<secret>` entry
+    (the legacy place), else `rotation.<secret>`."""
+    where = "secrets" if config.position_in_entry(secret) else ROTATION
+    return f"{NAMESPACE}:{where}.{secret}"
+
+
 def move_problems(
-    before: Mapping[str, Position], after: Mapping[str, Position], base: str
+    before: Mapping[str, Position],
+    after: Mapping[str, Position],
+    base: str,
+    key: Callable[[str], str] | None = None,
 ) -> list[Problem]:
-    """Secrets that moved more than one stage (or backwards) between `base` and now."""
+    """Secrets that moved more than one stage (or backwards) between `base` and now.
+    `key`: the config key of a secret's position (default `secrets.<secret>`)."""
     problems = []
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
@@ -78,7 +124,7 @@ def move_problems(
         )
         problems.append(
             Problem(
-                f"{NAMESPACE}:secrets.{name}",
+                key(name) if key is not None else f"{NAMESPACE}:secrets.{name}",
                 f"{what}, got {old.describe()} at {base} and {new.describe()} here "
                 f"(one stage per change: `secretsctl rotate {name}` from the base's position)",
             )
@@ -112,12 +158,17 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-
-
 def named(name: str) -> str:
     """A name from a file as a line shows it: as written when plain, else quoted and cut
     (a name the program refuses must still not break the line)."""
     return name if PLAIN_NAME.fullmatch(name) else shown(name)
+
+
+def source_of(config: StackConfig, secret: str) -> str:
+    """`source:` of a declared secret; `config` for one a program declares in code (its
+    values, when not generated, are the `secrets-store:<secret>_v<N>` keys)."""
+    entry = config.secrets.get(secret)
+    return entry.source if entry is not None else "config"
 
 
 def secret_setting(config: StackConfig, secret: str, setting: str) -> Any:
@@ -125,17 +176,24 @@ def secret_setting(config: StackConfig, secret: str, setting: str) -> Any:
     return _mapping(_mapping(config.namespace.get("secrets")).get(secret)).get(setting)
 
 
+def bindings(config: StackConfig) -> Iterable[tuple[str, str]]:
+    """(`worker.BINDING`, secret) of every secret binding the file writes, in file order."""
+    for worker, spec in _mapping(config.namespace.get("workers")).items():
+        for binding, target in _mapping(_mapping(spec).get("secrets")).items():
+            secret = _mapping(target).get("secret") if isinstance(target, Mapping) else target
+            if isinstance(secret, str):
+                yield named(f"{worker}.{binding}"), secret
+
+
 def binding_sites(config: StackConfig) -> dict[str, list[str]]:
     """Cloudflare secret name -> `worker.BINDING` of every binding the file gives it (the
     primary binding and, during a rotation, its fallback: every live version)."""
     sites: dict[str, list[str]] = {}
-    for worker, spec in _mapping(config.namespace.get("workers")).items():
-        for binding, target in _mapping(_mapping(spec).get("secrets")).items():
-            secret = _mapping(target).get("secret") if isinstance(target, Mapping) else target
-            position = config.positions.get(secret) if isinstance(secret, str) else None
-            for version in position.live_versions if position is not None else ():
-                name = cloudflare_secret_name(config.name_prefix, str(secret), version)
-                sites.setdefault(name, []).append(named(f"{worker}.{binding}"))
+    for site, secret in bindings(config):
+        position = config.positions.get(secret)
+        for version in position.live_versions if position is not None else ():
+            name = cloudflare_secret_name(config.name_prefix, secret, version)
+            sites.setdefault(name, []).append(site)
     return sites
 
 
@@ -185,36 +243,73 @@ def accounts(configs: Mapping[str, StackConfig]) -> dict[str, list[str]]:
 # ---- the rules ------------------------------------------------------------------------------
 
 
+def shared_names(a: StackConfig, b: StackConfig) -> tuple[str, list[str]] | None:
+    """(the key to name, the shared names) when two stacks of one account would manage the
+    same secret or script names; None when they would not."""
+    roots = sorted(set(secret_roots(a)) & set(secret_roots(b)))
+    scripts = sorted(set(script_names(a)) & set(script_names(b)))
+    if not roots and not scripts:
+        return None
+    if a.name_prefix == b.name_prefix:
+        key = "namePrefix"
+    elif roots:
+        key = f"secrets.{named(secret_roots(b)[roots[0]])}"
+    else:
+        key = f"workers.{named(script_names(b)[scripts[0]])}"
+    shared = [f"secret {named(r)}_v<N>" for r in roots]
+    shared += [f"script {named(s)}" for s in scripts]
+    return key, shared
+
+
 def collision_problems(configs: Mapping[str, StackConfig]) -> list[tuple[str, Problem]]:
     """Two stacks of one account that would manage the same secret or script names."""
     found: list[tuple[str, Problem]] = []
     for account, stacks in accounts(configs).items():
         for i, first in enumerate(stacks):
             for second in stacks[i + 1 :]:
-                a, b = configs[first], configs[second]
-                roots = sorted(set(secret_roots(a)) & set(secret_roots(b)))
-                scripts = sorted(set(script_names(a)) & set(script_names(b)))
-                if not roots and not scripts:
+                shared = shared_names(configs[first], configs[second])
+                if shared is None:
                     continue
-                if a.name_prefix == b.name_prefix:
-                    key = "namePrefix"
-                elif roots:
-                    key = f"secrets.{named(secret_roots(b)[roots[0]])}"
-                else:
-                    key = f"workers.{named(script_names(b)[scripts[0]])}"
-                shared = [f"secret {named(r)}_v<N>" for r in roots]
-                shared += [f"script {named(s)}" for s in scripts]
+                key, names = shared
                 found.append(
                     (
                         second,
                         Problem(
                             f"{NAMESPACE}:{key}",
                             f"manages the same Cloudflare names as stack {first!r} in account "
-                            f"{shown(account)}, got {len(shared)} shared, first {shared[0]} "
+                            f"{shown(account)}, got {len(names)} shared, first {names[0]} "
                             f"(give each stack of one account its own namePrefix)",
                         ),
                     )
                 )
+    return found
+
+
+def placeholder_account_warnings(configs: Mapping[str, StackConfig]) -> list[tuple[str, Problem]]:
+    """Two stacks whose accounts are different placeholders but which would manage the same
+    names in one account: probably one account written twice, which hides a collision."""
+    stacks = sorted(s for s, c in configs.items() if is_placeholder(c.account_id))
+    found: list[tuple[str, Problem]] = []
+    for i, first in enumerate(stacks):
+        for second in stacks[i + 1 :]:
+            a, b = configs[first], configs[second]
+            shared = shared_names(a, b) if a.account_id != b.account_id else None
+            if shared is None:
+                continue
+            key, names = shared
+            found.append(
+                (
+                    second,
+                    Problem(
+                        f"{NAMESPACE}:accountId",
+                        f"is the placeholder {shown(b.account_id)} and stack {first!r} has "
+                        f"{shown(a.account_id)}: if both stand for one account, the two manage "
+                        f"the same Cloudflare names ({key}), got {len(names)} shared, first "
+                        f"{names[0]} (write one account as one placeholder, or set the real "
+                        "account ids, so the shared-account checks can see it)",
+                    ),
+                )
+            )
     return found
 
 
@@ -256,7 +351,7 @@ def value_change_problems(
     before, after = secure_values(old_text), secure_values(new.raw)
     problems = []
     for name in sorted(set(old.positions) & set(new.positions)):
-        if old.secrets[name].source != "config" or new.secrets[name].source != "config":
+        if source_of(old, name) != "config" or source_of(new, name) != "config":
             continue  # a switch of source is rule 7's
         kept = set(old.positions[name].live_versions) & set(new.positions[name].live_versions)
         for version in sorted(kept):
@@ -334,9 +429,9 @@ def removal_problems(
             key, what = f"secrets.{named(name)}", "removes or renames"
             got = f"no secrets.{named(name)} here"
             fix = "move every binding off it and deploy that first, then remove it"
-        elif entry.source != old.secrets[name].source:
+        elif entry.source != source_of(old, name):
             key, what = f"secrets.{named(name)}.source", "switches the source of"
-            got = f"source {entry.source} here and {old.secrets[name].source} at {base}"
+            got = f"source {entry.source} here and {source_of(old, name)} at {base}"
             fix = (
                 "a new source gives every live version a new value: move every binding off it "
                 "and deploy that first, or declare a new secret with that source"
@@ -373,6 +468,235 @@ def removal_problems(
     return problems, covered
 
 
+def binder(
+    old: StackConfig, new: StackConfig, name: str, base: str, sites: Mapping[str, str]
+) -> str | None:
+    """Who binds secret `name`, as a line says it: any worker of the account bound to one
+    of its live versions (here or at the base), else any worker of this stack naming it
+    (here or at the base, whatever its position); None when none does."""
+    for config in (new, old):
+        position = config.positions.get(name)
+        for version in position.live_versions if position is not None else ():
+            site = sites.get(cloudflare_secret_name(config.name_prefix, name, version))
+            if site is not None:
+                return site
+    for config, where in ((new, "here"), (old, f"at {base}")):
+        site = next((s for s, secret in bindings(config) if secret == name), None)
+        if site is not None:
+            return f"worker {site} of stack {config.stack!r} binds it {where}"
+    return None
+
+
+def kind_change_problems(
+    old: StackConfig, new: StackConfig, base: str, sites: Mapping[str, str]
+) -> tuple[list[Problem], list[Problem]]:
+    """(refused, warned) kind changes. A kind is what every reader takes the value to be (an
+    encryption_key keeps the re-encryption rule): changing it under a binding or a live
+    version reinterprets existing material, and `encryption_key -> opaque` then `finish`
+    would delete a key with no re-encryption. Allowed only with neither; a change to or
+    from a key kind is still worth a warning."""
+    refused: list[Problem] = []
+    warned: list[Problem] = []
+    for name in sorted(set(old.secrets) & set(new.secrets)):
+        was, now = old.kinds[name], new.kinds[name]
+        if was == now or was not in KINDS or now not in KINDS:
+            continue  # an unknown kind is rule 1's (here) or never deployed (at the base)
+        key = f"{NAMESPACE}:secrets.{named(name)}.kind"
+        got = f"got {now} here and {was} at {base}"
+        bound = binder(old, new, name, base, sites)
+        position = old.positions.get(name)
+        live = position.live_versions if position is not None else ()
+        if bound is None and not live:
+            if was in KEY_KINDS or now in KEY_KINDS:
+                warned.append(
+                    Problem(
+                        key,
+                        f"changes the kind of secret {shown(name)} to or from a key kind, {got} "
+                        f"(allowed: no worker binds it and it has no live version at {base}; "
+                        f"make sure nothing outside still uses it as {was})",
+                    )
+                )
+            continue
+        versions = ", ".join(value_key(named(name), v) for v in live)
+        why = bound if bound is not None else f"{versions} live at {base}"
+        retire = f"mark it reencrypted: {RETIRED} and " if was == "encryption_key" else ""
+        refused.append(
+            Problem(
+                key,
+                f"changes the kind of secret {shown(name)} while {why}, {got} (a kind is fixed "
+                f"for a secret's life: declare a new secret with kind {now} under a new name, "
+                f"move every binding to it, then {retire}remove {named(name)})",
+            )
+        )
+    return refused, warned
+
+
+def scopes_of(config: StackConfig, secret: str) -> tuple[str, ...] | None:
+    """A secret's scopes as written (the default when not written); None: not a list of
+    names (rule 1's)."""
+    raw = secret_setting(config, secret, "scopes")
+    if raw is None:
+        return ("workers",)
+    raw = [raw] if isinstance(raw, str) else raw
+    if isinstance(raw, list) and raw and all(isinstance(s, str) for s in raw):
+        return tuple(raw)
+    return None
+
+
+def scope_problems(
+    old: StackConfig, new: StackConfig, base: str, sites: Mapping[str, str]
+) -> list[Problem]:
+    """`workers` dropped from the scopes of a secret a worker binds (here or at the base):
+    every binding of it stops resolving."""
+    problems = []
+    for name in sorted(set(old.secrets) & set(new.secrets)):
+        was, now = scopes_of(old, name), scopes_of(new, name)
+        if was is None or now is None or "workers" not in was or "workers" in now:
+            continue
+        bound = binder(old, new, name, base, sites)
+        if bound is None:
+            continue
+
+        def listed(scopes: tuple[str, ...]) -> str:
+            return "[" + ", ".join(named(s) for s in scopes) + "]"
+
+        problems.append(
+            Problem(
+                f"{NAMESPACE}:secrets.{named(name)}.scopes",
+                f"drops workers from the scopes of secret {shown(name)} while {bound}, got "
+                f"{listed(now)} here and {listed(was)} at {base} (keep workers and add the "
+                "other scopes next to it; drop workers only once no worker binds it, after a "
+                "change of its own that moves every binding off it)",
+            )
+        )
+    return problems
+
+
+def declared(config: StackConfig) -> tuple[int, int]:
+    """(secrets, workers) a stack file declares, in any shape: what its stack manages."""
+
+    def count(key: str) -> int:
+        value = config.namespace.get(key)
+        if isinstance(value, Mapping):
+            return len(value)
+        return int(bool(value) or config_key(key) in config.secret_keys)
+
+    return count("secrets"), count("workers")
+
+
+def likely_rename(old: StackConfig, added: Mapping[str, StackConfig]) -> str | None:
+    """The new stack that declares the most of the removed stack's secret and worker names
+    (a rename is a removal plus an add); None when no new stack shares one."""
+
+    def names(config: StackConfig) -> set[str]:
+        return {f"s:{n}" for n in config.secrets} | {
+            f"w:{n}" for n in _mapping(config.namespace.get("workers"))
+        }
+
+    shared = {s: len(names(old) & names(c)) for s, c in sorted(added.items())}
+    best = max(shared, key=shared.__getitem__, default=None)  # the first of a tie
+    return best if best is not None and shared[best] else None
+
+
+def removed_stack_problems(
+    removed: Mapping[str, StackConfig], added: Mapping[str, StackConfig], base: str
+) -> tuple[list[tuple[str, Problem]], list[tuple[str, str]]]:
+    """(refused, noted) stack files deleted since the base. A stack that declares anything
+    at the base has live resources there (the base is what was deployed), and deleting its
+    file only stops managing them: refused. The retire step is the base declaring nothing:
+    workers and secrets removed in changes this gate checked, and deployed."""
+    refused: list[tuple[str, Problem]] = []
+    noted: list[tuple[str, str]] = []
+    for stack, old in sorted(removed.items()):
+        secrets, workers = declared(old)
+        label = old.owner().stack_label
+        file = label(stack_file_name(named(stack)))
+        if not secrets and not workers:
+            noted.append(
+                (
+                    stack,
+                    f"removes stack {shown(stack)}, which declares nothing at {base} (retired): "
+                    f"after the merge, run `pulumi stack rm {named(stack)}`",
+                )
+            )
+            continue
+        renamed = likely_rename(old, added)
+        if renamed is None:
+            got = f"got no {file} here"
+            fix = (
+                "retire it first: remove its workers, then its secrets, in changes this check "
+                f"passes, and deploy them; delete the file once the base declares neither, then "
+                f"run `pulumi stack rm {named(stack)}`"
+            )
+        else:
+            got = (
+                f"got no {file} here and a new {label(stack_file_name(named(renamed)))}: "
+                f"looks like a rename of {named(stack)} -> {named(renamed)}"
+            )
+            fix = (
+                "Pulumi stacks are renamed with `pulumi stack rename`, and the stack file "
+                f"follows: the new file alone deploys a new stack {named(renamed)} that creates "
+                f"every name {named(stack)} owns; a rename moves deployed state, which this "
+                "gate cannot see, so keep the name here, or retire the old stack first"
+            )
+        refused.append(
+            (
+                stack,
+                Problem(
+                    f"{NAMESPACE}:{'secrets' if secrets else 'workers'}",
+                    f"deletes the file of stack {shown(stack)} while it declares {secrets} "
+                    f"secret(s) and {workers} worker(s) at {base}, {got} ({fix})",
+                ),
+            )
+        )
+    return refused, noted
+
+
+PROVIDER_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
+"""A stack file's top-level keys that `pulumi stack change-secrets-provider` rewrites."""
+SECURE = object()
+"""Stands in for a `secure:` value when two files are compared around their ciphertexts."""
+
+
+def provider_change(old_text: str | bytes | None, new_text: str | bytes | None) -> bool:
+    """True when a stack file changed only as `pulumi stack change-secrets-provider` changes
+    it: a provider key differs, every `secure:` ciphertext differs (all are re-encrypted),
+    the same keys hold them, and nothing else changed. The gate never decrypts: it takes
+    the values to be the same, which is what that command guarantees."""
+
+    def masked(value: Any, path: str, found: dict[str, str]) -> Any:
+        if isinstance(value, Mapping):
+            if set(value) == {"secure"} and isinstance(value["secure"], str):
+                found[path] = value["secure"]
+                return SECURE
+            return {str(k): masked(v, f"{path}/{k}", found) for k, v in value.items()}
+        if isinstance(value, list):
+            return [masked(v, f"{path}/{i}", found) for i, v in enumerate(value)]
+        return value
+
+    documents = []
+    for text in (old_text, new_text):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        try:
+            document = parse_document(Path("<stack file>"), text or "")
+        except StackFileError:
+            return False
+        if not isinstance(document, Mapping):
+            return False
+        documents.append(document)
+    before, after = documents
+    if all(before.get(k) == after.get(k) for k in PROVIDER_KEYS):
+        return False
+    old_secure: dict[str, str] = {}
+    new_secure: dict[str, str] = {}
+    rest = [{k: v for k, v in d.items() if k not in PROVIDER_KEYS} for d in documents]
+    if masked(rest[0], "", old_secure) != masked(rest[1], "", new_secure):
+        return False
+    same_keys = old_secure.keys() == new_secure.keys()
+    return same_keys and all(old_secure[k] != new_secure[k] for k in old_secure)
+
+
 def account_binders(
     configs: Mapping[str, StackConfig], olds: Mapping[str, StackConfig], base: str
 ) -> dict[str, dict[str, str]]:
@@ -393,18 +717,51 @@ def account_binders(
     return found
 
 
-def check_stacks(root: Path, base: str | None = None) -> list[str]:
-    """Every problem of every stack under `root`/stacks, one line each (empty: all good)."""
-    lines: list[str] = []
+def _base_positions(
+    old: StackConfig, new: StackConfig, plan: Mapping[str, Any] | None
+) -> Mapping[str, Position]:
+    """The base's positions, with those of secrets a program declares in code and whose
+    position the base left to the default (no `rotation` entry) taken from the base's plan:
+    a secret that gains an entry here must still move one stage from where it stood."""
+    unwritten = [
+        name
+        for name in ((plan or {}).get("secrets") or {})
+        if name in new.positions and name not in old.positions
+    ]
+    if not unwritten:
+        return old.positions
+    try:
+        before = plan_stack(old.stack, config=old, **self_reference(old)).document["secrets"]
+    except SpecError:
+        return old.positions  # the base's program run fails: nothing more to compare
+    found = {n: position_from(before[n]) for n in unwritten if n in before}
+    return {**{n: p for n, p in found.items() if p is not None}, **old.positions}
+
+
+def check_stacks(root: Path, base: str | None = None) -> Findings:
+    """Every problem of every stack of the project at `root`, one line each (none: all
+    good), and the warnings and notes that do not refuse."""
+    found = Findings()
+    lines = found.problems
     configs: dict[str, StackConfig] = {}
+    project = project_at(root)
     for stack in list_stacks(root):
         try:
-            configs[stack] = load_stack_config(stack, stack_path(root, stack))
+            configs[stack] = load_stack_config(stack, stack_path(root, stack), project=project)
         except StackFileError as exc:
             lines.append(str(exc))
 
+    def where(stack: str) -> str:
+        return project.stack_label(stack_file_name(named(stack)))
+
     def report(stack: str, problems: Iterable[Problem]) -> None:
-        lines.extend(f"{STACKS_DIR}/{stack_file_name(stack)}: {p}" for p in problems)
+        lines.extend(f"{where(stack)}: {p}" for p in problems)
+
+    def warn(stack: str, problems: Iterable[Problem]) -> None:
+        found.notices.extend(f"Warning: {where(stack)}: {p}" for p in problems)
+
+    def note(stack: str, text: str) -> None:
+        found.notices.append(f"Note: {where(stack)}: {text}")
 
     # 1. Validity: the real program; its promotion guard answered by the stack itself,
     # because promotion is checked below against the other stack's file.
@@ -427,7 +784,8 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
                     Problem(
                         f"{NAMESPACE}:promotion.after",
                         f"names a stack with no file, got {after!r} "
-                        f"(create {STACKS_DIR}/{stack_file_name(after)} or fix the name)",
+                        f"(create {project.stack_label(stack_file_name(after))} or fix the "
+                        "name)",
                     )
                 ],
             )
@@ -437,45 +795,86 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
             ahead_problems(stack, after, config.positions, configs[after].rotation_output()),
         )
 
-    # The base's files (a stack with no file there is new: every position is its first).
+    # The base's files: of stacks here (a stack with no file there is new: every position
+    # is its first) and of stacks whose file is gone.
     olds: dict[str, StackConfig] = {}
     texts: dict[str, str] = {}
+    removed: dict[str, StackConfig] = {}
+    added: dict[str, StackConfig] = {}
     if base is not None:
         verify_ref(root, base)
-        for stack, config in configs.items():
+        here = set(list_stacks(root))  # a file here that does not load is not removed
+        for stack in sorted(here | set(stacks_at(root, base))):
+            if stack in here and stack not in configs:
+                continue  # its file does not load here: reported above
             text = stack_file_at(root, base, stack)
             if text is None:
+                if stack in configs:
+                    added[stack] = configs[stack]
                 continue
+            path = project.stacks_dir / stack_file_name(stack)
             try:
-                olds[stack] = load_stack_config(stack, config.path, text=text)
-                texts[stack] = text
+                old = load_stack_config(stack, path, text=text, project=project)
             except StackFileError as exc:
                 lines.append(f"{base}: {exc}")
+                continue
+            if stack in configs:
+                olds[stack], texts[stack] = old, text
+            else:
+                removed[stack] = old
 
     # 3. One account, many stacks: no name managed twice, one limit for all.
     for stack, problem in collision_problems(configs) + account_limit_problems(configs, olds):
         report(stack, [problem])
+    for stack, problem in placeholder_account_warnings(configs):
+        warn(stack, [problem])
 
-    # 4 to 8 compare with the base ref.
+    # 4 to 11 compare with the base ref.
     if base is None:
-        return lines
-    binders = account_binders(configs, olds, base)
-    removed: dict[str, list[tuple[str, str]]] = {}  # account -> (stack, removed name)
+        return found
+    binders = account_binders(configs, {**olds, **removed}, base)
+    gone_stacks, retired = removed_stack_problems(removed, added, base)
+    for stack, problem in gone_stacks:
+        report(stack, [problem])
+    for stack, text in retired:
+        note(stack, text)
+    deleted: dict[str, list[tuple[str, str]]] = {}  # account -> (stack, removed name)
     for stack, old in olds.items():
         config = configs[stack]
-        report(stack, move_problems(old.positions, config.positions, base))
-        report(stack, value_change_problems(old, config, base, texts[stack]))
+        sites = binders.get(str(old.account_id), {})
+        report(
+            stack,
+            move_problems(
+                _base_positions(old, config, plans.get(stack)),
+                config.positions,
+                base,
+                functools.partial(position_key, config),
+            ),
+        )
+        if provider_change(texts[stack], config.raw):
+            note(
+                stack,
+                "a secrets-provider change (`pulumi stack change-secrets-provider`): every "
+                "`secure:` value re-encrypted, the same keys, nothing else changed, so no value "
+                "counts as changed (check never decrypts: review that this is all the PR does)",
+            )
+        else:
+            report(stack, value_change_problems(old, config, base, texts[stack]))
         report(stack, reencryption_problems(old, config))
-        gone, covered = removal_problems(old, config, base, binders.get(str(old.account_id), {}))
+        gone, covered = removal_problems(old, config, base, sites)
         report(stack, gone)
+        kinds, kind_warnings = kind_change_problems(old, config, base, sites)
+        report(stack, kinds)
+        warn(stack, kind_warnings)
+        report(stack, scope_problems(old, config, base, sites))
         account = str(config.account_id)
-        removed.setdefault(account, []).extend(
+        deleted.setdefault(account, []).extend(
             (stack, n) for n in sorted(live_names(old) - live_names(config) - covered)
         )
     for stack, plan in plans.items():
         account = str(configs[stack].account_id)
         bound = bound_names(plan)
-        for owner, name in removed.get(account, []):
+        for owner, name in deleted.get(account, []):
             if name in bound:
                 report(
                     owner,
@@ -488,4 +887,4 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
                         )
                     ],
                 )
-    return lines
+    return found

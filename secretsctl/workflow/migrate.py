@@ -183,7 +183,7 @@ def plan_migration(root: Path) -> list[Rewrite]:
         path = stack_path(root, stack)
         text, raw = read_stack_text(path)
         config = load_stack_config(stack, path, raw)
-        name = str(path.relative_to(root))
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         withheld = [
             k for k in (*TOPOLOGY_KEYS, "rotation") if f"{NAMESPACE}:{k}" in config.secret_keys
         ]
@@ -205,7 +205,10 @@ def plan_migration(root: Path) -> list[Rewrite]:
             if k in own or k in shared_before
         }
         positions[stack] = _positions(name, document, own)
-    names = {s: str(documents[s][0].relative_to(root)) for s in stacks}
+    names = {
+        s: str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+        for s, p in ((s, documents[s][0]) for s in stacks)
+    }
     shared: dict[str, Any] = {}
     for section in TOPOLOGY_KEYS:
         values = [
