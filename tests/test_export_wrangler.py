@@ -63,8 +63,10 @@ config:
 
 
 @pytest.fixture(autouse=True)
-def in_project(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # `--stack dev` reads stacks/Pulumi.dev.yaml of this project
+def outside_any_project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Each stack file is its own project's: the shipped examples the repository's (with its
+    # topology, secrets-store.yaml), the scratch qa stack none (it declares everything).
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

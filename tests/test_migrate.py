@@ -111,10 +111,8 @@ def test_shapes_the_topology_cannot_express_are_refused_naming_the_keys(tmp_path
 def test_plan_shows_each_override_in_every_format(tmp_path):
     root = project(tmp_path)
     assert secretsctl("migrate", "--cwd", str(root)).exit_code == 0
-    prod = str(stack_path(root, "prod"))
-    document = json.loads(
-        secretsctl("plan", "-s", "prod", "--config-file", prod, "-f", "json").stdout
-    )
+    prod = ("--cwd", str(root), "-s", "prod")
+    document = json.loads(secretsctl("plan", *prod, "-f", "json").stdout)
     overrides = {o["key"]: o for o in document["overrides"]}
     assert overrides["secrets-store:secrets.db_config.rotateEvery"] == {
         "key": "secrets-store:secrets.db_config.rotateEvery",
@@ -125,10 +123,10 @@ def test_plan_shows_each_override_in_every_format(tmp_path):
     assert overrides["secrets-store:workers.vault.kv"]["stack"] == {
         "CACHE": "REPLACE_ME_PROD_KV_NAMESPACE_ID"
     }
-    text = secretsctl("plan", "-s", "prod", "--config-file", prod).stdout
+    text = secretsctl("plan", *prod).stdout
     assert f"{len(overrides)} setting(s) of this stack override secrets-store.yaml:" in text
     assert "  secrets-store:secrets.db_config.rotateEvery: 180d (added)" in text
-    markdown = secretsctl("plan", "-s", "prod", "--config-file", prod, "-f", "markdown").stdout
+    markdown = secretsctl("plan", *prod, "-f", "markdown").stdout
     assert ">   secrets-store:secrets.db_config.rotateEvery: 180d (added)" in markdown
 
 
@@ -161,7 +159,7 @@ def test_a_malformed_topology_is_refused_in_one_line_naming_the_file_and_key(tmp
     topology.write_text(
         topology.read_text().replace("    kind: api_key\n", "    kind: api_key\n    current: 2\n")
     )
-    result = secretsctl("plan", "-s", "dev", "--config-file", str(stack_path(root, "dev")))
+    result = secretsctl("plan", "--cwd", str(root), "-s", "dev")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "secrets-store.yaml: secrets.api_key.current: is a rotation position, got it in the "
@@ -169,11 +167,11 @@ def test_a_malformed_topology_is_refused_in_one_line_naming_the_file_and_key(tmp
         "stack file)"
     ]
     topology.write_bytes(b"secrets: {a: \xff}\n")
-    result = secretsctl("plan", "-s", "dev", "--config-file", str(stack_path(root, "dev")))
+    result = secretsctl("plan", "--cwd", str(root), "-s", "dev")
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "secrets-store.yaml: not UTF-8 text" in result.stderr
     topology.write_text("secrets: &a [*a]\n")
-    result = secretsctl("plan", "-s", "dev", "--config-file", str(stack_path(root, "dev")))
+    result = secretsctl("plan", "--cwd", str(root), "-s", "dev")
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -181,7 +179,7 @@ def test_a_position_in_rotation_and_another_inside_secrets_is_refused_naming_bot
     root = project(tmp_path)
     path = stack_path(root, "dev")
     path.write_text(path.read_text() + "  secrets-store:rotation:\n    api_key: {current: 3}\n")
-    result = secretsctl("plan", "-s", "dev", "--config-file", str(path))
+    result = secretsctl("plan", "--cwd", str(root), "-s", "dev")
     assert result.exit_code == 2
     assert (
         "secrets-store:rotation.api_key.current: disagrees with secrets.api_key.current, got 3 "
@@ -200,7 +198,7 @@ def test_a_legacy_stack_prints_one_notice_per_command_run(tmp_path):
     # A command refusing its input keeps stderr to its problems, one line each
     path = stack_path(root, "dev")
     path.write_text(path.read_text().replace("kind: api_key", "kind: bogus", 1))
-    refused = secretsctl("plan", "-s", "dev", "--config-file", str(path))
+    refused = secretsctl("plan", "--cwd", str(root), "-s", "dev")
     assert refused.exit_code == 2 and "legacy form" not in refused.stderr
     # And after migrate, no notice at all
     path.write_text(path.read_text().replace("kind: bogus", "kind: api_key", 1))

@@ -249,7 +249,9 @@ def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
 def test_stack_dev_jwt_key_logs_in_with_the_client_its_login_clients_stand_in_lists():
     # GIVEN dev, whose LOGIN_CLIENTS value is a `secure:` ciphertext nobody here can read
     # WHEN its jwt_key is rehearsed (gateway /login, then /me, under live traffic)
-    result = invoke("--stack", "dev", "--secret", "jwt_key", "--json")
+    result = invoke(
+        "--stack", "dev", "--config-file", EXAMPLES["dev"], "--secret", "jwt_key", "--json"
+    )
     report = result.json()
     # THEN every login authenticated with the rehearsal's client (listed by the stand-in)
     assert result.exit_code == 0, result.stdout

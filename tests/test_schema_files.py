@@ -130,4 +130,4 @@ def test_an_unknown_schema_name_points_at_what_exists():
     (problem,) = [p for p in refused.value.problems if p.key.endswith(".schema")]
     assert problem.key == "secrets-store:secrets.cache.schema"
     assert "components/schemas.py" not in problem.message
-    assert "use one of postgres, a JSON Schema file of the project" in problem.message
+    assert "postgres, a JSON Schema file of the project such as" in problem.message

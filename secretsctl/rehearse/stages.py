@@ -142,11 +142,16 @@ def with_token_lifetime(config: StackConfig, seconds: int) -> tuple[StackConfig,
     with the lifetime a real stack uses (300 s by default) that wait would dwarf the rest.
     Returns a note naming the workers changed.
     """
-    workers = json.loads(config.config.get(f"{NAMESPACE}:workers", "{}"))
+    # The stack's own workers setting, merged over the topology's: found in the effective
+    # declarations (a module may be declared in secrets-store.yaml), set in the stack's own.
+    workers = json.loads(config.config.get(f"{NAMESPACE}:workers") or "{}")
+    effective = config.namespace.get("workers")
     changed = []
-    for name, worker in workers.items():
+    for name, worker in (effective if isinstance(effective, dict) else {}).items():
         if isinstance(worker, dict) and Path(str(worker.get("module", ""))).name == AUTH_MODULE:
-            worker["vars"] = {**(worker.get("vars") or {}), TOKEN_TTL_VAR: str(seconds)}
+            own = workers.get(name) if isinstance(workers.get(name), dict) else {}
+            own["vars"] = {**(own.get("vars") or {}), TOKEN_TTL_VAR: str(seconds)}
+            workers[name] = own
             changed.append(name)
     if not changed:
         return config, []
