@@ -44,7 +44,8 @@ def main() -> None:
     _ = cloudflare.SecretsStore, cloudflare.SecretsStoreSecret, cloudflare.WorkersScript
 
     phase("program imports (components, pulumi_cloudflare's 3 resource modules)")
-    document = plan_stack("dev").document
+    example = Path(__file__).resolve().parents[1] / "examples" / "stacks" / "Pulumi.dev.yaml"
+    document = plan_stack("dev", example).document
     phase("program run under mocks (stack dev)")
     from rich.console import Console
 

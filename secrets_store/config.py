@@ -12,14 +12,25 @@ from pydantic import SecretStr
 
 from secrets_store import sdk_internals
 from secrets_store.errors import SpecError
-from secrets_store.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
+from secrets_store.spec import (
+    NAMESPACE,
+    ConfigValue,
+    SchemaFile,
+    StackSpec,
+    parse_stack,
+    shown,
+)
+from secrets_store.topology import merged, read_topology, topology_path
 
-STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers")
+STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers", "rotation")
 PLAIN_KEYS = ("accountId", "namePrefix")
 # Set only by secretsctl's offline runs: secret keys of the stack file it could not decrypt,
 # and that the run is a plan (placeholders are shown, not refused).
 OPAQUE_KEYS = "secretsctl:opaqueKeys"
 OFFLINE_KEY = "secretsctl:offline"
+# Set only by secretsctl's offline runs: the topology file of the stack file's project ("":
+# none), which may not be the one next to the program it runs (a scratch copy of a stack).
+TOPOLOGY_KEY = "secretsctl:topologyFile"
 
 
 class PlaceholderError(SpecError, pulumi.RunError):
@@ -46,16 +57,73 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
             values[key] = ConfigValue(
                 value=None if full in opaque else SecretStr(text), secure=secret
             )
+    given = runtime_config.get_config(TOPOLOGY_KEY)
+    if given is None:
+        topology = read_topology(topology_path(root))
+    else:
+        topology = read_topology(Path(given)) if given else None
+    if topology is not None:
+        # Shared declarations under the stack's own (`secrets-store.yaml`, README).
+        structured = merged(topology.data, structured)
     spec = parse_stack(
         stack or pulumi.get_stack(),
         structured,
         values,
         module_exists=lambda path: (root / path).is_file(),
+        load_schema=lambda path: load_schema_file(root, path),
     )
     if spec.placeholders and runtime_config.get_config(OFFLINE_KEY) != "true":
         # Before any resource: a placeholder account or store id would fail halfway through.
         raise PlaceholderError(spec.placeholders)
     return spec
+
+
+MAX_SCHEMA_BYTES = 1024 * 1024
+
+
+def load_schema_file(root: Path, schema: str) -> SchemaFile:
+    """The JSON Schema file `schema` names, a path inside the project `root` (after
+    following symlinks); or the one-line reason it cannot be used."""
+    fix = "(a path relative to the project root, for example schemas/db.schema.json)"
+    project = root.resolve()
+    try:
+        path = (project / schema).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a NUL byte
+        return SchemaFile(problem=f"file not found, got {shown(schema)} {fix}")
+    if not path.is_relative_to(project):
+        return SchemaFile(
+            problem=f"must stay inside the project, got {shown(schema)}, which resolves outside "
+            f"it {fix}"
+        )
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_SCHEMA_BYTES:
+            return SchemaFile(
+                problem=f"is not a JSON Schema file of at most {MAX_SCHEMA_BYTES:,} bytes, got "
+                f"{shown(schema)} {fix}"
+            )
+        schema_data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, RecursionError):
+        return SchemaFile(problem=f"cannot be read, got {shown(schema)} {fix}")
+    except json.JSONDecodeError as exc:
+        return SchemaFile(
+            problem=f"is not valid JSON, got an error at line {exc.lineno} column {exc.colno} "
+            f"of {shown(schema)} (fix the schema file)"
+        )
+    from jsonschema import exceptions, validators
+
+    try:
+        validators.validator_for(schema_data).check_schema(schema_data)
+    except exceptions.SchemaError as exc:
+        return SchemaFile(
+            problem=f"is not a valid JSON Schema, got {shown(schema)} failing its metaschema's "
+            f"{shown(str(exc.validator))} rule (fix the schema file)"
+        )
+    except (AttributeError, TypeError):  # a schema that is not an object or boolean
+        return SchemaFile(
+            problem=f"is not a valid JSON Schema, got {type(schema_data).__name__} in "
+            f"{shown(schema)} (a schema is a JSON object)"
+        )
+    return SchemaFile(schema=schema_data)
 
 
 def _namespace_config() -> dict[str, str]:

@@ -14,6 +14,11 @@ Register your own model (in your fork, or in code imported before the program ru
         url: str
         tls: bool = True
 
+Or, without touching the package, point `schema:` at a JSON Schema file of your project
+(`schema: schemas/redis.schema.json`, a path relative to the project root that stays inside
+it): every version is validated with the `jsonschema` library (the dialect its `$schema`
+names, Draft 2020-12 by default).
+
 Errors name the field and the rule, never the value: not a key of it either, unless the
 schema declares that key.
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -53,6 +58,68 @@ class PostgresConfig(BaseModel):
     port: int = Field(ge=1, le=65535)
     username: str = Field(min_length=1)
     password: str = Field(min_length=1)
+
+
+def is_schema_file(schema: str) -> bool:
+    """`schema:` names a JSON Schema file (a path) rather than a registered model."""
+    return "/" in schema or schema.endswith(".json")
+
+
+def json_schema_problems(label: str, schema: Mapping[str, Any], value: str) -> list[str]:
+    """Why `value` fails the JSON Schema `schema` (from the file `label`), one line per
+    problem; empty when it passes. Lines carry the keys the schema declares and the rule
+    (the schema's own words), never jsonschema's message, which quotes the value."""
+    from jsonschema import exceptions, validators
+    from referencing.exceptions import Unresolvable
+
+    problems = json_problems(value)
+    if problems:
+        return problems
+    instance = json.loads(value)
+    names = _declared_keys(schema)
+    lines = []
+    try:
+        errors = sorted(
+            validators.validator_for(schema)(schema).iter_errors(instance),
+            key=lambda e: list(map(str, e.absolute_path)),
+        )
+    except (exceptions.SchemaError, Unresolvable, RecursionError):  # a `$ref` it cannot follow
+        return [f"cannot be checked against {label!r}: the schema cannot be applied"]
+    for error in errors:
+        field = ".".join(
+            str(p) if isinstance(p, int) or p in names else "(undeclared key)"
+            for p in error.absolute_path
+        )
+        lines.append(f"does not satisfy schema {label!r}: {field or '(value)'}: {_keyword(error)}")
+    return list(dict.fromkeys(lines))
+
+
+def _keyword(error: Any) -> str:
+    """The rule an error breaks in the schema's words (its keyword and its setting)."""
+    keyword, setting = str(error.validator), error.validator_value
+    if keyword == "required" and isinstance(error.instance, dict):
+        missing = [str(p) for p in setting if p not in error.instance]
+        return f"is missing required {', '.join(missing)}"
+    if keyword in ("additionalProperties", "unevaluatedProperties", "propertyNames"):
+        return "has a key the schema does not allow"
+    if isinstance(setting, str | int | float | bool) or setting is None:
+        return f"fails {keyword}: {json.dumps(setting)[:80]}"
+    return f"fails {keyword}"
+
+
+def _declared_keys(schema: Any) -> set[str]:
+    """Every property name the schema declares, at any depth."""
+    names: set[str] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                names |= {str(k) for k in node["properties"]}
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return names
 
 
 # workers/lib/subject.js holds the same grammar (tests/test_login_clients.py checks they agree).

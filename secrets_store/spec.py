@@ -47,7 +47,13 @@ from secrets_store.policy import (
     soak_problem,
 )
 from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
-from secrets_store.schemas import SCHEMAS, json_problems, schema_problems
+from secrets_store.schemas import (
+    SCHEMAS,
+    is_schema_file,
+    json_problems,
+    json_schema_problems,
+    schema_problems,
+)
 
 NAMESPACE = "secrets-store"
 
@@ -458,6 +464,14 @@ class WorkerSpec(_Model):
 
 
 @dataclass(frozen=True)
+class SchemaFile:
+    """A `schema:` file as the caller read it: the JSON Schema, or why it cannot be used."""
+
+    schema: Mapping[str, Any] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class ConfigValue:
     """A secret's value as read from config: wrapped from the first moment."""
 
@@ -519,7 +533,17 @@ class StackSpec:
         return order
 
 
-TOP_LEVEL_KEYS = ("accountId", "namePrefix", "store", "promotion", "secrets", "workers")
+TOP_LEVEL_KEYS = (
+    "accountId",
+    "namePrefix",
+    "store",
+    "promotion",
+    "secrets",
+    "workers",
+    "rotation",
+)
+POSITION_FIELDS = ("current", "next", "stage", "since")
+"""A secret's rotation position: `rotation.<secret>` (or, legacy, inside `secrets.<secret>`)."""
 
 
 def parse_stack(
@@ -528,12 +552,15 @@ def parse_stack(
     values: Mapping[str, ConfigValue],
     *,
     module_exists: Callable[[str], bool] = lambda _path: True,
+    load_schema: Callable[[str], SchemaFile] | None = None,
 ) -> StackSpec:
     """Validate a stack's `secrets-store:` config. Raises `SpecError` with every problem.
 
     `config`: the namespace's structured keys (accountId, store, secrets, ...), parsed.
     `values`: every other key of the namespace (`<secret>_v<N>`, legacy secret texts).
     `module_exists`: how the caller checks a worker's module path (I/O stays outside).
+    `load_schema`: how the caller reads a `schema:` that is a JSON Schema file path (None:
+    such schemas are not read, and values are checked as JSON only).
     """
     problems: list[Problem] = []
 
@@ -547,13 +574,15 @@ def parse_stack(
         )
         problems.append(Problem(key(path), message))
 
-    def model(cls: type[_Model], path: str, data: Any) -> Any:
+    def model(
+        cls: type[_Model], path: str, data: Any, report: Callable[[str, str], None] = add
+    ) -> Any:
         try:
             return cls.model_validate(data if data is not None else {})
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 loc = ".".join(str(p) for p in err["loc"])
-                add(f"{path}.{loc}" if loc else path, _message(err))
+                report(f"{path}.{loc}" if loc else path, _message(err))
             return None
 
     for unknown in sorted(set(config) - set(TOP_LEVEL_KEYS)):
@@ -628,6 +657,18 @@ def parse_stack(
     raw_secrets = _mapping(config.get("secrets"), "secrets", add)
     raw_workers = _mapping(config.get("workers"), "workers", add)
 
+    moved = _positions_from_rotation(raw_secrets, config.get("rotation"), add)
+
+    def add_for(name: str) -> Callable[[str, str], None]:
+        # A problem with a position taken from `rotation` names the key it was written in.
+        def report(path: str, message: str) -> None:
+            parts = path.split(".")
+            if len(parts) > 2 and parts[2] in moved.get(name, ()):
+                path = ".".join(["rotation", *parts[1:]])
+            add(path, message)
+
+        return report
+
     secrets: dict[str, SecretSpec] = {}
     for name, data in raw_secrets.items():
         if not SECRET_NAME.fullmatch(name):
@@ -636,8 +677,8 @@ def parse_stack(
                 f"bad secret name, got {shown(name)} (letters, digits, _ and - only, no spaces)",
             )
             continue
-        spec = model(SecretSpec, f"secrets.{name}", data)
-        if spec is not None and _secret_ok(name, spec, add):
+        spec = model(SecretSpec, f"secrets.{name}", data, add_for(name))
+        if spec is not None and _secret_ok(name, spec, add_for(name)):
             secrets[name] = spec
 
     workers: dict[str, WorkerSpec] = {}
@@ -679,9 +720,18 @@ def parse_stack(
             f"account limit of {MAX_SECRETS_PER_ACCOUNT} (finish rotations or remove secrets)",
         )
 
+    schema_files: dict[str, Mapping[str, Any]] = {}
+    for name, spec in secrets.items():
+        if spec.schema_name is None or not is_schema_file(spec.schema_name) or not load_schema:
+            continue
+        loaded = load_schema(spec.schema_name)
+        if loaded.problem:
+            add(f"secrets.{name}.schema", loaded.problem)
+        elif loaded.schema is not None:
+            schema_files[name] = loaded.schema
     for name, spec in secrets.items():
         for version in spec.position.live_versions:
-            _value_problems(stack, name, spec, version, values, add)
+            _value_problems(stack, name, spec, version, values, add, schema_files.get(name))
 
     # Every other key must hold a version's value or a worker's legacy secret text.
     legacy = {k for w in workers.values() for k in w.secret_text.values()}
@@ -719,6 +769,51 @@ def parse_stack(
         values,
         tuple(placeholders),
     )
+
+
+def _positions_from_rotation(
+    raw_secrets: dict[str, Any], rotation: Any, add: Callable[[str, str], None]
+) -> dict[str, set[str]]:
+    """Put each `rotation.<secret>` position into its secret's settings (in `raw_secrets`);
+    returns, per secret, the fields taken from there. A field written in both places with
+    different values is refused, naming both keys."""
+    moved: dict[str, set[str]] = {}
+    for name, entry in _mapping(rotation, "rotation", add).items():
+        if name not in raw_secrets:
+            add(
+                f"rotation.{name}",
+                f"names no declared secret, got {shown(name)} (declare it under secrets, "
+                "or remove this entry)",
+            )
+            continue
+        if not isinstance(entry, Mapping):
+            add(
+                f"rotation.{name}",
+                f"must be a mapping of current, next, stage and since, got "
+                f"{type(entry).__name__} (for example {{current: 1}})",
+            )
+            continue
+        for unknown in sorted(str(k) for k in entry if k not in POSITION_FIELDS):
+            add(
+                f"rotation.{name}.{unknown}",
+                f"unknown key, got {shown(unknown)} (a rotation entry holds "
+                f"{_one_of(POSITION_FIELDS)})",
+            )
+        declared = raw_secrets[name]
+        if not isinstance(declared, Mapping):
+            continue  # refused on its own key
+        position = {f: entry[f] for f in POSITION_FIELDS if f in entry}
+        for setting, value in position.items():
+            if setting in declared and declared[setting] != value:
+                add(
+                    f"rotation.{name}.{setting}",
+                    f"disagrees with secrets.{name}.{setting}, got {shown(value)} here and "
+                    f"{shown(declared[setting])} there (keep the position in rotation only: "
+                    f"remove secrets.{name}.{setting})",
+                )
+        moved[name] = {f for f in position if f not in declared}
+        raw_secrets[name] = {**declared, **position}
+    return moved
 
 
 def _service_cycle(workers: Mapping[str, WorkerSpec]) -> list[str]:
@@ -828,11 +923,13 @@ def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> 
         ok = False
     if spec.schema_name is not None and spec.kind != "json":
         add(f"{path}.schema", f"applies to kind json only, got kind {spec.kind!r} (remove schema)")
-    if spec.schema_name is not None and spec.schema_name not in SCHEMAS:
+    schema = spec.schema_name
+    if schema is not None and not is_schema_file(schema) and schema not in SCHEMAS:
         add(
             f"{path}.schema",
-            f"unknown schema, got {shown(spec.schema_name)} (use one of "
-            f"{_one_of(tuple(sorted(SCHEMAS)))}, or register one in components/schemas.py)",
+            f"unknown schema, got {shown(schema)} (use one of {_one_of(tuple(sorted(SCHEMAS)))}, "
+            "a JSON Schema file of the project such as schemas/db.schema.json, or a model "
+            "registered with secrets_store.schemas.register_schema)",
         )
     if spec.source == "generate" and spec.kind == "json":
         add(f"{path}.source", "generate makes random bytes, got kind 'json' (use source: config)")
@@ -901,6 +998,7 @@ def _value_problems(
     version: int,
     values: Mapping[str, ConfigValue],
     add: Callable[[str, str], None],
+    schema_file: Mapping[str, Any] | None = None,
 ) -> None:
     """Rules on one version's value. Messages give sizes and rules, never content."""
     key = value_key(name, version)
@@ -933,10 +1031,12 @@ def _value_problems(
         )
     if spec.kind == "json":
         schema = spec.schema_name  # an unknown schema is reported on its own key
-        known = schema is not None and schema in SCHEMAS
-        lines = (
-            schema_problems(schema, text) if schema is not None and known else json_problems(text)
-        )
+        if schema is not None and schema_file is not None:
+            lines = json_schema_problems(schema, schema_file, text)
+        elif schema is not None and schema in SCHEMAS:
+            lines = schema_problems(schema, text)
+        else:
+            lines = json_problems(text)
         for line in lines:
             add(key, f"{line} (fix the value and run {set_cmd})")
 

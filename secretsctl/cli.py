@@ -29,6 +29,7 @@ for command in (
     workflow.promote,
     workflow.check,
     workflow.diff,
+    workflow.migrate,
     rehearsal.rehearse,
     live.init,
     live.status,

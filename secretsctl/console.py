@@ -51,8 +51,11 @@ def exits(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from secretsctl.offline.stackfile import legacy_notice_once
+
         try:
-            return command(*args, **kwargs)
+            with legacy_notice_once():
+                return command(*args, **kwargs)
         except (SpecError, InvalidInput) as exc:
             raise fail_invalid(problem_lines(exc)) from None
 

@@ -54,7 +54,7 @@ def live_dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveSt
         root = tmp_path / "project"
         (root / "stacks").mkdir(parents=True)
         (root / "Pulumi.yaml").write_text((SOURCE_ROOT / "Pulumi.yaml").read_text())
-        text = (SOURCE_ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+        text = (SOURCE_ROOT / "tests" / "fixtures" / "stacks" / "Pulumi.dev.yaml").read_text()
         text = re.sub(r"REPLACE_ME_ACCOUNT_ID", ACCOUNT, text)
         text = re.sub(r"REPLACE_ME_KV_NAMESPACE_ID", kv_id, text)
         (root / "stacks" / "Pulumi.dev.yaml").write_text(text)

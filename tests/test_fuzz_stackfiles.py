@@ -458,7 +458,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
         yield repo
 
 
-STAGING = (Path(__file__).resolve().parents[1] / "stacks" / "Pulumi.staging.yaml").read_text()
+STAGING = (
+    Path(__file__).resolve().parent / "fixtures" / "stacks" / "Pulumi.staging.yaml"
+).read_text()
 
 
 def write(path: Path, content: str | bytes) -> None:

@@ -47,7 +47,7 @@ def cli(live: LiveStack, *args: str) -> Any:
 def status_json(live: LiveStack) -> tuple[int, dict[str, Any]]:
     result = cli(live, "status", "--live", "--format", "json")
     assert result.exit_code in (0, 1), result.output
-    return result.exit_code, json.loads(result.output)
+    return result.exit_code, json.loads(result.stdout)
 
 
 # ---- status --------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_verify_refuses_when_the_last_deploy_did_not_land_on_a_worker(live):
     live.server.redeploy_script(ACCOUNT, "dev_legacy", [])  # another tool dropped the bindings
     result = cli(live, "verify", "--live", "api_key", "--format", "json")
     assert result.exit_code == 1
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert {"binding_mismatch"} == {b["kind"] for b in document["blockers"]}
     assert document["next"][0]["secret"] == "api_key"
 

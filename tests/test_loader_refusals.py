@@ -433,13 +433,14 @@ def test_stack_files_read_the_same_with_the_c_reader_as_with_the_pure_python_one
     from ruamel.yaml import YAML
     from ruamel.yaml.cyaml import CParser
 
+    from secrets_store import yamlfile
     from secretsctl.offline import stackfile
 
     assert YAML(typ="safe", pure=False).Parser is CParser  # ruamel.yaml.clib is installed
-    path = stackfile.SOURCE_ROOT / "stacks" / f"Pulumi.{name}.yaml"
+    path = stackfile.SOURCE_ROOT / "tests" / "fixtures" / "stacks" / f"Pulumi.{name}.yaml"
     text = {"tricky": TRICKY_SCALARS, **PURE_ONLY}.get(name) or path.read_text()
-    pure = repr(stackfile._read(path, text, pure=True))  # repr: types too ('yes' vs True)
-    assert repr(stackfile._parse(path, text)) == pure
+    pure = repr(yamlfile._read(path, text, pure=True))  # repr: types too ('yes' vs True)
+    assert repr(yamlfile._parse(path, text)) == pure
     if name not in PURE_ONLY:  # read by the C reader itself, not through a fallback
-        assert stackfile._c_readable(text)
-        assert repr(stackfile._read(path, text, pure=False)) == pure
+        assert yamlfile._c_readable(text)
+        assert repr(yamlfile._read(path, text, pure=False)) == pure

@@ -17,6 +17,11 @@ from tests.workflow_support import secretsctl as in_process
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def example(stack: str) -> str:
+    """The shipped example stack file (examples/stacks/: stacks/ is the user's own)."""
+    return str(ROOT / "examples" / "stacks" / f"Pulumi.{stack}.yaml")
+
+
 def secretsctl(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m secretsctl` in a fresh process with a bare environment, as a user runs it
     (the JSON contract and the exit-2 path). The other tests run the same CLI in-process."""
@@ -32,7 +37,9 @@ def secretsctl(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def dev_plan() -> dict:
-    result = secretsctl("plan", "--stack", "dev", "--format", "json")
+    result = secretsctl(
+        "plan", "--stack", "dev", "--config-file", example("dev"), "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -74,8 +81,10 @@ def test_text_and_markdown_show_the_same_positions_and_bindings(
 ):
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(console.out, "width", 200)  # as wide as the fresh processes' COLUMNS
-    text = in_process("plan", "--stack", "dev", "--format", "text")
-    markdown = in_process("plan", "--stack", "dev", "--format", "markdown")
+    text = in_process("plan", "--stack", "dev", "--config-file", example("dev"), "--format", "text")
+    markdown = in_process(
+        "plan", "--stack", "dev", "--config-file", example("dev"), "--format", "markdown"
+    )
     assert text.exit_code == markdown.exit_code == 0
     for output in (text.stdout, markdown.stdout):
         assert "dev_api_key_v1, dev_api_key_v2" in output
@@ -88,7 +97,9 @@ def test_text_and_markdown_show_the_same_positions_and_bindings(
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_every_example_stack_plans(stack: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(ROOT)
-    result = in_process("plan", "--stack", stack, "--format", "json")
+    result = in_process(
+        "plan", "--stack", stack, "--config-file", example(stack), "--format", "json"
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == stack
 
@@ -96,7 +107,7 @@ def test_every_example_stack_plans(stack: str, monkeypatch: pytest.MonkeyPatch):
 def test_invalid_config_exits_2_with_one_line_per_problem_and_no_stdout(tmp_path):
     stack_file = tmp_path / "Pulumi.dev.yaml"
     stack_file.write_text(
-        (ROOT / "stacks/Pulumi.dev.yaml")
+        (ROOT / "tests/fixtures/stacks/Pulumi.dev.yaml")
         .read_text()
         .replace("kind: api_key", "kind: password")
         .replace("scopes: [workers]", "scopes: [workers, bogus]")

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from secretsctl.cli import app
+from secretsctl.offline.stackfile import SOURCE_ROOT
 from secretsctl.rehearse import stages as rehearse_stages
 from secretsctl.rehearse.run import Options, plan_rehearsal
 from secretsctl.rehearse.stages import (
@@ -44,6 +45,12 @@ class Run:
 
     def json(self) -> dict:
         return json.loads(self.stdout)
+
+
+# The shipped example stacks (examples/stacks/: stacks/ is the user's own).
+EXAMPLES = {
+    s: str(SOURCE_ROOT / "examples" / "stacks" / f"Pulumi.{s}.yaml") for s in ("dev", "prod")
+}
 
 
 def invoke(*args: str) -> Run:
@@ -229,7 +236,7 @@ def test_skip_stage_loses_the_values_encrypted_under_the_old_key(skip_stage):
 
 
 def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
-    result = invoke("--stack", "dev", "--json")
+    result = invoke("--stack", "dev", "--config-file", EXAMPLES["dev"], "--json")
     report = result.json()
     assert result.exit_code == 0, result.stdout
     assert {(r["secret"], r["stage"]) for r in report["stages"]} == {
@@ -242,7 +249,9 @@ def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
 def test_stack_dev_jwt_key_logs_in_with_the_client_its_login_clients_stand_in_lists():
     # GIVEN dev, whose LOGIN_CLIENTS value is a `secure:` ciphertext nobody here can read
     # WHEN its jwt_key is rehearsed (gateway /login, then /me, under live traffic)
-    result = invoke("--stack", "dev", "--secret", "jwt_key", "--json")
+    result = invoke(
+        "--stack", "dev", "--config-file", EXAMPLES["dev"], "--secret", "jwt_key", "--json"
+    )
     report = result.json()
     # THEN every login authenticated with the rehearsal's client (listed by the stand-in)
     assert result.exit_code == 0, result.stdout
@@ -254,13 +263,13 @@ def test_stack_dev_jwt_key_logs_in_with_the_client_its_login_clients_stand_in_li
 
 
 def test_stack_with_nothing_to_rehearse_is_invalid_input():
-    result = invoke("--stack", "prod")
+    result = invoke("--stack", "prod", "--config-file", EXAMPLES["prod"])
     assert result.exit_code == 2
     assert "nothing to promote" in result.stderr
 
 
 def test_unknown_secret_is_invalid_input():
-    result = invoke("--stack", "dev", "--secret", "nope")
+    result = invoke("--stack", "dev", "--config-file", EXAMPLES["dev"], "--secret", "nope")
     assert result.exit_code == 2
     assert "'nope' is not declared" in result.stderr
 

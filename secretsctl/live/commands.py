@@ -86,7 +86,7 @@ def init(
     from secrets_store.grammar import ACCOUNT_ID
     from secretsctl.live.account import Account
     from secretsctl.live.init import write_stack_file
-    from secretsctl.offline.stackfile import stack_path
+    from secretsctl.offline.stackfile import project_topology, stack_path
 
     if not ACCOUNT_ID.fullmatch(account_id):
         raise fail_invalid(
@@ -94,8 +94,16 @@ def init(
         )
     clock = Deadline.starting_now(deadline)
     path = config_file or stack_path(project_of(cwd, root).root, stack)
+    topology = project_topology(path)
     account = Account.from_environment(account_id, clock)
-    done = write_stack_file(account, stack, path, name_prefix=name_prefix, store_name=store_name)
+    done = write_stack_file(
+        account,
+        stack,
+        path,
+        name_prefix=name_prefix,
+        store_name=store_name,
+        shared=topology.data if topology else None,
+    )
     out.print(
         f"Wrote {done.path}: {len(done.declared)} secret(s) declared"
         + (f", {len(done.unmanaged)} listed as not managed" if done.unmanaged else "")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -83,8 +83,13 @@ def write_stack_file(
     *,
     name_prefix: str = "",
     store_name: str = "default_secrets_store",
+    shared: Mapping[str, Any] | None = None,
 ) -> Initialized:
-    """Write `path` for `stack` from the account; refuses when the file exists."""
+    """Write `path` for `stack` from the account; refuses when the file exists.
+
+    `shared`: the project's topology (`secrets-store.yaml`). The file then holds this
+    stack's facts only: a secret the topology declares gets its import ids, one it does not
+    is declared here whole; each position goes to `secrets-store:rotation`."""
     if path.exists():
         raise InvalidInput(
             f"{path}: already exists, got a stack file for {stack!r} (init never overwrites: "
@@ -124,8 +129,16 @@ def write_stack_file(
             "the file."
         )
     declared = sorted(groups)[:MAX_SECRETS]
+    known = shared.get("secrets") if shared else None
     document, commands = _document(
-        account, stack, name_prefix, store, store_name, {n: groups[n] for n in declared}, notes
+        account,
+        stack,
+        name_prefix,
+        store,
+        store_name,
+        {n: groups[n] for n in declared},
+        notes,
+        known if isinstance(known, Mapping) else {},
     )
     listings = CommentedMap()
     document["config"][f"{NAMESPACE}:workers"] = listings
@@ -143,7 +156,12 @@ def write_stack_file(
         notes,
     )
     before += _listed("Worker scripts in this account:", scripts, "scripts", notes)
-    before.append("Declare workers here (see README):")
+    before.append(
+        "Declare workers here (see README):"
+        if shared is None
+        else "Workers are declared in secrets-store.yaml; this stack's own settings "
+        "(KV ids) go here:"
+    )
     document["config"].yaml_set_comment_before_after_key(
         f"{NAMESPACE}:workers", before="\n".join(before), indent=2
     )
@@ -164,6 +182,7 @@ def _document(
     store_name: str,
     groups: dict[str, dict[int, LiveSecret]],
     notes: list[str],
+    known: Mapping[str, Any],
 ) -> tuple[CommentedMap, list[str]]:
     """The file's data with its comments, and the commands that set each value."""
     config = CommentedMap()
@@ -189,26 +208,21 @@ def _document(
         stored.yaml_add_eol_comment("adopted: never created or deleted by Pulumi", "id")
     commands: list[str] = []
     secrets = CommentedMap()
+    rotation = CommentedMap()
     if groups:
         config[f"{NAMESPACE}:secrets"] = secrets
+        config[f"{NAMESPACE}:rotation"] = rotation
+        config.yaml_add_eol_comment("each secret's position in this stack", f"{NAMESPACE}:rotation")
     for name, versions in groups.items():
         current = max(versions)
         live = versions[current]
         entry = CommentedMap()
         secrets[name] = entry
-        entry["kind"] = "opaque"
-        entry.yaml_add_eol_comment("api_key | encryption_key | signing_key | json | opaque", "kind")
-        scopes = CommentedSeq(sorted(s for s in live.scopes if s in SCOPES) or ["workers"])
-        scopes.fa.set_flow_style()
-        entry["scopes"] = scopes
-        unknown = sorted({s for s in live.scopes if s not in SCOPES})
-        if unknown:
-            shown = ", ".join(printable(s, 40) for s in unknown[:5])
-            entry.yaml_add_eol_comment(f"Cloudflare also lists {shown}: not a scope here", "scopes")
-            notes.append(f"{name}: scopes this project does not know were left out ({shown}).")
-        entry["current"] = current
-        if live.comment:
-            entry["comment"] = _comment_value(name, live.comment, notes)
+        position = CommentedMap(current=current)
+        position.fa.set_flow_style()
+        rotation[name] = position
+        if name not in known:  # not in the topology: declared by this stack alone
+            _declare(entry, name, live, notes)
         assert store is not None  # secrets are read from a store
         entry["importIds"] = CommentedMap(
             {current: f"{account.account_id}/{store['id']}/{live.id}"}
@@ -229,6 +243,23 @@ def _document(
         key = f"{NAMESPACE}:{value_key(name, current)}"
         commands.append(f"pulumi config set --secret --stack {stack} {key} <current value>")
     return document, commands
+
+
+def _declare(entry: CommentedMap, name: str, live: LiveSecret, notes: list[str]) -> None:
+    """What the project's topology does not say of a secret: its kind (to review), scopes
+    and comment as Cloudflare lists them."""
+    entry["kind"] = "opaque"
+    entry.yaml_add_eol_comment("api_key | encryption_key | signing_key | json | opaque", "kind")
+    scopes = CommentedSeq(sorted(s for s in live.scopes if s in SCOPES) or ["workers"])
+    scopes.fa.set_flow_style()
+    entry["scopes"] = scopes
+    unknown = sorted({s for s in live.scopes if s not in SCOPES})
+    if unknown:
+        shown = ", ".join(printable(s, 40) for s in unknown[:5])
+        entry.yaml_add_eol_comment(f"Cloudflare also lists {shown}: not a scope here", "scopes")
+        notes.append(f"{name}: scopes this project does not know were left out ({shown}).")
+    if live.comment:
+        entry["comment"] = _comment_value(name, live.comment, notes)
 
 
 def _status(status: str | None) -> str:

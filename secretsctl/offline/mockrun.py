@@ -33,6 +33,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
+from secrets_store.config import TOPOLOGY_KEY
 from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runtime, lean_sdk
 from secretsctl.offline.project import LEGACY_NAME, Project
 from secretsctl.offline.stackfile import StackConfig
@@ -391,6 +392,7 @@ def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
         config.config,
         sorted(config.secret_keys),
         config.opaque_keys,
+        [str(config.topology.path), config.topology.text] if config.topology else None,
         *inputs,
     ]
     text = json.dumps(identity, sort_keys=True, default=repr)
@@ -469,6 +471,8 @@ def _run(
         config_values["secretsctl:offline"] = "true"
     if config.opaque_keys:
         config_values["secretsctl:opaqueKeys"] = json.dumps(config.opaque_keys)
+    # The stack file's project's topology, not necessarily the one beside the program run.
+    config_values[TOPOLOGY_KEY] = str(config.topology.path) if config.topology else ""
     set_all_config(config_values, list(config.secret_keys))
 
     # The SDK schedules registrations on the current loop from set_mocks on.

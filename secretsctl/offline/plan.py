@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from secrets_store.spec import NAMESPACE
 from secretsctl.offline.mockrun import ProgramRun, Registration, run_program
 from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, read_stack
@@ -50,7 +51,13 @@ def plan_stack(
 
         run_options.update(reference_options(config))
     run = run_program(config, **run_options)
-    return Plan(plan_document(run), run)
+    document = plan_document(run)
+    # What this stack sets on top of secrets-store.yaml (plain config: values are shown).
+    document["overrides"] = [
+        {"key": f"{NAMESPACE}:{o.key}", "topology": o.topology, "stack": o.stack}
+        for o in config.overrides
+    ]
+    return Plan(document, run)
 
 
 def plan_document(run: ProgramRun) -> dict[str, Any]:

@@ -10,23 +10,47 @@ file that the program would refuse.
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from secrets_store.grammar import STACK_NAME
 from secrets_store.ordering import Standing, reached_of
 from secrets_store.policy import moment_of, rotate_every_days, since_date, soak_of
 from secrets_store.rotation import Position, position_from
 from secrets_store.spec import NAMESPACE, shown, value_key
+from secrets_store.topology import (
+    TOPOLOGY_FILE,
+    Override,
+    Topology,
+    has_positions,
+    merged,
+    overrides,
+    read_topology,
+    topology_path,
+)
+from secrets_store.yamlfile import (
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+    YamlFileError,
+    alias_cycle,
+    decode_bytes,
+    parse_yaml,
+    read_text,
+    too_deep,
+    too_large,
+)
+from secrets_store.yamlfile import (  # the reading limits, for callers of this module
+    MAX_FILE_BYTES as MAX_FILE_BYTES,
+)
+from secrets_store.yamlfile import MAX_INDICATORS as MAX_INDICATORS
+from secrets_store.yamlfile import MAX_LINES as MAX_LINES
+from secrets_store.yamlfile import MAX_OPEN_BRACKETS as MAX_OPEN_BRACKETS
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import SOURCE_ROOT as SOURCE_ROOT  # this checkout, re-exported
 from secretsctl.offline.project import Project, find_project, project_at, project_of_stack_file
@@ -34,31 +58,11 @@ from secretsctl.offline.project import Project, find_project, project_at, projec
 PROJECT_FILE = "Pulumi.yaml"
 
 
-class StackFileError(InvalidInput):
+class StackFileError(InvalidInput, YamlFileError):
     """A stack file that cannot be read: missing, unreadable, not UTF-8, not YAML, not a
-    mapping, or beyond the limits below."""
+    mapping, or beyond the reading limits (`secrets_store.yamlfile`)."""
 
 
-# Limits of what a stack file may be: far above any real one (a few hundred lines), low
-# enough that a hostile file is refused instead of parsed or expanded for minutes.
-MAX_FILE_BYTES = 1024 * 1024
-MAX_LINES = 20_000
-MAX_INDICATORS = 60_000
-"""`,` `:` `[` `]` `{` `}` and line breaks: the YAML reader (pure Python) takes about 30 µs
-for each token they delimit, so this bounds reading any file that passes to seconds; a
-stack of 500 workers with 10 bindings each has about 38,000."""
-MAX_EXPANDED_NODES = 200_000
-"""Values a file's YAML expands to once every alias is followed (an alias bomb expands to
-billions from a few lines)."""
-MAX_DEPTH = 64
-MAX_OPEN_BRACKETS = 1_000
-"""`[` and `{` open at once, counted as characters (those in strings and comments too, like
-MAX_INDICATORS): nesting that deep is refused anyway (MAX_DEPTH), but the pure reader takes
-time quadratic in it to get there (5,000 took 2.5 s)."""
-C_READER_MAX_NESTING = 2_000
-"""Files that can nest no deeper than this are read with the C YAML reader (ruamel.yaml.clib,
-~8x faster). It recurses on the C stack: tens of thousands of levels crash the process, where
-the pure-Python reader raises RecursionError, so a file that might nest deeper is read by that."""
 ROTATION = "rotation"
 """`secrets-store:rotation`: every secret's rotation position, for every program."""
 POSITION_KEYS = ("current", "next", "stage")
@@ -161,6 +165,8 @@ class StackConfig:
     """The file's exact bytes as read (None: built in memory); edits start from these."""
     project: Project | None = field(default=None, repr=False, compare=False)
     """The project whose program this config is for (None: the one the file lies in)."""
+    topology: Topology | None = None
+    """The project's `secrets-store.yaml` (None: the project has none)."""
 
     def owner(self) -> Project:
         """The project whose program runs with this config."""
@@ -170,7 +176,30 @@ class StackConfig:
 
     @functools.cached_property
     def namespace(self) -> Mapping[str, Any]:
-        """The structured, non-secret `secrets-store:` keys, parsed from their JSON text."""
+        """The structured, non-secret `secrets-store:` keys, parsed from their JSON text, with
+        the project's topology under `secrets` and `workers`: the effective declarations."""
+        own = self.own_namespace
+        return merged(self.topology.data, own) if self.topology else own
+
+    @functools.cached_property
+    def overrides(self) -> list[Override]:
+        """What this stack adds to or changes in the topology (empty without one)."""
+        return overrides(self.topology.data if self.topology else None, self.own_namespace)
+
+    @functools.cached_property
+    def legacy_form(self) -> str | None:
+        """Why this file is in the legacy form `secretsctl migrate` rewrites, or None."""
+        moved = has_positions(self.own_namespace.get("secrets"))
+        if moved:
+            more = " …" if len(moved) > 3 else ""
+            return f"rotation positions inside secrets-store:secrets ({', '.join(moved[:3])}{more})"
+        if self.topology is None and {"secrets", "workers"} & set(self.own_namespace):
+            return f"the whole topology, with no {TOPOLOGY_FILE} in the project"
+        return None
+
+    @functools.cached_property
+    def own_namespace(self) -> Mapping[str, Any]:
+        """The structured, non-secret `secrets-store:` keys as this file writes them."""
         out: dict[str, Any] = {}
         prefix = f"{NAMESPACE}:"
         for key, text in self.config.items():
@@ -211,6 +240,8 @@ class StackConfig:
         """Every declared secret, in file order. Its position is written in its entry (the
         legacy place) or in `rotation.<secret>`; neither: steady at version 1."""
         raw = self.namespace.get("secrets")
+        rotation = self.namespace.get("rotation")
+        rotation = rotation if isinstance(rotation, Mapping) else {}
         out: dict[str, SecretEntry] = {}
         for name, entry in (raw if isinstance(raw, Mapping) else {}).items():
             entry = entry if isinstance(entry, Mapping) else {}
@@ -339,6 +370,17 @@ class StackConfig:
         return out
 
 
+@contextlib.contextmanager
+def _as_stack_error() -> Iterator[None]:
+    """The shared reader's refusals as the CLI's (exit 2, one line)."""
+    try:
+        yield
+    except StackFileError:
+        raise
+    except YamlFileError as exc:
+        raise StackFileError(str(exc)) from None
+
+
 def _position(entry: Mapping[str, Any]) -> Position | None:
     try:
         return position_from(entry)
@@ -346,212 +388,23 @@ def _position(entry: Mapping[str, Any]) -> Position | None:
         return None
 
 
-def _too_big(path: Path, size: int) -> StackFileError:
-    return StackFileError(
-        f"{path}: too large for a stack file, got {size:,} bytes (at most {MAX_FILE_BYTES:,}; "
-        "keep large values out of stack config, for example in Pulumi ESC)"
-    )
-
-
 def decode_stack_bytes(path: Path, raw: bytes) -> str:
     """A stack file's bytes as text: UTF-8 (a BOM is kept as U+FEFF), within the size limits."""
-    if len(raw) > MAX_FILE_BYTES:
-        raise _too_big(path, len(raw))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise StackFileError(
-            f"{path}: not UTF-8 text, got an invalid byte on line {line} (byte offset "
-            f"{exc.start}) (save the file as UTF-8, as `pulumi config` writes it)"
-        ) from None
-    return _within_limits(path, text)
-
-
-def _within_limits(path: Path, text: str) -> str:
-    """`text`, if reading it as YAML takes seconds at most; else `StackFileError`."""
-    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
-        raise _too_big(path, len(text.encode("utf-8", "replace")))
-    lines = text.count("\n") + 1
-    if lines > MAX_LINES:
-        raise StackFileError(
-            f"{path}: too long for a stack file, got {lines:,} lines (at most {MAX_LINES:,})"
-        )
-    indicators = sum(text.count(c) for c in ",:[]{}\n")
-    if indicators > MAX_INDICATORS:
-        raise StackFileError(
-            f"{path}: too dense for a stack file, got {indicators:,} of the YAML indicators "
-            f", : [ ] {{ }} and line breaks (at most {MAX_INDICATORS:,}; split it or remove what "
-            "the stack does not use)"
-        )
-    opened = _nesting(text)[1]
-    if opened > MAX_OPEN_BRACKETS:
-        raise StackFileError(
-            f"{path}: too deeply nested for a stack file, got {opened:,} [ and {{ open at once, "
-            f"counting those in strings and comments (at most {MAX_OPEN_BRACKETS:,}; stack config "
-            "needs a few levels: flatten it)"
-        )
-    return text
+    with _as_stack_error():
+        return decode_bytes(path, raw)
 
 
 def read_stack_text(path: Path) -> tuple[str, bytes]:
     """(text, exact bytes) of a stack file; raises `StackFileError` naming the fix."""
-    try:
-        if not path.is_file():
-            raise StackFileError(f"{path}: no such stack file (create it, or pass --config-file)")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _too_big(path, size)
-        with path.open("rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)  # a file that grew since: refused below
-    except OSError as exc:
-        raise StackFileError(
-            f"{shown(str(path))}: cannot read the stack file, got {exc.__class__.__name__}"
-            f"{f' ({exc.strerror})' if exc.strerror else ''} (check the path and its permissions)"
-        ) from None
-    return decode_stack_bytes(path, raw), raw
-
-
-PARSE_CACHE_SIZE = 16
-_parsed: dict[str, Any] = {}
-"""Text -> its data, for the texts read last: one command reads the same stack file (and
-the base ref's, often the same text) several times, and the YAML reader is pure Python."""
+    with _as_stack_error():
+        return read_text(path)
 
 
 def parse_document(path: Path, text: str) -> Any:
     """The data of a stack file's `text`, as a copy the caller may change; raises
     `StackFileError` naming `path` (beyond the reading limits, not YAML, an alias bomb)."""
-    if text not in _parsed:
-        document = _parse(path, _within_limits(path, text))  # refusals are never cached
-        while len(_parsed) >= PARSE_CACHE_SIZE:
-            _parsed.pop(next(iter(_parsed)), None)
-        _parsed[text] = document
-    return copy.deepcopy(_parsed[text])
-
-
-# One read measures the same text three times: the limits when the file is read, again
-# before it is parsed, and the choice of reader.
-@functools.lru_cache(maxsize=4)
-def _nesting(text: str) -> tuple[int, int]:
-    """(bound, brackets): `bound` is at least as deep as `text` can nest: per line, twice its
-    indentation (a block level takes one more space, and a sequence under a key may take
-    none) plus its `-` `?` `:` (each can open a level on the line), plus the open `[` `{`
-    (flow levels, counted across lines). `brackets`: the most `[` `{` open at once. Brackets
-    and dashes inside scalars only make the bound larger than the truth."""
-    deepest, flow, brackets = 0, 0, 0
-    for line in text.splitlines():
-        opens = line.count("[") + line.count("{")
-        block = 2 * (len(line) - len(line.lstrip(" "))) + line.count("-") + line.count("?")
-        deepest = max(deepest, block + line.count(":") + flow + opens)
-        brackets = max(brackets, flow + opens)
-        flow = max(0, flow + opens - line.count("]") - line.count("}"))
-    return deepest + 1, brackets
-
-
-def _parse(path: Path, text: str) -> Any:
-    """The file's data. Its node graph is measured before anything is built from it: an
-    alias or merge-key bomb is a few lines of YAML that build (or merge) billions of values."""
-    source = text.removeprefix("\ufeff")
-    if _c_readable(source):
-        try:
-            return _read(path, source, pure=False)
-        except StackFileError:
-            raise  # measured: the same refusal under either reader
-        except Exception:
-            # The C reader's YAML 1.1 scanner refuses some YAML 1.2 (`{secure: v1:abc}`):
-            # the pure reader, which reads YAML 1.2 as Pulumi does, decides.
-            pass
-    try:
-        return _read(path, source, pure=True)
-    except StackFileError:
-        raise
-    except RecursionError:
-        raise StackFileError(
-            f"{path}: not valid YAML, got nesting too deep to read (flatten the file)"
-        ) from None
-    except Exception as exc:  # ruamel raises several types; report them all the same way
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        # The class and position only: ruamel's own message can quote the file's content.
-        raise StackFileError(
-            f"{path}: not valid YAML, got {exc.__class__.__name__}{where} (fix the YAML syntax)"
-        ) from None
-
-
-def _c_readable(source: str) -> bool:
-    """Whether the C reader reads `source` safely and as the pure one does: free of the line
-    breaks only YAML 1.1 has (NEL, LS, PS), which it reads as breaks inside a value, of
-    directives (`%YAML 1.1` makes the pure reader read `yes` as true, not the C one), and not
-    too deep for its recursion."""
-    if any(c in source for c in "\x85\u2028\u2029") or "\n%" in "\n" + source:
-        return False
-    return _nesting(source)[0] <= C_READER_MAX_NESTING
-
-
-def _read(path: Path, source: str, *, pure: bool) -> Any:
-    """The data of `source`, read by one reader; raises what that reader raises."""
-    yaml = YAML(typ="safe", pure=pure)  # pure=False: the C reader when ruamel.yaml.clib is there
-    node = yaml.compose(source)
-    if node is None:
-        return None
-    _Expansion(path).size(node)
-    return yaml.constructor.construct_document(node)
-
-
-def _too_large(path: Path) -> StackFileError:
-    return StackFileError(
-        f"{path}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values, got an alias "
-        "bomb or a file far larger than any stack's (write the values out; stack files do not "
-        "need aliases)"
-    )
-
-
-def _too_deep(path: Path) -> StackFileError:
-    return StackFileError(
-        f"{path}: nested deeper than {MAX_DEPTH} levels, got a value nested deeper (stack config "
-        "needs a few levels: flatten it)"
-    )
-
-
-def _cycle(path: Path) -> StackFileError:
-    return StackFileError(
-        f"{path}: a YAML alias refers to a node that contains it, got a self-referencing alias "
-        "(write the value out instead of aliasing it)"
-    )
-
-
-class _Expansion:
-    """Measures a YAML node graph as it would expand: every alias and every merge key
-    (`<<: *x`) counted as the copy it becomes, memoized per node, so that measuring a bomb
-    is as quick as reading it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sizes: dict[int, int] = {}
-
-    def size(self, node: Node, depth: int = 0) -> int:
-        if not isinstance(node, MappingNode | SequenceNode):
-            return 1
-        known = self.sizes.get(id(node))
-        if known is not None:
-            if known < 0:
-                raise _cycle(self.path)
-            return known
-        if depth > MAX_DEPTH:
-            raise _too_deep(self.path)
-        self.sizes[id(node)] = -1  # on the current path
-        children = (
-            [x for pair in node.value for x in pair]
-            if isinstance(node, MappingNode)
-            else list(node.value)
-        )
-        total = 1
-        for child in children:
-            total += self.size(child, depth + 1)
-            if total > MAX_EXPANDED_NODES:
-                raise _too_large(self.path)
-        self.sizes[id(node)] = total
-        return total
+    with _as_stack_error():
+        return parse_yaml(path, text)
 
 
 def _is_secure(value: Any) -> bool:
@@ -576,11 +429,11 @@ class _Plain:
         if not isinstance(value, dict | list | set | tuple):
             return 1
         if depth > MAX_DEPTH:
-            raise _too_deep(self.path)
+            raise too_deep(self.path)
         known = self.sizes.get(id(value))
         if known is not None:
             if known < 0:
-                raise _cycle(self.path)
+                raise alias_cycle(self.path)
             return known
         self.sizes[id(value)] = -1  # on the current path
         items = [x for pair in value.items() for x in pair] if isinstance(value, dict) else value
@@ -588,7 +441,7 @@ class _Plain:
         for item in items:
             total += self.size(item, depth + 1)
             if total > MAX_EXPANDED_NODES:
-                raise _too_large(self.path)
+                raise too_large(self.path)
         self.sizes[id(value)] = total
         return total
 
@@ -681,7 +534,8 @@ def load_stack_config(
             f"{path}: `config` must be a mapping, got {type(raw_config).__name__} "
             "(put one `key: value` per line under `config:`)"
         )
-    plain.size(raw_config)
+    with _as_stack_error():
+        plain.size(raw_config)
     environments = _environments(path, document)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -700,8 +554,18 @@ def load_stack_config(
         else:
             config[key] = json.dumps(plain.data(value))
     loaded = StackConfig(
-        stack, path, config, secret_keys, opaque, environments, (), raw, project=project
+        stack,
+        path,
+        config,
+        secret_keys,
+        opaque,
+        environments,
+        (),
+        raw,
+        project=project,
+        topology=project_topology(path, project),
     )
+    _notice_legacy(loaded)
     if not environments:
         return loaded
     # Values an ESC environment supplies are not in the file: opaque, like `secure:` ones.
@@ -718,7 +582,72 @@ def load_stack_config(
         tuple(supplied),
         raw,
         project=project,
+        topology=loaded.topology,
     )
+
+
+_notices: list[str | None] | None = None
+"""While a command runs (`legacy_notice_once`): [] until a legacy-form file is read, then
+[its notice]; [None] once settled (printed, or not to be printed)."""
+
+
+@contextlib.contextmanager
+def legacy_notice_once() -> Iterator[None]:
+    """Within (one command run): reading a legacy-form stack file records one notice line
+    pointing at `secretsctl migrate`, printed on stderr when the command ends, unless it ends
+    refusing its input (exit 2: stderr holds one line per problem, nothing else). Every
+    other stack and secret stays quiet."""
+    import typer
+
+    from secrets_store.errors import SpecError
+
+    global _notices
+    outer, _notices = _notices, []
+    try:
+        yield
+    except typer.Exit as exit_:
+        if exit_.exit_code != 2:
+            _print_notice()
+        raise
+    except (SpecError, InvalidInput):
+        raise
+    else:
+        _print_notice()
+    finally:
+        _notices = outer
+
+
+def _print_notice() -> None:
+    if _notices and _notices[0]:
+        from secretsctl.console import err  # the CLI's stderr (this module stays below it)
+
+        err.print(_notices[0], markup=False)
+
+
+def no_legacy_notice() -> None:
+    """This command run prints no legacy notice (`migrate` is what it points at)."""
+    if _notices is not None:
+        _notices[:] = [None]
+
+
+def _notice_legacy(config: StackConfig) -> None:
+    if _notices is None or _notices or config.legacy_form is None:
+        return  # outside a command run, already noted, or in the new form
+    _notices.append(
+        f"Note: {config.path.name} is in the legacy form ({config.legacy_form}): it works "
+        f"unchanged; `secretsctl migrate` moves the shared topology to {TOPOLOGY_FILE} and "
+        f"positions to {NAMESPACE}:rotation"
+    )
+
+
+def project_topology(stack_file: Path, project: Project | None = None) -> Topology | None:
+    """The `secrets-store.yaml` of the stack's project (`project`, else the one the file
+    lies in), if it has one. Raises `TopologyError` (exit 2, naming the file and key) for
+    one that cannot be used."""
+    owner = project or project_of_stack_file(stack_file)
+    if owner.file is None:
+        return None  # a bare folder of stack files (a scratch copy): the legacy form only
+    return read_topology(topology_path(owner.root))
 
 
 def read_stack(

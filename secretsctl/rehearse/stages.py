@@ -27,6 +27,7 @@ from secretsctl.rehearse.driver import write_modules
 
 ROTATED_KINDS = ("api_key", "encryption_key", "signing_key")
 SECRETS_KEY = f"{NAMESPACE}:secrets"
+ROTATION_KEY = f"{NAMESPACE}:rotation"
 
 # Token lifetime and gateway leeway in the demo: short, so the careful operator's wait
 # for tokens signed by the old key to expire (before the finish) costs seconds, not minutes.
@@ -141,11 +142,16 @@ def with_token_lifetime(config: StackConfig, seconds: int) -> tuple[StackConfig,
     with the lifetime a real stack uses (300 s by default) that wait would dwarf the rest.
     Returns a note naming the workers changed.
     """
-    workers = json.loads(config.config.get(f"{NAMESPACE}:workers", "{}"))
+    # The stack's own workers setting, merged over the topology's: found in the effective
+    # declarations (a module may be declared in secrets-store.yaml), set in the stack's own.
+    workers = json.loads(config.config.get(f"{NAMESPACE}:workers") or "{}")
+    effective = config.namespace.get("workers")
     changed = []
-    for name, worker in workers.items():
+    for name, worker in (effective if isinstance(effective, dict) else {}).items():
         if isinstance(worker, dict) and Path(str(worker.get("module", ""))).name == AUTH_MODULE:
-            worker["vars"] = {**(worker.get("vars") or {}), TOKEN_TTL_VAR: str(seconds)}
+            own = workers.get(name) if isinstance(workers.get(name), dict) else {}
+            own["vars"] = {**(own.get("vars") or {}), TOKEN_TTL_VAR: str(seconds)}
+            workers[name] = own
             changed.append(name)
     if not changed:
         return config, []
@@ -158,18 +164,26 @@ def with_token_lifetime(config: StackConfig, seconds: int) -> tuple[StackConfig,
 
 
 def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> StackConfig:
-    """`config` with the given secrets moved to the given positions (one config change)."""
-    secrets = json.loads(config.config[SECRETS_KEY])
+    """`config` with the given secrets moved to the given positions (one config change),
+    each written where the stack writes it: `rotation.<secret>`, or (legacy) inside
+    `secrets.<secret>`."""
+    secrets = json.loads(config.config.get(SECRETS_KEY) or "{}")
+    rotation = json.loads(config.config.get(ROTATION_KEY) or "{}")
     for name, position in positions.items():
-        entry = dict(secrets[name] or {})
+        legacy = isinstance(secrets.get(name), dict) and "current" in secrets[name]
+        target = secrets if legacy or name not in config.namespace.get("secrets", {}) else rotation
+        entry = dict(target.get(name) or {})
         entry["current"] = position.current
         entry.pop("next", None)
         entry.pop("stage", None)
         if position.next is not None:
             entry["next"] = position.next
             entry["stage"] = position.stage
-        secrets[name] = entry
-    return replace(config, config={**config.config, SECRETS_KEY: json.dumps(secrets)})
+        target[name] = entry
+    changed = {SECRETS_KEY: json.dumps(secrets)}
+    if rotation:
+        changed[ROTATION_KEY] = json.dumps(rotation)
+    return replace(config, config={**config.config, **changed})
 
 
 def label(position: Position, previous: Position | None) -> str:

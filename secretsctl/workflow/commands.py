@@ -349,3 +349,50 @@ def diff(
     else:
         sys.stdout.write(render_diff_markdown(document))
     _environment_note(stack, config_file or stack_path(project.root, stack))
+
+
+@exits
+def migrate(
+    cwd: Annotated[
+        Path | None,
+        typer.Option(
+            "--cwd",
+            help="Run in this folder instead of the working directory (the project is the "
+            "nearest folder with Pulumi.yaml).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
+) -> None:
+    """Rewrite the stack files into the topology-once form, losslessly.
+
+    What every stack declares alike moves to secrets-store.yaml next to Pulumi.yaml; what
+    differs stays in each stack file as an explicit override (`plan` lists them); rotation
+    positions move to secrets-store:rotation. Comments and secure values are kept; a second
+    run changes nothing. Refuses, naming the keys, what it cannot express (a setting that is
+    a mapping in one stack and not in another).
+
+    Example: secretsctl migrate --dry-run
+    """
+    from secretsctl.offline.stackfile import no_legacy_notice
+    from secretsctl.workflow.migrate import migrate as do_migrate
+
+    no_legacy_notice()
+    root = project_of(cwd, None).root
+    rewrites = do_migrate(root, dry_run=dry_run)
+    if not rewrites:
+        out.print(
+            f"migrate: nothing to change: {root} is already in the topology-once form.",
+            markup=False,
+        )
+        return
+    for rewrite in rewrites:
+        if dry_run:
+            sys.stdout.write(rewrite.diff())
+        else:
+            verb = "wrote" if rewrite.before is not None else "created"
+            out.print(f"migrate: {verb} {rewrite.path.relative_to(root)}", markup=False)
+    if dry_run:
+        out.print(f"migrate: --dry-run: {len(rewrites)} file(s) would change.", markup=False)

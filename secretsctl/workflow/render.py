@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from secrets_store.spec import MAX_SHOWN
+from secrets_store.topology import TOPOLOGY_FILE
 
 
 def binding_target(binding: Mapping[str, Any]) -> str:
@@ -73,6 +77,8 @@ def render_plan_text(plan: dict[str, Any], console: Console) -> None:
     console.print(f"Resources: {resource_counts(plan)}. Secret values are never shown.")
     for line in placeholder_lines(plan):
         console.print(f"[yellow]{line}[/]", markup=True, highlight=False)
+    for line in override_lines(plan):
+        console.print(line, markup=False, highlight=False)
 
 
 def placeholder_lines(plan: dict[str, Any]) -> list[str]:
@@ -84,6 +90,27 @@ def placeholder_lines(plan: dict[str, Any]) -> list[str]:
         f"{len(found)} key(s) still hold example placeholders; `pulumi up` refuses them:",
         *(f"  {line}" for line in found),
     ]
+
+
+def override_lines(plan: dict[str, Any]) -> list[str]:
+    """One line per setting the stack adds to or changes in secrets-store.yaml."""
+    found = plan.get("overrides") or []
+    if not found:
+        return []
+    return [
+        f"{len(found)} setting(s) of this stack override {TOPOLOGY_FILE}:",
+        *(
+            f"  {o['key']}: {_setting(o['stack'])}"
+            + (" (added)" if o["topology"] is None else f" (topology: {_setting(o['topology'])})")
+            for o in found
+        ),
+    ]
+
+
+def _setting(value: Any) -> str:
+    """A plain config setting in one short line (overrides hold no secret values)."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 1]}…"
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -106,6 +133,7 @@ def render_plan_markdown(plan: dict[str, Any]) -> str:
                 markdown_table(BINDING_HEADERS, bindings),
                 f"Resources: {resource_counts(plan)}. Secret values are never shown.",
                 *_quoted(placeholder_lines(plan)),
+                *_quoted(override_lines(plan)),
             ]
         )
         + "\n"
