@@ -105,9 +105,14 @@ def test_the_readme_first_deploy_works_from_a_fresh_clone(tmp_path, monkeypatch)
         for key in config.value_keys_needed():
             value = json.dumps({"host": "db", "port": 5432, "username": "u", "password": CANARY})
             set_secret(path, key, value if "db_config" in key else CANARY, "my passphrase")
+        # `pulumi config set --path secrets-store:workers.vault.kv.CACHE <id>`
+        text = path.read_text()
+        assert text.count("  secrets-store:workers: {}\n") == 1, text
         path.write_text(
-            path.read_text()
-            + f"  secrets-store:workers:\n    vault:\n      kv:\n        CACHE: {kv}\n"
+            text.replace(
+                "  secrets-store:workers: {}\n",
+                f"  secrets-store:workers:\n    vault:\n      kv:\n        CACHE: {kv}\n",
+            )
         )
 
         # 3. plan offline: no placeholder left, the existing version imported, no value shown
