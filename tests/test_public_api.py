@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from secrets_store import SpecError
+from secrets_store.secret import IMPORTED_VALUE_PLACEHOLDER
 from secretsctl.offline.mockrun import SECRET_SIG, SIG_KEY, ProgramRun, redact, run_program
 from tests.conftest import ACCOUNT, CANARY, stack_config
 
@@ -161,7 +162,7 @@ def test_generated_values_are_random_bytes_kept_secret(
     [
         pytest.param(
             'kind="api_key", current=1, stage="fallback", values={1: pulumi.Output.secret(V1)}',
-            "VersionedSecret api_key.stage: 'fallback' needs next, got no next (set next: 2)",
+            "VersionedSecret api_key.stage: 'fallback' needs next, got no next (set next=2)",
             id="stage-without-next",
         ),
         pytest.param(
@@ -180,7 +181,7 @@ def test_generated_values_are_random_bytes_kept_secret(
             'kind="api_key", current=1, next=2, stage="fallback", '
             "values={1: pulumi.Output.secret(V1)}",
             "VersionedSecret api_key.values: no value for version 2, got versions [1] "
-            "(pass values={2: ...}, or generate=True)",
+            "(pass values={2: ...}, import_ids={2: ...} or generate=True)",
             id="missing-value",
         ),
     ],
@@ -195,3 +196,33 @@ def test_construction_guards(
     assert all(MESSAGE.match(line) for line in lines), lines
     assert CANARY not in str(refused.value)
     assert not any(CANARY in str(problem) for problem in refused.value.problems)
+
+
+def test_account_id_defaults_to_the_store_s(user_program: Callable[[str], ProgramRun]) -> None:
+    program = Path.cwd() / "__main__.py"
+    run = user_program(ROTATING)  # writes the program: the same one without account_id
+    text = program.read_text().replace("account_id=ACCOUNT, store=store", "store=store")
+    assert 'VersionedSecret("api_key", store=store' in text
+    program.write_text(text)
+    again = run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    assert {r.inputs["accountId"] for r in again.of_type(SECRET)} == {ACCOUNT}
+    assert [r.inputs for r in again.of_type(SECRET)] == [r.inputs for r in run.of_type(SECRET)]
+
+
+def test_an_imported_version_needs_no_value_and_sends_none(
+    user_program: Callable[[str], ProgramRun],
+) -> None:
+    imported = f"{ACCOUNT}/{STORE_ID}/{'c' * 32}"
+    run = user_program(
+        'kind="api_key", current=1, next=2, stage="fallback", '
+        f"import_ids={{1: {imported!r}}}, values={{2: pulumi.Output.secret(V2)}}"
+    )
+    by_name = {r.inputs["name"]: r for r in run.of_type(SECRET)}
+    old, new = by_name["api_key_v1"], by_name["api_key_v2"]
+    # The imported version: adopted by id, its value, scopes and comment kept as they are live
+    assert old.import_id == imported
+    assert set(old.ignore_changes) == {"value", "scopes", "comment"}
+    assert old.inputs["value"]["value"] == IMPORTED_VALUE_PLACEHOLDER  # never applied
+    # The new version is created with its value, and nothing of it is ignored
+    assert (new.import_id, new.ignore_changes) == ("", ())
+    assert new.inputs["value"] == {SIG_KEY: SECRET_SIG, "value": V2}

@@ -63,8 +63,8 @@ def init(
 
     Adopts the account's store and declares every <prefix><name>_v<N> secret in it, each
     imported by id (`<account_id>/<store_id>/<secret_id>`) rather than created again. KV
-    namespaces and scripts are listed as comments. Never overwrites a file. Prints the
-    `pulumi config set --secret` commands still needed: Cloudflare never returns a value.
+    namespaces and scripts are listed as comments. Never overwrites a file. An imported version
+    keeps its live value: no value is asked for (Cloudflare never returns one anyway).
 
     Example: secretsctl init --stack dev --account-id 0123456789abcdef0123456789abcdef
     """
@@ -87,11 +87,10 @@ def init(
         markup=False,
     )
     if done.commands:
-        out.print(
-            "Set each value (Cloudflare never returns one), then review each kind:", markup=False
-        )
+        out.print("Set each value (Cloudflare never returns one):", markup=False)
         for command in done.commands:
             out.print(f"  {command}", markup=False)
+    out.print("Imported versions keep their live values: review each kind:.", markup=False)
     out.print(f"Then: secretsctl plan --stack {stack}, pulumi preview, pulumi up.", markup=False)
 
 

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from secrets_store.grammar import VERSIONED_NAME
-from secrets_store.spec import NAMESPACE, value_key
+from secrets_store.spec import NAMESPACE, ROTATABLE_SCOPES
 from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account, LiveSecret
 
@@ -24,7 +24,8 @@ from secretsctl.live.account import Account, LiveSecret
 class Initialized:
     path: Path
     commands: list[str]
-    """`pulumi config set --secret ...` for every declared version (values are never read)."""
+    """`pulumi config set --secret ...` for every value the stack still needs: none, as every
+    declared version is imported with its live value (values are never read)."""
     declared: list[str]
     unmanaged: list[str]
 
@@ -57,6 +58,9 @@ def write_stack_file(
         match = VERSIONED_NAME.fullmatch(secret.name.removeprefix(name_prefix))
         if not secret.name.startswith(name_prefix) or not match or secret.status == "deleted":
             unmanaged.append(secret.name)
+            continue
+        if set(secret.scopes) - set(ROTATABLE_SCOPES):
+            unmanaged.append(f"{secret.name} (scopes {', '.join(secret.scopes)}: read by name)")
             continue
         groups[match["secret"]][int(match["version"])] = secret
 
@@ -107,13 +111,15 @@ def write_stack_file(
                 f"      # also in the store: {versions[other].name} ({versions[other].status}),"
                 " not declared: delete it once no worker binds it"
             )
-        key = f"{NAMESPACE}:{value_key(name, current)}"
-        commands.append(f"pulumi config set --secret --stack {stack} {key} <current value>")
+        # No value to ask for: the imported version keeps its live one (never sent).
     lines += [
         f"  {NAMESPACE}:workers: {{}}                  # declare workers here (see README)",
     ]
     if unmanaged:
-        lines.append("# Secrets in the store this stack does not manage (not {prefix}<name>_v<N>):")
+        lines.append(
+            "# Secrets in the store this stack does not manage (not {prefix}<name>_v<N>, or"
+            " read by name: scopes other than workers):"
+        )
         lines += [f"#   {name}" for name in unmanaged]
     lines.append("# KV namespaces in this account (bind one: workers.<name>.kv.<BINDING>: <id>):")
     lines += [f"#   {n['id']}  {n['title']}" for n in namespaces] or ["#   (none)"]

@@ -72,6 +72,8 @@ class Registration:
     dependencies: tuple[str, ...] = ()
     import_id: str = ""
     """`import_` option: adopt this existing resource instead of creating it."""
+    ignore_changes: tuple[str, ...] = ()
+    """`ignore_changes` option: inputs the engine keeps as they are in state."""
 
     def redacted_inputs(self) -> dict[str, Any]:
         """Inputs with every Pulumi secret shown as `[secret]`."""
@@ -268,6 +270,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 aliases=tuple(a.urn for a in request.aliases if a.urn) + tuple(request.aliasURNs),
                 dependencies=tuple(request.dependencies),
                 import_id=request.importId,
+                ignore_changes=tuple(request.ignoreChanges),
             )
         )
         return response
