@@ -5,6 +5,7 @@ rotation afterwards creates the next version without touching it."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from local_cloudflare import LocalCloudflare, serve
 from secretsctl.cli import app
 from secretsctl.offline.plan import SECRET_TYPE, plan_stack
 from secretsctl.offline.stackfile import load_stack_config
+from secretsctl.workflow.diff import diff_plans, render_diff_markdown
+from secretsctl.workflow.render import IMPORTED
 from tests.live_support import ACCOUNT, TOKEN, LiveStack, deploy
 
 runner = CliRunner()
@@ -106,3 +109,35 @@ def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_fir
     deploy(adopted, run)
     assert adopted.server.secret_value_writes(ACCOUNT, "api_key_v2") == 1
     assert untouched(adopted.server)
+
+
+def test_plan_marks_imported_versions_in_json_and_text(adopted: LiveStack) -> None:
+    result = runner.invoke(
+        app, ["plan", "--stack", "qa", "--format", "json", "--config-file", str(adopted.path)]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    (import_id,) = document["secrets"]["api_key"]["imported"].values()
+    assert document["secrets"]["api_key"]["imported"] == {"api_key_v1": import_id}
+    (version,) = [r for r in document["resources"] if r["type"] == SECRET_TYPE]
+    assert version["imported"] == import_id
+    assert version["ignore_changes"] == ["value", "scopes", "comment"]
+    text = runner.invoke(app, ["plan", "--stack", "qa", "--config-file", str(adopted.path)])
+    assert f"api_key_v1 {IMPORTED}" in " ".join(text.output.split())
+
+
+def test_diff_lists_an_imported_version_as_an_import_and_ignores_its_value(
+    adopted: LiveStack,
+) -> None:
+    head = plan_stack("qa", config=load_stack_config("qa", adopted.path)).document
+    first = diff_plans(None, head)
+    assert [r["name"] for r in first["import"]] == ["api_key-v1"]
+    assert not [r for r in first["create"] if r["type"] == SECRET_TYPE]
+    assert first["versions_imported"] == ["api_key_v1"]
+    # A later change of the ignored value (the placeholder, or anything) is no update
+    base = json.loads(json.dumps(head))
+    (version,) = [r for r in base["resources"] if r["type"] == SECRET_TYPE]
+    version["inputs"]["value"] = "[something else]"
+    assert diff_plans(base, head)["update"] == []
+    markdown = render_diff_markdown(first)
+    assert f"`api_key_v1 {IMPORTED}`" in markdown and "1 to import" in markdown

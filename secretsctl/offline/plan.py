@@ -58,9 +58,19 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
             "inputs": _shown_inputs(r),
             **({"protect": True} if r.protect else {}),
             **({"retain_on_delete": True} if r.retain_on_delete else {}),
+            # Adopted from Cloudflare by this id; the ignored inputs are never sent.
+            **({"imported": r.import_id} if r.import_id else {}),
+            **({"ignore_changes": list(r.ignore_changes)} if r.ignore_changes else {}),
         }
         for r in sorted(run.resources, key=lambda r: r.urn)
     ]
+    imported = {
+        str(r.inputs.get("name")): r.import_id for r in run.of_type(SECRET_TYPE) if r.import_id
+    }
+    secrets = {}
+    for name, summary in sorted(run.outputs.get("rotation", {}).items()):
+        adopted = {n: imported[n] for n in summary.get("cloudflare_names", []) if n in imported}
+        secrets[name] = {**summary, **({"imported": adopted} if adopted else {})}
     workers = {}
     scripts = {r.inputs.get("scriptName"): r for r in run.of_type(SCRIPT_TYPE)}
     for worker, summary in sorted(run.outputs.get("workers", {}).items()):
@@ -73,7 +83,7 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
         "stack": run.stack,
         "store_id": run.outputs.get("store_id"),
         "resources": resources,
-        "secrets": dict(sorted(run.outputs.get("rotation", {}).items())),
+        "secrets": secrets,
         "workers": workers,
         # Keys still holding a shipped REPLACE_ME example id: `pulumi up` refuses them.
         "placeholders": list(run.outputs.get("placeholders", [])),

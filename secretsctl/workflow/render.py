@@ -23,6 +23,14 @@ def binding_target(binding: Mapping[str, Any]) -> str:
     }.get(kind, kind)
 
 
+IMPORTED = "(imported: keeps its live value)"
+
+
+def imported_mark(name: str, imported: Mapping[str, str]) -> str:
+    """A Cloudflare name, marked when the version is adopted (its value is never sent)."""
+    return f"{name} {IMPORTED}" if name in imported else name
+
+
 def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
     """(secret rows, worker binding rows) shared by every human format."""
     secrets = [
@@ -32,7 +40,7 @@ def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
             s["stage"],
             f"v{s['current']}",
             f"v{s['next']}" if s.get("next") else "-",
-            ", ".join(s["cloudflare_names"]),
+            ", ".join(imported_mark(n, s.get("imported", {})) for n in s["cloudflare_names"]),
         ]
         for name, s in plan["secrets"].items()
     ]
