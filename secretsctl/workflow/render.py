@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from rich import box
@@ -26,7 +26,7 @@ def binding_target(binding: Mapping[str, Any]) -> str:
 IMPORTED = "(imported: keeps its live value)"
 
 
-def imported_mark(name: str, imported: Mapping[str, str]) -> str:
+def imported_mark(name: str, imported: Collection[str]) -> str:
     """A Cloudflare name, marked when the version is adopted (its value is never sent)."""
     return f"{name} {IMPORTED}" if name in imported else name
 
