@@ -100,8 +100,9 @@ def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_fir
     adopted: LiveStack,
 ) -> None:
     deploy(adopted)
-    text = adopted.path.read_text().replace("      current: 1\n", "      current: 1\n"
-                                            "      next: 2\n      stage: fallback\n")
+    text = adopted.path.read_text().replace(
+        "      current: 1\n", "      current: 1\n      next: 2\n      stage: fallback\n"
+    )
     adopted.path.write_text(text + "  secrets-store:api_key_v2:\n    secure: v1:AAAA\n")
     run = plan_stack("qa", config=load_stack_config("qa", adopted.path)).run
     names = sorted(str(r.inputs["name"]) for r in run.of_type(SECRET_TYPE))
