@@ -335,6 +335,23 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+@contextlib.contextmanager
+def handed_config(values: Mapping[str, str], secret_keys: list[str]) -> Iterator[None]:
+    """The config in the environment for the run, as the language host hands it to a program
+    (`PULUMI_CONFIG`, `PULUMI_CONFIG_SECRET_KEYS`), besides the SDK's in-process config."""
+    saved = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(dict(values))
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _quiet_abandoned_futures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     if not str(context.get("message", "")).startswith("Future exception was never retrieved"):
         loop.default_exception_handler(context)
@@ -441,7 +458,7 @@ def _run(
         runpy.run_path(str(program), run_name="__main__")
 
     try:
-        with lean_sdk():
+        with lean_sdk(), handed_config(config_values, config.secret_keys):
             loop.run_until_complete(run_in_stack(main))
     except BaseException:
         # The failure is raised to the caller; the SDK's copies of it in abandoned futures
