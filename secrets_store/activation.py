@@ -280,7 +280,7 @@ def wait_until_active(
         secret = _read(client, account_id=account_id, store_id=store_id, secret_id=secret_id)
         status = getattr(secret, "status", None)
         if status == "active":
-            return status
+            return "active"
         if secret is None or status == "deleted":
             raise ActivationError(
                 f"secret {name} (id {secret_id}) in store {store_id}: Cloudflare reports it "

@@ -13,8 +13,9 @@ import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.errors import Problem, SpecError
+from secrets_store.grammar import NAME_PREFIX
 from secrets_store.rotation import Position, cloudflare_secret_name
-from secrets_store.spec import KEY_BYTES, NAME_PREFIX, SecretSpec, check_secret
+from secrets_store.spec import KEY_BYTES, SecretSpec, check_secret
 
 if TYPE_CHECKING:
     from secrets_store.store import SecretsStore

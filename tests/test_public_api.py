@@ -226,3 +226,43 @@ def test_an_imported_version_needs_no_value_and_sends_none(
     # The new version is created with its value, and nothing of it is ignored
     assert (new.import_id, new.ignore_changes) == ("", ())
     assert new.inputs["value"] == {SIG_KEY: SECRET_SIG, "value": V2}
+
+
+STRICT_PROGRAM = """\
+import pulumi
+
+from secrets_store import SecretBinding, SecretsStore, VersionedSecret, Worker
+
+store = SecretsStore("store", account_id="0" * 32)
+key = VersionedSecret(
+    "api_key", store=store, kind="api_key", current=1, next=2, stage="fallback",
+    values={1: pulumi.Output.secret("a"), 2: pulumi.Output.secret("b")},
+    import_ids={1: "a/b/c"},
+)
+named = VersionedSecret("db", store=store, kind="json", values={"1": "{}"})
+worker = Worker("edge", account_id="0" * 32, script_name="edge", main_module="api.js",
+                bindings={"KEY": SecretBinding(key, fallback="KEY_FALLBACK")})
+pulumi.export("script", worker.script.script_name)
+"""
+
+
+def test_the_readme_s_int_version_keys_type_check_under_mypy_strict(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    program = tmp_path / "user_program.py"
+    program.write_text(STRICT_PROGRAM)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--config-file",
+         str(ROOT / "pyproject.toml"), str(program)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The control: a key that is neither a version number nor its text is refused.
+    program.write_text(STRICT_PROGRAM.replace("values={1:", "values={1.5:"))
+    refused = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--config-file",
+         str(ROOT / "pyproject.toml"), str(program)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "values" in refused.stdout, refused.stdout

@@ -237,3 +237,13 @@ def test_the_pulumi_up_path_uses_public_pulumi_apis_only():
     assert {"get_config_env", "get_config_secret_keys_env", "is_config_secret"} <= set(
         pulumi.runtime.__all__
     )
+
+
+def test_the_package_allows_exactly_the_pulumi_the_tests_prove():
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pulumi = [d for d in project["dependencies"] if re.match(r"pulumi\b(?!-)", d)]
+    assert pulumi == [f"pulumi=={sdk_internals.PINNED_PULUMI}"]
