@@ -262,7 +262,7 @@ class SecretSpec(_Model):
             )
         bad = [s for s in scopes if s not in SCOPES]
         if bad:
-            raise ValueError(f"{shown(bad[0])} is not a scope (use {_one_of(SCOPES)})")
+            raise ValueError(f"{shown(bad[0])} is not a scope (use {_one_of(ROTATABLE_SCOPES)})")
         named = [s for s in scopes if s not in ROTATABLE_SCOPES]
         if named:
             raise ValueError(

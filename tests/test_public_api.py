@@ -167,8 +167,7 @@ def test_generated_values_are_random_bytes_kept_secret(
         ),
         pytest.param(
             'kind="api_key", values={1: pulumi.Output.secret(V1)}, scopes=["workers", "bogus"]',
-            "VersionedSecret api_key.scopes: 'bogus' is not a scope "
-            "(use access, ai_gateway, dex, workers)",
+            "VersionedSecret api_key.scopes: 'bogus' is not a scope (use workers)",
             id="bad-scope",
         ),
         pytest.param(

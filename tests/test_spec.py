@@ -78,7 +78,7 @@ GUARDS = [
     (
         lambda n: n["secrets"]["api_key"].update(scopes=["workers", "bogus"]),
         r"secrets\.api_key\.scopes: 'bogus' is not a scope "
-        r"\(use access, ai_gateway, dex, workers\)",
+        r"\(use workers\)",
     ),
     # a binding to an undeclared secret
     (
