@@ -11,7 +11,7 @@
 # When uv cannot be had at all (no pip, no PyPI), it says so and falls back to
 # `python -m venv` + pip: the same pinned requirements, only slower (~25-60 s).
 #
-# requirements.txt holds `-e .`: the project itself is installed editable either way.
+# requirements.txt holds `-e .[cli]`: the project itself is installed editable either way.
 # The venv gets pip too (`--seed`): Pulumi.yaml's `toolchain: pip` runs pip inside it.
 # Usage: scripts/venv.sh   (env: PYTHON, VENV, REQUIREMENTS, UV_TOOLS, SETUP_NO_UV=1 to force
 # pip). The workflows use it too: VENV=policies/venv REQUIREMENTS=policies/requirements.txt.

@@ -21,10 +21,12 @@ schema declares that key.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 SCHEMAS: dict[str, type[BaseModel]] = {}
 
@@ -51,6 +53,65 @@ class PostgresConfig(BaseModel):
     port: int = Field(ge=1, le=65535)
     username: str = Field(min_length=1)
     password: str = Field(min_length=1)
+
+
+# workers/lib/subject.js holds the same grammar (tests/test_login_clients.py checks they agree).
+SUBJECT_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+_SUBJECT = re.compile(SUBJECT_PATTERN, re.ASCII)
+_DIGEST = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+class LoginClient(BaseModel):
+    """One client allowed to log in at gateway.js: its id, its secret's SHA-256, its subject."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str
+    """The user name of HTTP Basic; the subject grammar."""
+    secret_sha256: str
+    """Lowercase hex SHA-256 of the client secret (a random token, never stored itself)."""
+    subject: str
+    """The `sub` of every token this client gets; the subject grammar."""
+
+    @field_validator("client_id", "subject")
+    @classmethod
+    def _grammar(cls, value: str) -> str:
+        # fullmatch: `$` would let a trailing newline through.
+        if not _SUBJECT.fullmatch(value):
+            raise PydanticCustomError("subject_grammar", f"must match ^{SUBJECT_PATTERN}$")
+        return value
+
+    @field_validator("secret_sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not _DIGEST.fullmatch(value):
+            raise PydanticCustomError(
+                "sha256_hex", "must be 64 lowercase hex digits (sha256 of the client secret)"
+            )
+        return value
+
+
+@register_schema("login_clients")
+class LoginClients(BaseModel):
+    """gateway.js's LOGIN_CLIENTS: who may obtain a token, and as which subject.
+
+    Example: `{"clients": [{"client_id": "billing", "secret_sha256": "<64 hex>",
+    "subject": "billing"}]}`. The secret is `openssl rand -hex 32`; its digest is
+    `printf %s "$secret" | sha256sum`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    clients: list[LoginClient] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _each_client_once(self) -> LoginClients:
+        ids = [c.client_id for c in self.clients]
+        if len(set(ids)) != len(ids):
+            raise PydanticCustomError(
+                "duplicate_client", "a client_id is listed twice (list each once)"
+            )
+        return self
 
 
 def json_problems(value: str) -> list[str]:

@@ -14,8 +14,14 @@ import pulumi_random as random
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import NAME_PREFIX
-from secrets_store.rotation import Position, cloudflare_secret_name
-from secrets_store.spec import KEY_BYTES, SecretSpec, check_secret
+from secrets_store.rotation import Position, cloudflare_secret_name, position_from
+from secrets_store.spec import (
+    KEY_BYTES,
+    NAMESPACE,
+    SecretSpec,
+    check_secret,
+    value_key,
+)
 
 if TYPE_CHECKING:
     from secrets_store.store import SecretsStore
@@ -45,7 +51,9 @@ class VersionedSecretArgs(TypedDict):
     """api_key | encryption_key | signing_key | json | opaque: what the workers' helpers do with
     the stages (api_key tries the primary then the fallback binding, ...)."""
     current: NotRequired[int]
-    """The version every primary binding uses while steady. Default 1."""
+    """The version every primary binding uses while steady. Leave current, next and stage
+    out to take them from the stack config `secrets-store:rotation.<secret>` (what
+    `secretsctl rotate` edits); no entry there: steady at 1."""
     next: NotRequired[int]
     """The version being rotated in; set exactly while `stage` is fallback or swapped."""
     stage: NotRequired[str]
@@ -53,7 +61,8 @@ class VersionedSecretArgs(TypedDict):
     values: NotRequired[Versioned]
     """The value of each live version, by version number (1, 2; "1", "2" also do). Made
     Pulumi secrets whatever they are given as. Leave out with `generate`, and for a version
-    in `import_ids` (an imported version keeps its live value)."""
+    in `import_ids` (an imported version keeps its live value); with neither, each other
+    version's value is the secret stack config `secrets-store:<secret>_v<N>`."""
     generate: NotRequired[bool]
     """Draw each version's value as 32 random bytes (base64), kept in Pulumi state and never
     regenerated unless the version changes. Default false."""
@@ -149,8 +158,12 @@ class VersionedSecret(pulumi.ComponentResource):
             settings.setdefault("account_id", store.account_id)
         secret = settings.get("secret_name") or name
         where = f"VersionedSecret {name}"
-        values = _versions(settings.get("values"), where, "values")
+        if not any(k in settings for k in POSITION_ARGS):
+            settings.update(configured_position(secret))
         imports = _versions(settings.get("import_ids"), where, "import_ids")
+        if settings.get("values") is None and not settings.get("generate"):
+            settings["values"] = configured_values(secret, settings, imported=set(imports))
+        values = _versions(settings.get("values"), where, "values")
         spec = _checked(secret, settings, where, values, set(imports))
 
         self.secret = secret
@@ -219,6 +232,13 @@ class VersionedSecret(pulumi.ComponentResource):
                 "primary_name": self.primary_name,
                 "fallback_name": self.fallback_name,
                 "names": self.cloudflare_names,  # plain: the same state, without a task
+                # Plain names and position, never a value: what `secretsctl plan` reads from
+                # any program that uses this component.
+                "secret_name": secret,
+                "kind": spec.kind,
+                "current": self.position.current,
+                "next": self.position.next,
+                "stage": self.position.stage,
             }
         )
 
@@ -315,6 +335,104 @@ def _previous_child_name(
         return None
     claimed.add(key)
     return previous
+
+
+POSITION_ARGS = ("current", "next", "stage")
+ROTATION_KEY = f"{NAMESPACE}:rotation"
+ROTATION_FIELDS = (*POSITION_ARGS, "since", "reencrypted")
+
+
+def configured_position(secret: str) -> dict[str, Any]:
+    """The secret's position from the stack config `secrets-store:rotation.<secret>`
+    ({current, next, stage, since}); {} (steady at 1) when it has no entry. SpecError, naming
+    the config key, for an entry the rules refuse."""
+    where = f"{ROTATION_KEY}.{secret}"
+    try:
+        rotation = pulumi.Config(NAMESPACE).get_object("rotation")
+    except pulumi.ConfigTypeError:
+        raise SpecError(
+            [
+                Problem(
+                    ROTATION_KEY,
+                    "must be a mapping of secret name to {current, next, stage}, got text that "
+                    "is not (pulumi config set --path 'secrets-store:rotation.<secret>.current' 1)",
+                )
+            ]
+        ) from None
+    if rotation is None:
+        return {}
+    if not isinstance(rotation, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    ROTATION_KEY,
+                    f"must be a mapping of secret name to {{current, next, stage}}, got "
+                    f"{type(rotation).__name__} (write one entry per secret)",
+                )
+            ]
+        )
+    entry = rotation.get(secret)
+    if entry is None:
+        return {}
+    if not isinstance(entry, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    where,
+                    f"must be a mapping {{current, next, stage}}, got {type(entry).__name__} "
+                    "(for example current: 1)",
+                )
+            ]
+        )
+    problems = [
+        Problem(f"{where}.{key}", f"unknown key, got {key!r} (use {', '.join(ROTATION_FIELDS)})")
+        for key in entry
+        if key not in ROTATION_FIELDS
+    ]
+    position = {k: entry.get(k) for k in POSITION_ARGS}
+    # The spec's own rules, with every problem named by its config key.
+    since = entry.get("since")
+    _, found = check_secret(secret, {"kind": "opaque", **position, "since": since}, where)
+    problems += found
+    if problems:
+        raise SpecError(problems)
+    return {k: v for k, v in position.items() if v is not None}
+
+
+def configured_values(
+    secret: str, settings: Mapping[str, Any], imported: set[int] | None = None
+) -> dict[int, pulumi.Input[str]]:
+    """Each live version's value from the secret stack config `secrets-store:<secret>_v<N>`,
+    but for the `imported` ones (they keep their live values: none is read). SpecError
+    naming each missing key and the command that sets it."""
+    try:
+        position = position_from(settings)
+    except (OverflowError, ValueError, TypeError):
+        position = None
+    if position is None:
+        return {}  # the position is refused by the spec's checks, with its own message
+    config = pulumi.Config(NAMESPACE)
+    values: dict[int, pulumi.Input[str]] = {}
+    problems = []
+    for version in position.live_versions:
+        if version in (imported or ()):
+            continue
+        key = value_key(secret, version)
+        value = config.get_secret(key)
+        if value is None:
+            problems.append(
+                Problem(
+                    f"{NAMESPACE}:{key}",
+                    f"no value for version {version} of secret {secret!r}, got nothing (set it: "
+                    f"pulumi config set --secret {NAMESPACE}:{key} <value>, or pass values= "
+                    "or generate=True)",
+                )
+            )
+        else:
+            values[version] = value
+    if problems:
+        raise SpecError(problems)
+    return values
 
 
 def _versions(given: Any, where: str, argument: str) -> dict[int, Any]:

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from typer.core import TyperOption
 
 from secrets_store.errors import SpecError
 from secretsctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from secretsctl.offline.project import Project
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -62,20 +65,62 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+# The project and stack options, the same on every command (like the Pulumi CLI's).
 StackOption = Annotated[
-    str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml).")
+    str,
+    typer.Option(
+        "--stack", "-s", help="Stack name (its file: Pulumi.<stack>.yaml in the project's "
+        "stackConfigDir)."
+    ),
 ]
 ConfigFileOption = Annotated[
-    Path | None, typer.Option(help="Stack file to read instead of stacks/Pulumi.<stack>.yaml.")
+    Path | None,
+    typer.Option(
+        "--config-file",
+        help="Stack file to read instead of the project's Pulumi.<stack>.yaml.",
+        show_default=False,
+    ),
+]
+CwdOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cwd",
+        "-C",
+        help="Run as if started in DIR: the Pulumi project is the nearest Pulumi.yaml at or "
+        "above it (default: the working directory).",
+        show_default=False,
+    ),
 ]
 RootOption = Annotated[
     Path | None,
     typer.Option(
         "--root",
-        help="Pulumi project holding stacks/ (default: the nearest folder with Pulumi.yaml).",
+        hidden=True,  # deprecated: --cwd; kept for scripts, with its old meaning
+        help="Deprecated: use --cwd. The project folder itself (a folder of stacks/ without "
+        "a Pulumi.yaml is read as this example's).",
         show_default=False,
     ),
 ]
+
+
+def project_of(cwd: Path | None, root: Path | None) -> Project:
+    """The project of a command's `--cwd` / `--root`; exit 2 in one line when there is none."""
+    from secretsctl.offline.project import resolve_project
+
+    return resolve_project(cwd, root)
+
+
+def stack_project(cwd: Path | None, root: Path | None, config_file: Path | None) -> Project | None:
+    """The project of a command given a `--config-file`: the one of `--cwd`/`--root` or the
+    working directory, else (None) the one the file lies in."""
+    from secretsctl.offline.project import ProjectError
+
+    if config_file is None or cwd is not None or root is not None:
+        return project_of(cwd, root)
+    try:
+        return project_of(None, None)
+    except ProjectError:
+        return None
 
 
 def _flags_show_no_type() -> None:

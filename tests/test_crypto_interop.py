@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -365,6 +366,14 @@ def interop():
     v, kid, iv, ct = py_env.split(".")
     sv, skid, ssig = py_sig.split(".")
     kv = {"type": "kv_namespace", "name": "CACHE", "namespace_id": "kv1"}
+    # gateway's one login client, logging in as `from-worker`
+    client_secret = secrets.token_hex(32)
+    login_client = {
+        "client_id": "interop",
+        "secret_sha256": hashlib.sha256(client_secret.encode()).hexdigest(),
+        "subject": "from-worker",
+    }
+    basic = base64.b64encode(f"interop:{client_secret}".encode()).decode()
     description = {
         "workers": [
             # vault in the `swapped` stage: B = enc v2, F = enc v1
@@ -380,6 +389,7 @@ def interop():
                 [
                     _ss("JWT_KEY", "sign_v1"),
                     _ss("JWT_KEY_FALLBACK", "sign_v2"),
+                    _ss("LOGIN_CLIENTS", "clients"),
                     {"type": "service", "name": "AUTH", "service": "auth"},
                 ],
             ),
@@ -397,7 +407,15 @@ def interop():
             _worker("probe", [_ss("SIGNING_KEY", "sign_v1")])
             | {"main_module": "test/fixtures/crypto_probe.js"},
         ],
-        "secrets": {"st1": {"enc_v1": enc1, "enc_v2": enc2, "sign_v1": sign1, "sign_v2": sign2}},
+        "secrets": {
+            "st1": {
+                "enc_v1": enc1,
+                "enc_v2": enc2,
+                "sign_v1": sign1,
+                "sign_v2": sign2,
+                "clients": json.dumps({"clients": [login_client]}),
+            }
+        },
     }
 
     def post(worker: str, path: str, body: str, headers: dict | None = None) -> dict:
@@ -427,7 +445,7 @@ def interop():
         "w_verify_v1": post("signer", "/verify", payload, {"x-signature": py["sig_v1"]}),
         "w_verify_v2": post("signer", "/verify", payload, {"x-signature": py["sig_v2"]}),
         "w_verify_wrong_data": post("signer", "/verify", "other", {"x-signature": py["sig_v1"]}),
-        "w_issue": post("gateway", "/login", json.dumps({"sub": "from-worker"})),
+        "w_issue": post("gateway", "/login", "", {"authorization": f"Basic {basic}"}),
         "w_me_v1": me(py["jwt_v1"]),
         "w_me_v2": me(py["jwt_v2"]),
         "w_me_expired": me(py["jwt_expired"]),

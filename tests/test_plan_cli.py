@@ -64,7 +64,8 @@ def test_every_secret_value_in_the_plan_is_shown_as_secret(dev_plan):
         for r in dev_plan["resources"]
         if r["type"] == "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
     ]
-    assert len(secrets) == 6
+    # api_key v1 and v2 (mid-rotation), db_config, vault_key, hmac_key, jwt_key, login_clients
+    assert len(secrets) == 7
     assert {r["inputs"]["value"] for r in secrets} == {"[secret]"}
 
 

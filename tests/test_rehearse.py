@@ -1,12 +1,14 @@
 """`secretsctl rehearse`: a real rotation on workerd under live traffic, and the careless ones.
 
 Every rehearsal here runs the real workers on workerd (miniflare) with the plan's
-bindings and values. The demo's api_key values are canaries: they must never show
-up in what the command prints.
+bindings and values. The demo's api_key values and the login client's secret are
+canaries: they must never show up in what the command prints.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -18,14 +20,18 @@ from typer.testing import CliRunner
 
 from secretsctl.cli import app
 from secretsctl.rehearse import stages as rehearse_stages
+from secretsctl.rehearse.run import Options, plan_rehearsal
 from secretsctl.rehearse.stages import (
+    LoginClient,
     demo_config,
     full_rotation,
+    key_positions,
     plan_stages,
     transition_steps,
 )
 
 CANARY = "canary-Rh3arsal9Q"
+LOGIN_SECRET = f"{CANARY}-login-secret-0123456789"  # gateway refuses secrets under 32 chars
 STAGES = ["steady", "fallback", "swapped", "finished"]
 ROTATED = {"api_key": "api_key", "vault_key": "encryption_key", "jwt_key": "signing_key"}
 
@@ -45,6 +51,7 @@ def invoke(*args: str) -> Run:
     counter = itertools.count(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rehearse_stages, "api_key_value", lambda: f"{CANARY}-{next(counter)}")
+        mp.setattr(rehearse_stages, "client_secret_value", lambda: LOGIN_SECRET)
         mp.setenv("COLUMNS", "200")
         result = CliRunner().invoke(app, ["rehearse", *args], catch_exceptions=False)
     assert CANARY not in result.stdout + result.stderr, "a secret value was printed"
@@ -232,6 +239,20 @@ def test_stack_dev_rehearses_its_next_stage_with_local_stand_ins():
     assert any("stand-ins" in note and "api_key_v1" in note for note in report["notes"])
 
 
+def test_stack_dev_jwt_key_logs_in_with_the_client_its_login_clients_stand_in_lists():
+    # GIVEN dev, whose LOGIN_CLIENTS value is a `secure:` ciphertext nobody here can read
+    # WHEN its jwt_key is rehearsed (gateway /login, then /me, under live traffic)
+    result = invoke("--stack", "dev", "--secret", "jwt_key", "--json")
+    report = result.json()
+    # THEN every login authenticated with the rehearsal's client (listed by the stand-in)
+    assert result.exit_code == 0, result.stdout
+    for stage in ("steady", "fallback"):
+        (row,) = rows(report, "jwt_key", stage)
+        assert row["requests"] > 0 and row["failures"] == 0, row
+    assert any("stand-ins" in n and "login_clients_v1" in n for n in report["notes"])
+    assert any("TOKEN_TTL_SECONDS of auth" in n for n in report["notes"])
+
+
 def test_stack_with_nothing_to_rehearse_is_invalid_input():
     result = invoke("--stack", "prod")
     assert result.exit_code == 2
@@ -249,7 +270,7 @@ def test_unknown_secret_is_invalid_input():
 
 def test_transition_creates_before_workers_move_and_deletes_last(tmp_path: Path):
     base = demo_config({1: f"{CANARY}-1", 2: f"{CANARY}-2"})
-    stages = plan_stages(base, full_rotation(base.positions, skip_stage=False), tmp_path)
+    stages = plan_stages(base, full_rotation(key_positions(base), skip_stage=False), tmp_path)
     into_fallback = transition_steps(stages[0].deployment, stages[1].deployment)
     finish = transition_steps(stages[2].deployment, stages[3].deployment)
     assert [s.name for s in into_fallback] == ["create", "workers"]
@@ -261,9 +282,34 @@ def test_transition_creates_before_workers_move_and_deletes_last(tmp_path: Path)
     assert "demo_vault_key_v1" not in names(finish[1])
 
 
+def test_demo_gateway_lists_the_rehearsal_client_and_auth_issues_short_tokens(tmp_path: Path):
+    stages, kinds, _, client = plan_rehearsal(Options(), tmp_path)
+    first = stages[0].deployment
+    # gateway checks logins against login_clients, which lists the client by its digest only
+    assert first.bindings["demo_gateway"]["LOGIN_CLIENTS"] == "demo_login_clients_v1"
+    document = json.loads(first.value("demo_login_clients_v1") or "{}")
+    (entry,) = document["clients"]
+    assert entry["client_id"] == client.client_id
+    assert entry["secret_sha256"] == hashlib.sha256(client.secret.encode()).hexdigest()
+    assert client.secret not in json.dumps(document)
+    # auth's lifetime is the rehearsal's, set on the worker (no client can choose it)
+    assert first.plain["demo_auth"]["TOKEN_TTL_SECONDS"] == "2"
+    # the clients document stays steady: the rehearsal rotates the key kinds
+    assert "login_clients" not in kinds
+    assert all(s.positions.keys() == {"api_key", "vault_key", "jwt_key"} for s in stages)
+
+
+def test_login_client_repr_hides_its_secret_and_its_header_is_http_basic():
+    client = LoginClient("rehearsal", LOGIN_SECRET)
+    assert CANARY not in repr(client)
+    scheme, token = client.authorization().split(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(token).decode() == f"rehearsal:{LOGIN_SECRET}"
+
+
 def test_generated_keys_stay_the_same_across_stages(tmp_path: Path):
     base = demo_config()
-    stages = plan_stages(base, full_rotation(base.positions, skip_stage=False), tmp_path)
+    stages = plan_stages(base, full_rotation(key_positions(base), skip_stage=False), tmp_path)
     v1 = [s.deployment.value("demo_vault_key_v1") for s in stages[:3]]
     assert v1[0] is not None and v1.count(v1[0]) == 3
     assert stages[1].deployment.value("demo_vault_key_v2") == stages[3].deployment.value(
@@ -273,7 +319,7 @@ def test_generated_keys_stay_the_same_across_stages(tmp_path: Path):
 
 def test_workerd_gets_the_registered_modules_not_the_files_on_disk(tmp_path: Path):
     base = demo_config()
-    stage = plan_stages(base, full_rotation(base.positions, skip_stage=False), tmp_path)[0]
+    stage = plan_stages(base, full_rotation(key_positions(base), skip_stage=False), tmp_path)[0]
     worker = stage.deployment.workers["demo_vault"]
     root = Path(worker["modules_root"])
     assert root.is_relative_to(tmp_path)

@@ -122,7 +122,8 @@ GUARDS = [
     # unknown schema, and schema on a non-json kind
     (
         lambda n: n["secrets"]["db_config"].update(schema="mysql"),
-        r"secrets\.db_config\.schema: unknown schema, got 'mysql' \(use one of postgres",
+        r"secrets\.db_config\.schema: unknown schema, got 'mysql' "
+        r"\(use one of login_clients, postgres",
     ),
     (
         lambda n: n["secrets"]["api_key"].update(schema="postgres"),

@@ -46,7 +46,14 @@ def test_one_lane_per_stack_in_promotion_order(svg):
     assert [g.get("id") for g in lanes] == ["lane-dev", "lane-staging", "lane-prod"]
     assert [texts(g, "stack") for g in lanes] == [["dev"], ["staging"], ["prod"]]
     for lane in lanes:
-        assert texts(lane, "secret") == ["api_key", "db_config", "vault_key", "hmac_key", "jwt_key"]
+        assert texts(lane, "secret") == [
+            "api_key",
+            "db_config",
+            "vault_key",
+            "hmac_key",
+            "jwt_key",
+            "login_clients",
+        ]
 
 
 def test_stages_are_labelled_and_coloured_with_their_durations(svg):

@@ -399,11 +399,12 @@ def test_switching_an_encryption_keys_source_is_refused(repo):
 def test_two_stacks_of_one_account_with_the_same_name_prefix_are_refused(repo):
     repo.sub("staging", r"namePrefix: stg_", "namePrefix: dev_")
     repo.commit("staging takes dev's prefix")  # no --base needed: the files as they are
+    # shared: 6 secret names and 8 script names
     refused(
         repo,
         check(repo),
         "stacks/Pulumi.staging.yaml: secrets-store:namePrefix: manages the same Cloudflare names "
-        "as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 13 shared, first secret "
+        "as stack 'dev' in account 'REPLACE_ME_ACCOUNT_ID', got 14 shared, first secret "
         "dev_api_key_v<N> (give each stack of one account its own namePrefix)",
     )
 
@@ -428,7 +429,7 @@ def test_a_secret_name_colliding_through_another_prefix_is_refused(repo):
             "Warning: stacks/Pulumi.staging.yaml: secrets-store:accountId: is the placeholder "
             "'REPLACE_ME_ACCOUNT_ID' and stack 'prod' has 'REPLACE_ME_PROD_ACCOUNT_ID': if both "
             "stand for one account, the two manage the same Cloudflare names (namePrefix), got "
-            "13 shared, first secret api_key_v<N> (write one account as one placeholder, or set "
+            "14 shared, first secret api_key_v<N> (write one account as one placeholder, or set "
             "the real account ids, so the shared-account checks can see it)",
         ),
     )
@@ -455,7 +456,7 @@ def test_one_account_written_as_two_placeholders_is_a_warning(repo):
     assert result.stderr.splitlines() == [
         "Warning: stacks/Pulumi.staging.yaml: secrets-store:accountId: is the placeholder "
         "'REPLACE_ME_OTHER' and stack 'dev' has 'REPLACE_ME_ACCOUNT_ID': if both stand for one "
-        "account, the two manage the same Cloudflare names (namePrefix), got 13 shared, first "
+        "account, the two manage the same Cloudflare names (namePrefix), got 14 shared, first "
         "secret dev_api_key_v<N> (write one account as one placeholder, or set the real account "
         "ids, so the shared-account checks can see it)"
     ]
@@ -472,22 +473,22 @@ def test_distinct_placeholders_that_would_not_collide_earn_no_warning(repo):
 
 
 def test_stacks_of_one_account_over_100_live_secrets_together_are_refused(repo):
-    # dev keeps 6 live secrets (api_key mid-rotation counts 2), staging 5
-    repo.add_generated_secrets("dev", 50)  # 56
-    repo.add_generated_secrets("staging", 45)  # 50: each stack alone is under the limit
+    # dev keeps 7 live secrets (api_key mid-rotation counts 2), staging 6
+    repo.add_generated_secrets("dev", 50)  # 57
+    repo.add_generated_secrets("staging", 45)  # 51: each stack alone is under the limit
     refused(
         repo,
         check(repo, "--base", "HEAD"),
         "stacks/Pulumi.dev.yaml: secrets-store:secrets: the stacks of account "
-        "'REPLACE_ME_ACCOUNT_ID' need 106 Cloudflare secrets together (every live version "
-        "counts), over the per-account limit of 100, got dev 56 + staging 50 (finish rotations "
+        "'REPLACE_ME_ACCOUNT_ID' need 108 Cloudflare secrets together (every live version "
+        "counts), over the per-account limit of 100, got dev 57 + staging 51 (finish rotations "
         "or remove secrets first: the limit is per account, not per stack)",
     )
 
 
 def test_exactly_100_live_secrets_in_one_account_pass(repo):
-    repo.add_generated_secrets("dev", 44)  # 50
-    repo.add_generated_secrets("staging", 45)  # 50
+    repo.add_generated_secrets("dev", 43)  # 50
+    repo.add_generated_secrets("staging", 44)  # 50
     passes(check(repo, "--base", "HEAD"))
 
 
@@ -733,7 +734,7 @@ def test_deleting_the_prod_stack_file_is_refused(repo):
         repo,
         check(repo, "--base", "HEAD"),
         "stacks/Pulumi.prod.yaml: secrets-store:secrets: deletes the file of stack 'prod' while it "
-        "declares 5 secret(s) and 8 worker(s) at HEAD, got no stacks/Pulumi.prod.yaml here "
+        "declares 6 secret(s) and 8 worker(s) at HEAD, got no stacks/Pulumi.prod.yaml here "
         + RETIRE_FIX.format(stack="prod"),
     )
 
@@ -748,7 +749,7 @@ def test_git_mv_of_a_stack_file_is_refused_as_a_rename(repo):
         "stacks/Pulumi.prod.yaml: secrets-store:promotion.after: names a stack with no file, got "
         "'staging' (create stacks/Pulumi.staging.yaml or fix the name)",
         "stacks/Pulumi.staging.yaml: secrets-store:secrets: deletes the file of stack 'staging' "
-        "while it declares 5 secret(s) and 8 worker(s) at HEAD, got no stacks/Pulumi.staging.yaml "
+        "while it declares 6 secret(s) and 8 worker(s) at HEAD, got no stacks/Pulumi.staging.yaml "
         "here and a new stacks/Pulumi.stage.yaml: looks like a rename of staging -> stage (Pulumi "
         "stacks are renamed with `pulumi stack rename`, and the stack file follows: the new file "
         "alone deploys a new stack stage that creates every name staging owns; a rename moves "
@@ -780,7 +781,7 @@ def test_a_stack_retired_in_changes_the_gate_passed_may_then_lose_its_file(repo)
     repo.commit("prod: workers gone, vault_key retired")
     # 2. then its secrets (and their values)
     repo.clear("prod", "secrets")
-    repo.sub("prod", r"^  secrets-store:\w+_v1:\n    secure: \S+\n", "", count=2)
+    repo.sub("prod", r"^  secrets-store:\w+_v1:\n    secure: \S+\n", "", count=3)
     passes(check(repo, "--base", "HEAD"))
     repo.commit("prod: secrets gone")
     # 3. the base declares nothing: the file may go, with a note for the stack itself
@@ -800,7 +801,7 @@ def test_emptying_and_deleting_a_stack_in_one_change_is_refused(repo):
     repo.path("prod").unlink()
     result = check(repo, "--base", "HEAD")
     assert result.exit_code == 2
-    assert "deletes the file of stack 'prod' while it declares 5 secret(s)" in result.stderr
+    assert "deletes the file of stack 'prod' while it declares 6 secret(s)" in result.stderr
 
 
 def test_a_stack_file_that_does_not_load_here_is_not_taken_as_deleted(repo):
@@ -868,6 +869,7 @@ def test_new_ciphertexts_without_a_provider_change_are_refused(repo):
         "secrets-store:api_key_v1",
         "secrets-store:api_key_v2",
         "secrets-store:db_config_v1",
+        "secrets-store:login_clients_v1",
     ]
 
 

@@ -87,11 +87,11 @@ def test_finishing_a_rotation_removes_the_old_version(repo):
 
 def test_a_replaced_resource_is_reported_loudly(repo):
     # GIVEN a rename of every Cloudflare name (namePrefix): same URNs, new names for
-    # 6 secret versions and 8 scripts
+    # 7 secret versions and 8 scripts
     repo.sub("dev", r"namePrefix: dev_", "namePrefix: dev2_")
     result = diff(repo, "dev", "markdown")
     assert result.exit_code == 0, result.stderr
-    assert "**14 resource(s) would be REPLACED**" in result.stdout
+    assert "**15 resource(s) would be REPLACED**" in result.stdout
     assert "A normal rotation replaces nothing" in result.stdout
     assert "| WorkersScript | `api-script` | scriptName |" in result.stdout
     assert "| SecretsStoreSecret | `api_key-v1` | name |" in result.stdout

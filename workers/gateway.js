@@ -2,17 +2,25 @@
 // service binding AUTH (Workers RPC `issueToken`: auth issues to service-binding callers only)
 // and verifies them with its own binding of the same signing secret, JWT_KEY (signing_key;
 // fallback JWT_KEY_FALLBACK), against B or F by kid.
-//   POST /login  body {"sub": "...", "ttl"?: seconds} -> AUTH.issueToken -> {token}
+//   POST /login  Authorization: Basic base64(client_id:client_secret)
+//                -> AUTH.issueToken({sub: the client's listed subject}) -> {token}
+//                missing or wrong credentials -> 401 {"error": "invalid_client"} + WWW-Authenticate
 //   GET  /me     Authorization: Bearer <jwt> -> {sub} or 401 {error}
+// /login authenticates its caller before anything is issued: the clients and the SHA-256 of
+// their secrets are the `json` secret LOGIN_CLIENTS (lib/clients.js). The request body is
+// never read: the subject comes from the credential and the lifetime from auth.js
+// (TOKEN_TTL_SECONDS), so a body such as {"sub": "admin", "ttl": 86400} changes nothing.
 // JWT_LEEWAY_SECONDS (plain_text, optional, default 30): clock leeway on exp/nbf, an integer
 // 0..300; any other value answers 500 {"error": "invalid_leeway"} (bounded skew).
-// (This example's /login trusts the sub it is sent; a real gateway authenticates the user.)
 
+import { authenticateClient, ClientAuthError } from "./lib/clients.js";
 import { json, serve } from "./lib/http.js";
 import { MAX_LEEWAY_SECONDS, TokenError, verifyJwt } from "./lib/signing.js";
 import { SecretError } from "./lib/secrets.js";
 
 const KEY = { binding: "JWT_KEY" };
+const CLIENTS = "LOGIN_CLIENTS";
+const CHALLENGE = { "www-authenticate": 'Basic realm="gateway", charset="UTF-8"' };
 
 /** @param {Record<string, any>} env @returns {{ leewaySeconds?: number }} */
 function leewayOption(env) {
@@ -30,19 +38,21 @@ function leewayOption(env) {
 export default serve("gateway", async (request, secrets, env) => {
   const url = new URL(request.url);
   if (url.pathname === "/login" && request.method === "POST") {
-    let body;
+    let sub;
     try {
-      body = await request.json();
-    } catch {
-      return json({ error: "bad_request", message: "body must be JSON" }, 400);
+      sub = await authenticateClient(secrets, CLIENTS, request);
+    } catch (err) {
+      if (err instanceof ClientAuthError) return json({ error: err.code, message: err.message }, 401, CHALLENGE);
+      throw err;
     }
     let result;
     try {
-      result = await env.AUTH.issueToken({ sub: body?.sub, ttl: body?.ttl });
+      result = await env.AUTH.issueToken({ sub });
     } catch {
       return json({ error: "auth_unavailable", message: "the auth service could not be reached over RPC" }, 502);
     }
-    if (result && typeof result.token === "string") return json({ token: result.token });
+    // A token is a credential: no cache may keep the answer (RFC 6749 §5.1).
+    if (result && typeof result.token === "string") return json({ token: result.token }, 200, { "cache-control": "no-store" });
     const status = Number.isInteger(result?.status) && result.status >= 400 ? result.status : 502;
     return json({ error: String(result?.error ?? "auth_failed"), message: String(result?.message ?? "") }, status);
   }

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from secretsctl.console import ConfigFileOption, StackOption, err, exits
+from secretsctl.console import (
+    ConfigFileOption,
+    CwdOption,
+    RootOption,
+    StackOption,
+    err,
+    exits,
+    stack_project,
+)
 
 app = typer.Typer(
     name="export",
@@ -26,6 +34,8 @@ def wrangler(
     stack: StackOption,
     worker: WorkerOption,
     config_file: ConfigFileOption = None,
+    cwd: CwdOption = None,
+    root: RootOption = None,
 ) -> None:
     """Print a worker's wrangler.jsonc: its bindings at the stack's current rotation stage.
 
@@ -45,8 +55,8 @@ def wrangler(
     from secretsctl.offline.plan import plan_stack
     from secretsctl.offline.stackfile import read_stack
 
-    config = read_stack(stack, config_file)
-    if worker not in declared_workers(config):
+    config = read_stack(stack, config_file, stack_project(cwd, root, config_file))
+    if declared_workers(config) and worker not in declared_workers(config):
         raise unknown_worker(config, worker)  # before the plan: a typo costs nothing
     exported = wrangler_config(plan_stack(stack, config=config).document, config, worker)
     sys.stdout.write(render_jsonc(exported))

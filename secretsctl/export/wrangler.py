@@ -56,8 +56,12 @@ def declared_workers(config: StackConfig) -> list[str]:
     return sorted(str(w) for w in workers) if isinstance(workers, Mapping) else []
 
 
-def unknown_worker(config: StackConfig, worker: str) -> UnknownWorker:
-    known = ", ".join(declared_workers(config)) or "none"
+def unknown_worker(
+    config: StackConfig, worker: str, planned: Mapping[str, Any] | None = None
+) -> UnknownWorker:
+    """`worker` is not one of the stack file's workers (or, `planned`, of the plan's)."""
+    known = ", ".join(sorted(planned) if planned is not None else declared_workers(config))
+    known = known or "none"
     return UnknownWorker(
         f"{NAMESPACE}:workers: no such worker in stack {config.stack!r}, got {shown(worker)} "
         f"(declared: {known}; pass one of them to --worker)"
@@ -69,15 +73,17 @@ def wrangler_config(
 ) -> WranglerConfig:
     """The wrangler.jsonc of `worker`, from a plan `document` of the stack `config` describes."""
     planned = document.get("workers", {}).get(worker)
-    settings = (config.namespace.get("workers") or {}).get(worker)
+    declared = config.namespace.get("workers")
+    # A program that declares its workers in code: the plan's script is all there is.
+    settings = declared.get(worker) if isinstance(declared, Mapping) else {}
     if planned is None or not isinstance(settings, Mapping):
-        raise unknown_worker(config, worker)
+        raise unknown_worker(config, worker, document.get("workers", {}))
     script = _script(document, planned["script_name"])
     bindings: Mapping[str, Mapping[str, Any]] = planned["bindings"]
     exported = WranglerConfig(header=_header(document, config, worker, bindings), fields={})
 
     exported.fields["name"] = planned["script_name"]
-    exported.fields["main"] = str(settings.get("module"))
+    exported.fields["main"] = str(settings.get("module") or script.get("mainModule"))
     exported.fields["compatibility_date"] = script.get("compatibilityDate")
     if script.get("compatibilityFlags"):
         exported.fields["compatibility_flags"] = list(script["compatibilityFlags"])

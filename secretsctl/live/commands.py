@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,30 +18,28 @@ from rich.table import Table
 from secretsctl.console import (
     EXIT_FAILED,
     ConfigFileOption,
+    CwdOption,
     Format,
     RootOption,
     StackOption,
     exits,
     fail_invalid,
     out,
+    project_of,
+    stack_project,
 )
 
 LiveOption = Annotated[
     bool,
     typer.Option(
         "--live",
-        help="Read the live account (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL). Required: "
-        "these commands have no offline mode.",
+        hidden=True,  # the default and only mode: accepted for scripts written when required
+        help="Read the live account (the default: these commands have no offline mode).",
     ),
 ]
 StatusFormat = Annotated[
     Format, typer.Option("--format", "-f", help="text for people, json for tools.")
 ]
-
-
-def _require_live(live: bool) -> None:
-    if not live:
-        raise fail_invalid(["--live: required, got nothing (this command reads the account)"])
 
 
 @exits
@@ -57,9 +54,11 @@ def init(
     store_name: Annotated[
         str, typer.Option("--store-name", help="The store to adopt when the account has several.")
     ] = "default_secrets_store",
+    config_file: ConfigFileOption = None,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
-    """Write stacks/Pulumi.STACK.yaml from the live account: its store, its secrets, imported.
+    """Write the project's Pulumi.STACK.yaml from the live account: store, secrets, imported.
 
     Adopts the account's store and declares every <prefix><name>_v<N> secret in it, each
     imported by id (`<account_id>/<store_id>/<secret_id>`) rather than created again. KV
@@ -71,13 +70,13 @@ def init(
     from secrets_store.grammar import ACCOUNT_ID
     from secretsctl.live.account import Account
     from secretsctl.live.init import write_stack_file
-    from secretsctl.offline.stackfile import project_root, stack_path
+    from secretsctl.offline.stackfile import stack_path
 
     if not ACCOUNT_ID.fullmatch(account_id):
         raise fail_invalid(
             [f"--account-id: must be 32 lowercase hex characters, got {account_id!r}"]
         )
-    path = stack_path(root or project_root(), stack)
+    path = config_file or stack_path(project_of(cwd, root).root, stack)
     account = Account.from_environment(account_id)
     done = write_stack_file(account, stack, path, name_prefix=name_prefix, store_name=store_name)
     out.print(
@@ -97,9 +96,10 @@ def init(
 @exits
 def status(
     stack: StackOption,
-    live: LiveOption = False,
+    live: LiveOption = True,
     config_file: ConfigFileOption = None,
     format: StatusFormat = Format.text,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """The plan side by side with the live account, and every drift between them.
@@ -109,12 +109,11 @@ def status(
     version_pending, unexpected_version, binding_mismatch, script_absent. Values are
     never read (the API never returns one). Exit 0 no drift, 1 drift, 2 invalid input.
 
-    Example: secretsctl status --stack dev --live --format json
+    Example: secretsctl status --stack dev --format json
     """
     from secretsctl.live.status import live_status
 
-    _require_live(live)
-    result = live_status(stack, config_file, root)
+    result = live_status(stack, config_file, stack_project(cwd, root, config_file))
     document = result.document
     if format is Format.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -130,9 +129,10 @@ def verify(
     secrets: Annotated[
         list[str] | None, typer.Argument(help="Secrets to check (default: all of the stack).")
     ] = None,
-    live: LiveOption = False,
+    live: LiveOption = True,
     config_file: ConfigFileOption = None,
     format: StatusFormat = Format.text,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """Go/no-go before the next rotation stage: is it safe to advance?
@@ -141,13 +141,12 @@ def verify(
     deployed Secrets Store bindings equal the plan's (the last deploy landed
     everywhere). Prints what the next stage will change. Exit 0 only when safe.
 
-    Example: secretsctl verify --stack staging --live api_key
+    Example: secretsctl verify --stack staging api_key
     """
     from secretsctl.live.status import live_status
     from secretsctl.live.verify import verdict
 
-    _require_live(live)
-    result = live_status(stack, config_file, root)
+    result = live_status(stack, config_file, stack_project(cwd, root, config_file))
     unknown = sorted(set(secrets or ()) - set(result.plan["secrets"]))
     if unknown:
         known = ", ".join(sorted(result.plan["secrets"]))
@@ -155,7 +154,7 @@ def verify(
             [f"SECRET: not declared in stack {stack!r}, got {unknown} (use {known})"]
         )
     decision = verdict(result.plan, result.document, secrets or ())
-    changes = next_stage(result.config, secrets or (), root)
+    changes = next_stage(result.config, secrets or ())
     if format is Format.json:
         document = {"stack": stack, **decision.as_json(), "next": changes}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -165,18 +164,23 @@ def verify(
         raise typer.Exit(EXIT_FAILED)
 
 
-def next_stage(config: Any, secrets: Any, root: Path | None) -> list[dict[str, Any]]:
+def next_stage(config: Any, secrets: Any) -> list[dict[str, Any]]:
     """What advancing each chosen (default: mid-rotation) secret one stage would change."""
     from secretsctl.errors import InvalidInput
     from secretsctl.workflow.rotate import rotate
 
     chosen = list(secrets) or [n for n, p in config.positions.items() if p.next is not None]
-    project = config.path.resolve().parent.parent
     changes = []
     for name in chosen:
         try:
             # reencrypted=True: the preview shows the finish; `rotate` still demands the flag.
-            edit = rotate(config.stack, name, root or project, reencrypted=True)
+            edit = rotate(
+                config.stack,
+                name,
+                config.owner().root,
+                reencrypted=True,
+                config_file=config.path,
+            )
         except InvalidInput as exc:
             changes.append({"secret": name, "blocked": exc.lines})
             continue

@@ -16,6 +16,7 @@ from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account
 from secretsctl.live.drift import Snapshot, compare
 from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, read_stack
 
 
@@ -28,12 +29,12 @@ class LiveStatus:
 
 
 def live_status(
-    stack: str, config_file: Path | None = None, root: Path | None = None
+    stack: str, config_file: Path | None = None, project: Project | None = None
 ) -> LiveStatus:
     """The stack's plan side by side with its account. Raises InvalidInput/SpecError (exit 2)."""
-    config = read_stack(stack, config_file, root)
+    config = read_stack(stack, config_file, project)
     plan = plan_stack(stack, config=config).document  # invalid config: SpecError, exit 2
-    account_id = config.account_id
+    account_id = config.account_id or planned_account(plan)
     if not account_id or is_placeholder(account_id):
         raise InvalidInput(
             f"secrets-store:accountId: not a real account id, got {account_id!r} (run "
@@ -48,6 +49,15 @@ def live_status(
     }
     document = compare(stack, plan, Snapshot(store_id, secrets, scripts))
     return LiveStatus(config, plan, document, account)
+
+
+def planned_account(plan: dict[str, Any]) -> str | None:
+    """The account a program that sets it in code registers its resources in."""
+    for resource in plan["resources"]:
+        account = resource["inputs"].get("accountId")
+        if isinstance(account, str) and account:
+            return account
+    return None
 
 
 def _store_id(config: StackConfig, account: Account) -> str:

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from secretsctl.console import ConfigFileOption, Format, StackOption, exits, out
+from secretsctl.console import (
+    ConfigFileOption,
+    CwdOption,
+    Format,
+    RootOption,
+    StackOption,
+    exits,
+    out,
+    stack_project,
+)
 
 
 @exits
@@ -18,10 +27,13 @@ def plan(
     format: Annotated[
         Format, typer.Option("--format", "-f", help="json for tools; text or markdown for people.")
     ] = Format.text,
+    cwd: CwdOption = None,
+    root: RootOption = None,
 ) -> None:
     """Show what `pulumi up` would register for a stack, offline, with no secret values.
 
-    Runs the real __main__.py under Pulumi's mock runtime with the stack's config.
+    Runs the project's program (Pulumi.yaml's main:) under Pulumi's mock runtime with the
+    stack's config.
     A `secure:` value it cannot decrypt is a secret it never prints.
 
     Example: secretsctl plan --stack dev --format json
@@ -29,7 +41,8 @@ def plan(
     from secretsctl.offline.plan import plan_stack
     from secretsctl.workflow.render import render_plan_markdown, render_plan_text
 
-    document = plan_stack(stack, config_file).document
+    project = stack_project(cwd, root, config_file)
+    document = plan_stack(stack, config_file, project=project).document
     if format is Format.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif format is Format.markdown:

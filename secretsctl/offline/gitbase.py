@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import project_at
 from secretsctl.offline.references import Loader
 from secretsctl.offline.stackfile import (
-    STACKS_DIR,
     StackConfig,
     load_stack_config,
-    stack_file_name,
     stack_of,
     stack_path,
 )
@@ -39,9 +39,11 @@ def verify_ref(root: Path, ref: str) -> str:
     return result.stdout.strip()
 
 
-def stack_file_at(root: Path, ref: str, stack: str) -> str | None:
-    """Text of stacks/Pulumi.<stack>.yaml at `ref`; None when the file is new since then."""
-    spec = f"{ref}:{STACKS_DIR}/{stack_file_name(stack)}"
+def stack_file_at(root: Path, ref: str, stack: str, path: Path | None = None) -> str | None:
+    """Text of the stack's file (`path`, default the project's Pulumi.<stack>.yaml) at `ref`;
+    None when the file is new since then."""
+    where = os.path.relpath(path or stack_path(root, stack), root).replace(os.sep, "/")
+    spec = f"{ref}:./{where}"  # relative to the project folder, wherever the repository is
     if _git(root, "cat-file", "-e", spec).returncode != 0:
         return None
     result = _git(root, "show", spec)
@@ -50,25 +52,31 @@ def stack_file_at(root: Path, ref: str, stack: str) -> str | None:
     return result.stdout
 
 
-def base_loader(root: Path, ref: str) -> Loader:
-    """Stack configs as of `ref` (a stack missing there is None: a new stack)."""
+def base_loader(root: Path, ref: str, files: Mapping[str, Path] | None = None) -> Loader:
+    """Stack configs as of `ref` (a stack missing there is None: a new stack). `files`: stacks
+    read from another file than the project's (a --config-file)."""
 
     def load(stack: str) -> StackConfig | None:
-        text = stack_file_at(root, ref, stack)
+        path = (files or {}).get(stack) or stack_path(root, stack)
+        text = stack_file_at(root, ref, stack, path)
         if text is None:
             return None
-        return load_stack_config(stack, stack_path(root, stack), text=text)
+        return load_stack_config(stack, path, text=text)
 
     return load
 
 
 def stacks_at(root: Path, ref: str) -> list[str]:
-    """Stack names with a file in stacks/ at `ref`, sorted (none when it has no stacks/).
+    """Stack names with a file in the project's stacks folder at `ref`, sorted (none when it
+    has no such folder).
 
     Read as bytes: a file name that is not UTF-8 must not stop the gate (it is shown
     escaped, never decoded strictly)."""
+    project = project_at(root)
+    folder = os.path.relpath(project.stacks_dir, project.root).replace(os.sep, "/")
+    folder = "" if folder == "." else folder
     result = subprocess.run(
-        ["git", "-C", str(root), "ls-tree", "-z", "--name-only", f"{ref}:{STACKS_DIR}"],
+        ["git", "-C", str(root), "ls-tree", "-z", "--name-only", f"{ref}:./{folder}"],
         capture_output=True,
         check=False,
     )

@@ -34,7 +34,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
 from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runtime, lean_sdk
-from secretsctl.offline.stackfile import SOURCE_ROOT, StackConfig, StackFileError, project_root
+from secretsctl.offline.project import LEGACY_NAME, Project
+from secretsctl.offline.stackfile import StackConfig
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -89,6 +90,8 @@ class ProgramRun:
     outputs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     """URN -> outputs the mocks returned; pass it to the next run like the engine's state."""
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """URN -> the outputs a component registered (`register_outputs`), secrets still marked."""
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -198,6 +201,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.stack_outputs: dict[str, Any] = {}
+        self.component_outputs: dict[str, dict[str, Any]] = {}
         self.stack_urn = ""
         self.thread_loops: list[asyncio.AbstractEventLoop] = []
         self.loops_lock = threading.Lock()
@@ -276,8 +280,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
+        outputs = integral(json_format.MessageToDict(request.outputs))
         if request.urn == self.stack_urn:
-            self.stack_outputs = integral(json_format.MessageToDict(request.outputs))
+            self.stack_outputs = outputs
+        else:
+            self.component_outputs[request.urn] = outputs
         return super().RegisterResourceOutputs(request)
 
 
@@ -357,14 +364,24 @@ def _quiet_abandoned_futures(loop: asyncio.AbstractEventLoop, context: dict[str,
         loop.default_exception_handler(context)
 
 
-def program_for(stack_file: Path) -> Path:
-    """The `__main__.py` that `pulumi up` runs for a stack file: its project's program, or
-    this checkout's when the file lies outside any project with one (a scratch copy)."""
-    try:
-        main = project_root(stack_file.parent) / "__main__.py"
-    except StackFileError:
-        main = SOURCE_ROOT / "__main__.py"
-    return main if main.is_file() else SOURCE_ROOT / "__main__.py"
+@dataclass(frozen=True)
+class Program:
+    """The program to run, what the runtime calls its project, and where Pulumi runs it."""
+
+    path: Path
+    project: str = LEGACY_NAME
+    working_dir: Path | None = None
+    """None: this process's working directory (a program given by path, or the example's)."""
+
+
+def program_for(config: StackConfig) -> Program:
+    """The program `pulumi up` runs for a stack config: its project's (`main:`), or this
+    checkout's for a copy of the example stacks. Raises `ProjectError` when there is none."""
+    project: Project = config.owner()
+    path = project.runnable_program()
+    if path != project.program:
+        return Program(path, project.name)  # the example's own program, as today
+    return Program(path, project.name, project.working_dir)
 
 
 _remembered: dict[str, ProgramRun] | None = None
@@ -384,12 +401,12 @@ def remembering_runs() -> Iterator[None]:
         _remembered = outer
 
 
-def _run_key(program: Path, config: StackConfig, *inputs: Any) -> str:
+def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
     # Not the stack file's path: the program gets its config from the runtime, never from
     # the file, so copies of one stack in several checkouts share their runs.
     identity = [
         str(program),
-        program.read_text(errors="replace"),
+        program.path.read_text(errors="replace"),
         config.stack,
         config.config,
         sorted(config.secret_keys),
@@ -413,23 +430,54 @@ def run_program(
 
     `state`: a previous run's `ProgramRun.state`, to keep generated values.
     `stack_outputs`: outputs of other stacks, by name, for StackReferences.
-    `program`: the Pulumi program to run (default: `program_for(config.path)`).
+    `program`: the Pulumi program to run, in this working directory (default: the config's
+    project's, in the folder Pulumi runs it in, see `program_for`).
     `offline`: a plan (placeholder ids are shown); False runs it as `pulumi up` would.
     `stores`: the account's stores `{id, name}` for the store lookup (default: the one the
     stack names, see `offline_stores`).
     """
-    program = program or program_for(config.path)
+    chosen = program_for(config) if program is None else Program(program, runtime_project(config))
     if _remembered is not None:
-        key = _run_key(program, config, state, stack_outputs, offline, stores)
+        key = _run_key(chosen, config, state, stack_outputs, offline, stores)
         if key not in _remembered:  # a run that raises is never remembered
-            _remembered[key] = _run(config, program, state, stack_outputs, offline, stores)
+            _remembered[key] = _run(config, chosen, state, stack_outputs, offline, stores)
         return copy.deepcopy(_remembered[key])
-    return _run(config, program, state, stack_outputs, offline, stores)
+    return _run(config, chosen, state, stack_outputs, offline, stores)
+
+
+def runtime_project(config: StackConfig) -> str:
+    """The runtime's project name for a program given by path: the config's project's when
+    it has one that can be read."""
+    from secretsctl.errors import InvalidInput
+
+    try:
+        return config.owner().name
+    except InvalidInput:
+        return LEGACY_NAME
+
+
+@contextlib.contextmanager
+def _running_in(program: Program) -> Iterator[None]:
+    """As Pulumi runs a Python program: in its working directory, its own folder first on
+    the import path (a program may import its own modules). Both restored after."""
+    if program.working_dir is None:
+        yield
+        return
+    folder = str(program.path.parent)
+    before = os.getcwd()
+    os.chdir(program.working_dir)
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
 
 
 def _run(
     config: StackConfig,
-    program: Path,
+    program: Program,
     state: Mapping[str, dict[str, Any]] | None,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None,
     offline: bool,
@@ -451,14 +499,15 @@ def _run(
         state, stack_outputs, offline_stores(config) if stores is None else stores
     )
     mocks.stack = config.stack
+    mocks.project = program.project
     monitor = RecordingMonitor(mocks)
     configure_mock_runtime(monitor, mocks.project, config.stack)
 
     def main() -> None:
-        runpy.run_path(str(program), run_name="__main__")
+        runpy.run_path(str(program.path), run_name="__main__")
 
     try:
-        with lean_sdk(), handed_config(config_values, config.secret_keys):
+        with lean_sdk(), _running_in(program), handed_config(config_values, config.secret_keys):
             loop.run_until_complete(run_in_stack(main))
     except BaseException:
         # The failure is raised to the caller; the SDK's copies of it in abandoned futures
@@ -483,4 +532,5 @@ def _run(
         resources=monitor.registrations,
         outputs=monitor.stack_outputs,
         state=mocks.state,
+        component_outputs=monitor.component_outputs,
     )

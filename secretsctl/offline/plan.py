@@ -11,10 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from secretsctl.offline.mockrun import ProgramRun, Registration, run_program
+from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, read_stack
 
 SCRIPT_TYPE = "cloudflare:index/workersScript:WorkersScript"
 SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
+# The components' types (secrets_store.secret.TYPE, secrets_store.worker.TYPE): not imported,
+# so that reading a plan loads no Pulumi provider.
+VERSIONED_SECRET_TYPE = "secrets-store:index:VersionedSecret"
+WORKER_TYPE = "secrets-store:index:Worker"
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,15 @@ def plan_stack(
     config_file: Path | None = None,
     *,
     config: StackConfig | None = None,
+    project: Project | None = None,
     **run_options: Any,
 ) -> Plan:
-    """Plan one stack from its stack file (or an already loaded `config`).
+    """Plan one stack from its stack file (or an already loaded `config`), with the program
+    of `project` (default: the stack file's).
 
     Raises `SpecError` for invalid config, before anything is registered.
     """
-    config = config or read_stack(stack, config_file)
+    config = config or read_stack(stack, config_file, project)
     if "stack_outputs" not in run_options:
         # The promotion guard's StackReference, answered from the after stack's file.
         from secretsctl.offline.references import run_options as reference_options
@@ -47,7 +54,12 @@ def plan_stack(
 
 
 def plan_document(run: ProgramRun) -> dict[str, Any]:
-    """The plan JSON (README: "What secretsctl plan shows offline"). Secrets show as `[secret]`."""
+    """The plan JSON (README: "What secretsctl plan shows offline"). Secrets show as `[secret]`.
+
+    `secrets` and `workers` come from what the program registered, whatever program it is:
+    each VersionedSecret's registered position, and the bindings of every WorkersScript
+    (under its Worker's name, or its own resource name when no Worker holds it).
+    """
     names = {r.urn: r.name for r in run.resources}
     resources = [
         {
@@ -64,30 +76,56 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
         }
         for r in sorted(run.resources, key=lambda r: r.urn)
     ]
-    imported = {
-        str(r.inputs.get("name")): r.import_id for r in run.of_type(SECRET_TYPE) if r.import_id
-    }
-    secrets = {}
-    for name, summary in sorted(run.outputs.get("rotation", {}).items()):
-        adopted = {n: imported[n] for n in summary.get("cloudflare_names", []) if n in imported}
-        secrets[name] = {**summary, **({"imported": adopted} if adopted else {})}
-    workers = {}
-    scripts = {r.inputs.get("scriptName"): r for r in run.of_type(SCRIPT_TYPE)}
-    for worker, summary in sorted(run.outputs.get("workers", {}).items()):
-        script = scripts.get(summary["script_name"])
-        workers[worker] = {
-            "script_name": summary["script_name"],
-            "bindings": _bindings(script) if script else {},
-        }
     return {
         "stack": run.stack,
         "store_id": run.outputs.get("store_id"),
         "resources": resources,
-        "secrets": secrets,
-        "workers": workers,
+        "secrets": registered_secrets(run),
+        "workers": registered_workers(run),
         # Keys still holding a shipped REPLACE_ME example id: `pulumi up` refuses them.
         "placeholders": list(run.outputs.get("placeholders", [])),
     }
+
+
+def registered_secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    """Secret name -> {kind, current, next, stage, cloudflare_names}, as each VersionedSecret
+    registered it (plain data: names and positions, never a value)."""
+    imported = {
+        str(r.inputs.get("name")): r.import_id for r in run.of_type(SECRET_TYPE) if r.import_id
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for component in run.of_type(VERSIONED_SECRET_TYPE):
+        registered = run.component_outputs.get(component.urn, {})
+        if "current" not in registered:
+            continue  # its construction failed before it registered anything
+        out[str(registered.get("secret_name") or component.name)] = {
+            "kind": registered.get("kind"),
+            "current": registered["current"],
+            "next": registered.get("next"),
+            "stage": registered.get("stage"),
+            "cloudflare_names": list(registered.get("names") or []),
+        }
+        # Versions adopted from Cloudflare (import): each keeps its live value.
+        adopted = {
+            n: imported[n] for n in out[str(registered.get("secret_name") or component.name)][
+                "cloudflare_names"] if n in imported
+        }
+        if adopted:
+            out[str(registered.get("secret_name") or component.name)]["imported"] = adopted
+    return dict(sorted(out.items()))
+
+
+def registered_workers(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    """Worker -> {script_name, bindings}: every WorkersScript the program registered."""
+    holders = {r.urn: r.name for r in run.of_type(WORKER_TYPE)}
+    workers = {}
+    for script in run.of_type(SCRIPT_TYPE):
+        worker = holders.get(script.parent, script.name)
+        workers[worker] = {
+            "script_name": script.inputs.get("scriptName"),
+            "bindings": _bindings(script),
+        }
+    return dict(sorted(workers.items()))
 
 
 def _shown_inputs(resource: Registration) -> dict[str, Any]:

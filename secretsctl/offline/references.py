@@ -17,15 +17,13 @@ from secrets_store.errors import Problem, SpecError
 from secrets_store.ordering import ahead_problems, reference_name
 from secrets_store.promotion import PromotionError
 from secrets_store.spec import NAMESPACE
-from secretsctl.offline.mockrun import run_program
+from secretsctl.offline.mockrun import run_program, runtime_project
 from secretsctl.offline.stackfile import (
     StackConfig,
     StackFileError,
     load_stack_config,
     stack_file_name,
 )
-
-PROJECT = "secrets-store"  # Pulumi.yaml's project name, as the mock runtime reports it
 
 # stack name -> its config (None: the stack has no file there)
 Loader = Callable[[str], StackConfig | None]
@@ -71,7 +69,7 @@ def reference_outputs(
                 for p in exc.problems
             ]
         ) from None
-    return {reference_name(after, PROJECT, None, configured): run.outputs}
+    return {reference_name(after, runtime_project(config), None, configured): run.outputs}
 
 
 def offline_promotion_problems(
@@ -81,7 +79,7 @@ def offline_promotion_problems(
     after = config.promotion_after
     if not after:
         return []
-    name = reference_name(after, PROJECT, None, config.stack_reference)
+    name = reference_name(after, runtime_project(config), None, config.stack_reference)
     rotation = outputs.get(name, {}).get("rotation")
     return ahead_problems(config.stack, after, config.positions, rotation)
 
@@ -107,5 +105,5 @@ def self_reference(config: StackConfig) -> dict[str, Any]:
     after = config.promotion_after
     if not after:
         return {"stack_outputs": {}}
-    name = reference_name(after, PROJECT, None, config.stack_reference)
+    name = reference_name(after, runtime_project(config), None, config.stack_reference)
     return {"stack_outputs": {name: {"rotation": config.rotation_output()}}}

@@ -27,11 +27,10 @@ from secrets_store.policy import rotate_every_days, since_date
 from secrets_store.rotation import Position, position_from
 from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import SOURCE_ROOT as SOURCE_ROOT  # this checkout, re-exported
+from secretsctl.offline.project import Project, find_project, project_at, project_of_stack_file
 
-# This checkout: the example project, and the rehearsal's Node driver and workers.
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILE = "Pulumi.yaml"
-STACKS_DIR = "stacks"
 
 
 class StackFileError(InvalidInput):
@@ -59,33 +58,22 @@ C_READER_MAX_NESTING = 2_000
 """Files that can nest no deeper than this are read with the C YAML reader (ruamel.yaml.clib,
 ~8x faster). It recurses on the C stack: tens of thousands of levels crash the process, where
 the pure-Python reader raises RecursionError, so a file that might nest deeper is read by that."""
+ROTATION = "rotation"
+"""`secrets-store:rotation`: every secret's rotation position, for every program."""
+POSITION_KEYS = ("current", "next", "stage")
 SECRET_STAND_IN = ""
 """What a `secure:` value reads as offline: present, never decrypted, never shown."""
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The Pulumi project to work on: the nearest folder holding Pulumi.yaml, from `start` up.
-
-    `start` defaults to the working directory. Raises `StackFileError` naming the fix.
-    """
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / PROJECT_FILE).is_file():
-            return folder
-    raise StackFileError(
-        f"{here}: not inside a Pulumi project, got no {PROJECT_FILE} here or in any folder "
-        "above (cd into your project, or pass --root PATH or --config-file PATH)"
-    )
-
-
 def stack_path(root: Path, stack: str) -> Path:
-    """The one place a stack file's path is built: `<root>/stacks/Pulumi.<stack>.yaml`."""
+    """The one place a stack file's path is built: `<stackConfigDir>/Pulumi.<stack>.yaml` of
+    the project at `root` (`<root>/stacks/` for a bare folder of stack files)."""
     if not STACK_NAME.fullmatch(stack):
-        # `--stack ../../x` must never name a file outside stacks/ (init writes one).
+        # `--stack ../../x` must never name a file outside the stacks folder (init writes one).
         raise StackFileError(
             f"--stack: not a stack name, got {shown(stack)} (letters, digits, -, _ and . only)"
         )
-    return root / STACKS_DIR / stack_file_name(stack)
+    return project_at(root).stacks_dir / stack_file_name(stack)
 
 
 def stack_file_name(stack: str) -> str:
@@ -100,8 +88,8 @@ def stack_of(file_name: str) -> str | None:
 
 
 def list_stacks(root: Path) -> list[str]:
-    """Stack names that have a file in `<root>/stacks`, sorted."""
-    names = (stack_of(p.name) for p in (root / STACKS_DIR).glob("Pulumi.*.yaml"))
+    """Stack names that have a file in the stacks folder of the project at `root`, sorted."""
+    names = (stack_of(p.name) for p in project_at(root).stacks_dir.glob("Pulumi.*.yaml"))
     return sorted(n for n in names if n)
 
 
@@ -142,6 +130,12 @@ class StackConfig:
     `opaque_keys` too): never reported missing offline."""
     raw: bytes | None = field(default=None, repr=False, compare=False)
     """The file's exact bytes as read (None: built in memory); edits start from these."""
+    project: Project | None = field(default=None, repr=False, compare=False)
+    """The project whose program this config is for (None: the one the file lies in)."""
+
+    def owner(self) -> Project:
+        """The project whose program runs with this config."""
+        return self.project or project_of_stack_file(self.path)
 
     # ---- decoded once -------------------------------------------------------------------
 
@@ -185,28 +179,55 @@ class StackConfig:
 
     @functools.cached_property
     def secrets(self) -> Mapping[str, SecretEntry]:
-        """Every declared secret, in file order."""
+        """Every declared secret, in file order. Its position is written in its entry (the
+        legacy place) or in `rotation.<secret>`; neither: steady at version 1."""
         raw = self.namespace.get("secrets")
         out: dict[str, SecretEntry] = {}
         for name, entry in (raw if isinstance(raw, Mapping) else {}).items():
             entry = entry if isinstance(entry, Mapping) else {}
-            try:
-                position = position_from(entry)
-            except (OverflowError, ValueError, TypeError):  # `current: .inf`, ...
-                position = None
+            where = entry if self.position_in_entry(str(name)) else self.rotation.get(str(name), {})
+            since = entry.get("since") if "since" in entry else where.get("since")
             out[str(name)] = SecretEntry(
                 kind=str(entry.get("kind") or ""),
                 source=str(entry.get("source") or "config"),
-                position=position,
+                position=_position(where),
                 rotate_every=rotate_every_days(entry.get("rotateEvery")),
-                since=since_date(entry.get("since")),
+                since=since_date(since),
             )
         return out
 
     @functools.cached_property
+    def rotation(self) -> Mapping[str, Mapping[str, Any]]:
+        """`secrets-store:rotation`: secret -> {current, next, stage, since}, as written
+        (entries that are not mappings left out)."""
+        raw = self.namespace.get(ROTATION)
+        entries = raw if isinstance(raw, Mapping) else {}
+        return {str(n): e for n, e in entries.items() if isinstance(e, Mapping)}
+
+    def position_in_entry(self, secret: str) -> bool:
+        """True when the secret's position is written in this file's own
+        `secrets-store:secrets.<secret>` entry (the legacy place, which rotate edits): the
+        entry holds current/next/stage, or it exists and `rotation` has nothing for it."""
+        try:
+            declared = json.loads(self.config.get(f"{NAMESPACE}:secrets", "null"))
+        except json.JSONDecodeError:
+            return False
+        entry = declared.get(secret) if isinstance(declared, Mapping) else None
+        if not isinstance(entry, Mapping):
+            return False
+        return any(k in entry for k in POSITION_KEYS) or secret not in self.rotation
+
+    @functools.cached_property
     def positions(self) -> Mapping[str, Position]:
-        """Each secret's rotation position as written; unusable ones left out."""
-        return {n: s.position for n, s in self.secrets.items() if s.position is not None}
+        """Each secret's rotation position as written (declared secrets, and those only in
+        `rotation`, as a program using the components in code has them); unusable ones
+        left out."""
+        out = {n: s.position for n, s in self.secrets.items() if s.position is not None}
+        for name, entry in self.rotation.items():
+            position = _position(entry)
+            if name not in out and name not in self.secrets and position is not None:
+                out[name] = position
+        return out
 
     @functools.cached_property
     def kinds(self) -> Mapping[str, str]:
@@ -263,6 +284,13 @@ class StackConfig:
             name: {"current": p.current, "next": p.next, "stage": p.stage}
             for name, p in self.positions.items()
         }
+
+
+def _position(entry: Mapping[str, Any]) -> Position | None:
+    try:
+        return position_from(entry)
+    except (OverflowError, ValueError, TypeError):  # `current: .inf`, ...
+        return None
 
 
 def _too_big(path: Path, size: int) -> StackFileError:
@@ -570,7 +598,9 @@ def _environments(path: Path, document: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -> StackConfig:
+def load_stack_config(
+    stack: str, path: Path, text: str | bytes | None = None, project: Project | None = None
+) -> StackConfig:
     """Read a stack file (or its `text`, for example from a base git ref).
 
     Raises `StackFileError` (one line, never the file's content) for a file that is
@@ -616,7 +646,9 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
             config[key] = value
         else:
             config[key] = json.dumps(plain.data(value))
-    loaded = StackConfig(stack, path, config, secret_keys, opaque, environments, (), raw)
+    loaded = StackConfig(
+        stack, path, config, secret_keys, opaque, environments, (), raw, project=project
+    )
     if not environments:
         return loaded
     # Values an ESC environment supplies are not in the file: opaque, like `secure:` ones.
@@ -632,18 +664,31 @@ def load_stack_config(stack: str, path: Path, text: str | bytes | None = None) -
         environments,
         tuple(supplied),
         raw,
+        project=project,
     )
 
 
 def read_stack(
-    stack: str, config_file: Path | None = None, root: Path | None = None
+    stack: str,
+    config_file: Path | None = None,
+    project: Project | None = None,
+    root: Path | None = None,
 ) -> StackConfig:
-    """A stack's config from `config_file`, else from `<project>/stacks/Pulumi.<stack>.yaml`.
+    """A stack's config from `config_file`, else the project's `Pulumi.<stack>.yaml`.
 
-    The entry of `plan` and `rehearse`: when the file imports ESC environments, says so in
-    one line on stderr (values it cannot see are taken to come from there).
+    `project`: the command's project (default: the one the file lies in, for a config
+    file; else the one at or above the working directory). The entry of `plan` and
+    `rehearse`: when the file imports ESC environments, says so in one line on stderr
+    (values it cannot see are taken to come from there). `root`: the project folder itself,
+    instead of `project`.
     """
-    config = load_stack_config(stack, config_file or stack_path(root or project_root(), stack))
+    if project is None and root is not None:
+        project = project_at(root)
+    if config_file is None:
+        project = project or find_project()
+        config = load_stack_config(stack, stack_path(project.root, stack), project=project)
+    else:
+        config = load_stack_config(stack, config_file, project=project)
     note = config.environment_note()
     if note:
         from secretsctl.console import err

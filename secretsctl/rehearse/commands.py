@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from secretsctl.console import EXIT_FAILED, ConfigFileOption, err, exits, fail_invalid, out
+from secretsctl.console import (
+    EXIT_FAILED,
+    ConfigFileOption,
+    CwdOption,
+    RootOption,
+    err,
+    exits,
+    fail_invalid,
+    out,
+    stack_project,
+)
 
 
 class Unsafe(StrEnum):
@@ -73,6 +83,8 @@ def rehearse(
         int,
         typer.Option(min=1, help="With --load: requests each table row sees, at least."),
     ] = 1000,
+    cwd: CwdOption = None,
+    root: RootOption = None,
 ) -> None:
     """Deploy each stage's offline plan onto local workerd and rotate under live traffic.
 
@@ -95,6 +107,7 @@ def rehearse(
     options = Options(
         stack=stack,
         config_file=config_file,
+        project=stack_project(cwd, root, config_file) if stack is not None else None,
         secrets=tuple(secret or ()),
         unsafe=unsafe.value if unsafe else None,
         load=load,

@@ -32,7 +32,10 @@ from typing import IO, Any
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.stackfile import SOURCE_ROOT
 
+# The driver and the workers it loads belong to this checkout, not to the user's project;
+# Node resolves `miniflare` from the driver's own folder up, so it must be installed here.
 DRIVER = SOURCE_ROOT / "workers" / "local" / "rehearsal_driver.mjs"
+MINIFLARE = "miniflare@4.20251118.0"  # package.json's pin
 WORKDIR_PREFIX = "rehearsal-"
 OWNER_FILE = ".secretsctl-rehearsal.json"
 
@@ -95,8 +98,18 @@ class Driver:
         node = node or shutil.which("node")
         if not node:
             raise DriverError("node not found on PATH (install Node 20, then run `npm ci`)")
+        if not DRIVER.is_file():
+            raise DriverError(
+                f"{DRIVER}: the rehearsal's Node driver ships with a clone of the project, not "
+                "with the installed package, got no such file (run `secretsctl rehearse` from a "
+                f"clone, after `npm ci` or `npm i -D {MINIFLARE}` there)"
+            )
         if not (SOURCE_ROOT / "node_modules" / "miniflare").is_dir():
-            raise DriverError("miniflare is not installed (run `npm ci` or `make setup`)")
+            raise DriverError(
+                f"{SOURCE_ROOT}: miniflare is not installed next to the rehearsal's driver, got "
+                f"no node_modules/miniflare (run `npm ci` or `npm i -D {MINIFLARE}` there, or "
+                "`make setup`)"
+            )
         env = None
         if workdir is not None:
             # workerd's store (secret values) and miniflare's temp files go under workdir

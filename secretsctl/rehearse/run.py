@@ -43,6 +43,7 @@ from typing import Any
 from secrets_store.crypto_envelope import key_id
 from secrets_store.rotation import Position, step_toward
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, StackFileError, load_stack_config, read_stack
 from secretsctl.rehearse.driver import (
     WORKDIR_PREFIX,
@@ -57,14 +58,17 @@ from secretsctl.rehearse.stages import (
     DEMO_TOKEN_TTL_S,
     ROTATED_KINDS,
     Deployment,
+    LoginClient,
     Stage,
     Step,
     demo_config,
     description,
     full_rotation,
+    key_positions,
     plan_stages,
     transition_steps,
     with_standins,
+    with_token_lifetime,
 )
 from secretsctl.rehearse.traffic import Check, Outcome, Sizes, Traffic
 
@@ -131,6 +135,8 @@ class Options:
     stack: str | None = None
     """Rehearse this stack's next transition (default: the built-in demo's whole rotation)."""
     config_file: Path | None = None
+    project: Project | None = None
+    """With `stack`: the project whose stack it is (default: the working directory's)."""
     secrets: tuple[str, ...] = ()
     """With `stack`: the secrets to move (default: those mid-rotation, else every key secret)."""
     unsafe: str | None = None
@@ -159,20 +165,28 @@ Progress = Callable[[str], None]
 
 def plan_rehearsal(
     options: Options, modules_dir: Path
-) -> tuple[list[Stage], dict[str, str], list[str]]:
-    """The stages to deploy, the rotated secrets' kinds, and notes for the report."""
+) -> tuple[list[Stage], dict[str, str], list[str], LoginClient]:
+    """The stages to deploy, the rotated secrets' kinds, notes for the report, and the client
+    that logs in at gateway (every LOGIN_CLIENTS value deployed lists it)."""
     if options.unsafe not in (None, *UNSAFE_SCHEDULES):
         raise RehearsalInputError(
             f"--unsafe: unknown variant, got {options.unsafe!r} (use {', '.join(UNSAFE_SCHEDULES)})"
         )
     skip = options.unsafe == "skip-stage"
     notes: list[str] = []
+    client = LoginClient.generate()
     if options.stack is None:
-        base = demo_config(options.api_key_values)
-        start = dict(base.positions)
+        base = demo_config(options.api_key_values, client)
+        start = key_positions(base)
         path = full_rotation(start, skip)
     else:
-        config = read_stack(options.stack, options.config_file)
+        config = read_stack(options.stack, options.config_file, options.project)
+        if not config.secrets:
+            raise RehearsalInputError(
+                f"--stack {options.stack}: the rehearsal reads the secrets and workers the stack "
+                "file declares (secrets-store:secrets), got none (a program that declares them in "
+                "code is not rehearsed yet: rehearse a stack-file stack, or the demo)"
+            )
         every = config.positions
         kinds = config.kinds
         for name in options.secrets:
@@ -194,10 +208,12 @@ def plan_rehearsal(
                 + " is mid-rotation (finish it first or pick --secret)"
             )
         path = full_rotation(start, True) if skip else [start, target]
-        base, standin_notes = with_standins(config, path)
+        base, standin_notes = with_standins(config, path, client)
         notes += standin_notes
+    base, lifetime_notes = with_token_lifetime(base, options.token_ttl_s)
+    notes += lifetime_notes
     kinds = {n: k for n, k in base.kinds.items() if n in path[0]}
-    return plan_stages(base, path, modules_dir), kinds, notes
+    return plan_stages(base, path, modules_dir), kinds, notes, client
 
 
 def _next_deploy(
@@ -258,14 +274,14 @@ def rehearse(options: Options = Options(), progress: Progress = lambda _: None) 
         except DriverError as exc:
             missing = exc
         try:
-            stages, kinds, notes = plan_rehearsal(options, Path(tmp))
+            stages, kinds, notes, client = plan_rehearsal(options, Path(tmp))
             progress(
                 f"planned {len(stages)} stages of {', '.join(kinds)}: "
                 + " -> ".join("/".join(sorted(set(s.labels.values()))) for s in stages)
             )
             if driver is None:
                 raise missing or DriverError("the rehearsal driver did not start")
-            run = _Run(options, stages, kinds, driver, progress)
+            run = _Run(options, stages, kinds, client, driver, progress)
             report = run.go()
         finally:
             if driver is not None:
@@ -303,6 +319,7 @@ class _Run:
         options: Options,
         stages: list[Stage],
         kinds: dict[str, str],
+        client: LoginClient,
         driver: Driver,
         progress: Progress,
     ) -> None:
@@ -321,6 +338,7 @@ class _Run:
             kinds,
             [s.name for s in self.schedules],
             options.token_ttl_s,
+            client,
             sizes,
             safety_margin_s=1.0 if options.load else None,
         )

@@ -32,6 +32,11 @@ SECRETS_KEY = f"{NAMESPACE}:secrets"
 # for tokens signed by the old key to expire (before the finish) costs seconds, not minutes.
 DEMO_TOKEN_TTL_S = 2
 DEMO_JWT_LEEWAY_S = 1
+# auth.js's lifetime setting (plain_text), and the module it belongs to.
+TOKEN_TTL_VAR = "TOKEN_TTL_SECONDS"
+AUTH_MODULE = "auth.js"
+# The json schema of gateway.js's LOGIN_CLIENTS (secrets_store/schemas.py).
+LOGIN_CLIENTS_SCHEMA = "login_clients"
 
 DEMO_NAMESPACE: dict[str, Any] = {
     "accountId": "0123456789abcdef0123456789abcdef",
@@ -43,6 +48,8 @@ DEMO_NAMESPACE: dict[str, Any] = {
         "vault_key": {"kind": "encryption_key", "current": 1, "source": "generate"},
         # Shared by auth (SIGNING_KEY, issues JWTs) and gateway (JWT_KEY, verifies them).
         "jwt_key": {"kind": "signing_key", "current": 1, "source": "generate"},
+        # Who may log in at gateway (steady: the rehearsal rotates the key kinds only).
+        "login_clients": {"kind": "json", "schema": LOGIN_CLIENTS_SCHEMA, "current": 1},
     },
     "workers": {
         "api": {
@@ -59,7 +66,7 @@ DEMO_NAMESPACE: dict[str, Any] = {
         "auth": {"module": "workers/auth.js", "secrets": {"SIGNING_KEY": "jwt_key"}},
         "gateway": {
             "module": "workers/gateway.js",
-            "secrets": {"JWT_KEY": "jwt_key"},
+            "secrets": {"JWT_KEY": "jwt_key", "LOGIN_CLIENTS": "login_clients"},
             "services": {"AUTH": "auth"},
             "vars": {"JWT_LEEWAY_SECONDS": str(DEMO_JWT_LEEWAY_S)},
         },
@@ -77,8 +84,40 @@ def key_value() -> str:
     return base64.b64encode(pysecrets.token_bytes(32)).decode()
 
 
-def demo_config(api_key_values: Mapping[int, str] | None = None) -> StackConfig:
-    """The built-in demo stack, in memory; api_key values are generated unless given."""
+def client_secret_value() -> str:
+    """A login client's secret: 32 random bytes, hex (what `openssl rand -hex 32` makes)."""
+    return pysecrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class LoginClient:
+    """The rehearsal's client of gateway.js `POST /login`: generated locally, listed (by its
+    secret's SHA-256) in every LOGIN_CLIENTS value the rehearsal deploys."""
+
+    client_id: str
+    secret: str = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> LoginClient:
+        return cls("rehearsal", client_secret_value())
+
+    def authorization(self) -> str:
+        """The `Authorization` header value that presents this client (HTTP Basic)."""
+        pair = f"{self.client_id}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def document(self) -> str:
+        """A `login_clients` value listing this client as subject `rehearsal`."""
+        digest = hashlib.sha256(self.secret.encode()).hexdigest()
+        entry = {"client_id": self.client_id, "secret_sha256": digest, "subject": "rehearsal"}
+        return json.dumps({"clients": [entry]})
+
+
+def demo_config(
+    api_key_values: Mapping[int, str] | None = None, client: LoginClient | None = None
+) -> StackConfig:
+    """The built-in demo stack, in memory; api_key values and the login client are generated
+    unless given."""
     values = dict(api_key_values or {})
     config = {
         f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v)
@@ -89,7 +128,33 @@ def demo_config(api_key_values: Mapping[int, str] | None = None) -> StackConfig:
         key = config_key(value_key("api_key", version))
         config[key] = values.get(version) or api_key_value()
         secret_keys.append(key)
+    key = config_key(value_key("login_clients", 1))
+    config[key] = (client or LoginClient.generate()).document()
+    secret_keys.append(key)
     return StackConfig("demo", Path("<built-in demo>"), config, secret_keys, [])
+
+
+def with_token_lifetime(config: StackConfig, seconds: int) -> tuple[StackConfig, list[str]]:
+    """`config` whose auth.js workers issue tokens for `seconds` (their TOKEN_TTL_SECONDS).
+
+    The careful operator waits for tokens signed by the old key to expire before finishing;
+    with the lifetime a real stack uses (300 s by default) that wait would dwarf the rest.
+    Returns a note naming the workers changed.
+    """
+    workers = json.loads(config.config.get(f"{NAMESPACE}:workers", "{}"))
+    changed = []
+    for name, worker in workers.items():
+        if isinstance(worker, dict) and Path(str(worker.get("module", ""))).name == AUTH_MODULE:
+            worker["vars"] = {**(worker.get("vars") or {}), TOKEN_TTL_VAR: str(seconds)}
+            changed.append(name)
+    if not changed:
+        return config, []
+    note = (
+        f"tokens live {seconds}s here ({TOKEN_TTL_VAR} of {', '.join(sorted(changed))}), so "
+        "the wait for old tokens to expire before a finish costs seconds"
+    )
+    workers_key = f"{NAMESPACE}:workers"
+    return replace(config, config={**config.config, workers_key: json.dumps(workers)}), [note]
 
 
 def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> StackConfig:
@@ -112,6 +177,12 @@ def label(position: Position, previous: Position | None) -> str:
     if position.stage == "steady" and previous is not None and previous != position:
         return "finished"
     return position.stage
+
+
+def key_positions(config: StackConfig) -> dict[str, Position]:
+    """Positions of the secrets the rehearsal rotates (the key kinds); json and opaque
+    secrets, such as the login clients, stay where they are."""
+    return {n: p for n, p in config.positions.items() if config.kinds.get(n) in ROTATED_KINDS}
 
 
 def full_rotation(start: Mapping[str, Position], skip_stage: bool) -> list[dict[str, Position]]:
@@ -269,10 +340,12 @@ def plan_stages(
 POSTGRES_STANDIN = {"host": "db.rehearsal.local", "port": 5432, "username": "rehearsal"}
 
 
-def standin(kind: str, schema: str | None) -> str:
+def standin(kind: str, schema: str | None, client: LoginClient) -> str:
     """A locally generated value of the right shape for a secret of `kind`."""
     if kind in ("encryption_key", "signing_key"):
         return key_value()
+    if kind == "json" and schema == LOGIN_CLIENTS_SCHEMA:
+        return client.document()
     if kind == "json" and schema == "postgres":
         return json.dumps({**POSTGRES_STANDIN, "password": pysecrets.token_urlsafe(16)})
     if kind == "json":
@@ -281,13 +354,13 @@ def standin(kind: str, schema: str | None) -> str:
 
 
 def with_standins(
-    config: StackConfig, path: list[dict[str, Position]]
+    config: StackConfig, path: list[dict[str, Position]], client: LoginClient
 ) -> tuple[StackConfig, list[str]]:
     """`config` where every value the rehearsal cannot read is a local stand-in.
 
     Covers opaque (`secure:`, undecryptable here) values and the values of versions
-    the path creates that the stack file does not hold yet. Returns notes naming
-    the keys replaced (never a value).
+    the path creates that the stack file does not hold yet; a LOGIN_CLIENTS stand-in
+    lists `client`. Returns notes naming the keys replaced (never a value).
     """
     secrets = config.namespace.get("secrets") or {}
     values = dict(config.config)
@@ -303,9 +376,11 @@ def with_standins(
             return str(data.get("kind", "opaque")), data.get("schema")
         return "opaque", None
 
-    for key in sorted(opaque):
+    # A readable LOGIN_CLIENTS value is replaced too: it lists no client the rehearsal can be.
+    clients = {k for k in values if shape(k) == ("json", LOGIN_CLIENTS_SCHEMA)}
+    for key in sorted(opaque | clients):
         if key.startswith(f"{NAMESPACE}:"):
-            values[key] = standin(*shape(key))
+            values[key] = standin(*shape(key), client)
             opaque.discard(key)
             replaced.append(key)
     for positions in path:
@@ -316,7 +391,7 @@ def with_standins(
             for version in position.live_versions:
                 key = config_key(value_key(name, version))
                 if key not in values:
-                    values[key] = standin(str(data.get("kind")), data.get("schema"))
+                    values[key] = standin(str(data.get("kind")), data.get("schema"), client)
                     secret_keys.append(key)
                     replaced.append(key)
     notes = []

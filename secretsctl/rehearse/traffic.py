@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from secretsctl.rehearse.driver import Request, Response
-from secretsctl.rehearse.stages import Deployment
+from secretsctl.rehearse.stages import Deployment, LoginClient
 
 # Main module -> (its secret binding, traffic profile). auth.js is reached through gateway.
 PROFILES: dict[str, tuple[str, str]] = {
@@ -82,6 +82,7 @@ class Traffic:
         rotated: Mapping[str, str],
         tenants: list[str],
         token_ttl_s: int,
+        client: LoginClient,
         sizes: Sizes = Sizes(),
         safety_margin_s: float | None = None,
     ) -> None:
@@ -89,6 +90,9 @@ class Traffic:
         """Secret -> kind, for the secrets this rehearsal rotates (the only ones it drives)."""
         self.tenants = tenants
         self.token_ttl_s = token_ttl_s
+        """Signatures are held to this window; tokens to the exp auth.js writes in them."""
+        self.login = {"authorization": client.authorization()}
+        """How every /login authenticates (the client every LOGIN_CLIENTS value lists)."""
         self.sizes = sizes
         self.margin = SAFETY_MARGIN_S if safety_margin_s is None else safety_margin_s
         """A token is verified only if it has this long left when its request is built."""
@@ -154,10 +158,9 @@ class Traffic:
             elif profile == "gateway":
                 leeway = _leeway(dep.plain.get(script, {}))
                 for _ in range(s.issues):
-                    body = json.dumps({"sub": self._id(), "ttl": self.token_ttl_s})
                     out.append(
                         (
-                            Request(script, "POST", "/login", body=body),
+                            Request(script, "POST", "/login", headers=self.login),
                             self._issued(secret, script, leeway),
                         )
                     )

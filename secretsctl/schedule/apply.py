@@ -11,7 +11,8 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
-from secretsctl.offline.stackfile import STACKS_DIR, load_stack_config, stack_path
+from secretsctl.offline.project import project_at
+from secretsctl.offline.stackfile import load_stack_config, stack_path
 from secretsctl.schedule.bot import BotPlan, PullRequest, Step, bot_plan, pr_body
 from secretsctl.workflow.diff import render_diff_markdown
 from secretsctl.workflow.rotate import Edit, Move, apply_moves, stack_lock, write_edit
@@ -56,7 +57,7 @@ def apply(
     root: Path, stack: str, today: datetime.date, *, verified: bool, stuck_after: int
 ) -> Prepared | None:
     """Plan `stack`'s pull request and write its stack file edit (under the edit lock)."""
-    with stack_lock(root / STACKS_DIR):
+    with stack_lock(project_at(root).stacks_dir):
         plan = bot_plan(root, today, [stack], stuck_after)
         prepared = prepare(plan, root, stack, verified=verified)
         if prepared is not None and prepared.edit is not None:

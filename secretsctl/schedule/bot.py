@@ -240,8 +240,8 @@ def bot_plan(
                         f"to v{target} ({action.source} is {theirs.describe()})"
                     )
                     continue
-            entry = configs[stack].secrets[secret]
-            if entry.source == "config":
+            entry = configs[stack].secrets.get(secret)  # None: declared in the program's code
+            if entry is None or entry.source == "config":
                 plan.tasks.append(
                     Task(
                         stack,

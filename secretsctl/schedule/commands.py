@@ -17,8 +17,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from secretsctl.console import EXIT_FAILED, RootOption, exits, fail_invalid, out
-from secretsctl.offline.stackfile import project_root
+from secretsctl.console import (
+    EXIT_FAILED,
+    CwdOption,
+    RootOption,
+    exits,
+    fail_invalid,
+    out,
+    project_of,
+)
 
 StacksOption = Annotated[
     list[str] | None,
@@ -79,6 +86,7 @@ def due(
     format: Annotated[
         TextOrJson, typer.Option("--format", "-f", help="text for people, json for tools.")
     ] = TextOrJson.text,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """List secrets due for rotation (age at least rotateEvery) and stuck rotations.
@@ -94,7 +102,7 @@ def due(
     from secretsctl.schedule.due import due_report
 
     day = parse_today(today)
-    report = due_report(root or project_root(), day, stack or (), stuck_after)
+    report = due_report(project_of(cwd, root).root, day, stack or (), stuck_after)
     if format is TextOrJson.json:
         sys.stdout.write(json.dumps(report.as_json(), indent=2) + "\n")
     else:
@@ -166,6 +174,7 @@ def history(
     format: Annotated[
         TextOrJson, typer.Option("--format", "-f", help="text for people, json for tools.")
     ] = TextOrJson.text,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """Each secret's versions and stages over time, from the stack files' git history.
@@ -187,7 +196,7 @@ def history(
     )
 
     day = parse_today(today)
-    project = root or project_root()
+    project = project_of(cwd, root).root
     lanes = timeline(project, load_all(project), day, stack or ())
     if svg is not None:
         try:
@@ -236,6 +245,7 @@ def bot_plan(
             help="text: the dry run; json: for the workflow; markdown: every PR and issue body.",
         ),
     ] = PlanFormat.text,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """The pull requests and the issue the rotation workflow would open or update. Writes nothing.
@@ -250,7 +260,7 @@ def bot_plan(
     from secretsctl.schedule.bot import bot_plan as make_plan
 
     day = parse_today(today)
-    project = root or project_root()
+    project = project_of(cwd, root).root
     plan = make_plan(project, day, stack or None, stuck_after)
     if format is PlanFormat.json:
         sys.stdout.write(json.dumps(plan.as_json(), indent=2) + "\n")
@@ -335,6 +345,7 @@ def bot_apply(
     ] = None,
     today: TodayOption = None,
     stuck_after: StuckOption = 7,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """Edit one stack's file into its bot pull request: each step one stage, nothing else.
@@ -348,7 +359,8 @@ def bot_apply(
     from secretsctl.schedule.apply import apply
 
     day = parse_today(today)
-    prepared = apply(root or project_root(), stack, day, verified=verified, stuck_after=stuck_after)
+    project = project_of(cwd, root).root
+    prepared = apply(project, stack, day, verified=verified, stuck_after=stuck_after)
     if prepared is None or prepared.edit is None:
         why = (
             "nothing is due or mid-rotation"

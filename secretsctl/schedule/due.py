@@ -121,15 +121,15 @@ def _action(
     after: Position,
     source: str | None = None,
 ) -> Action:
-    entry = config.secrets[secret]
+    entry = config.secrets.get(secret)  # None: declared in the program's code
     missing: tuple[str, ...] = ()
-    if entry.source == "config":
+    if entry is None or entry.source == "config":
         missing = tuple(
             config_key(value_key(secret, v))
             for v in after.live_versions
             if not config.has_value(secret, v)
         )
-    finishing = before.stage == "swapped" and entry.kind == "encryption_key"
+    finishing = before.stage == "swapped" and entry is not None and entry.kind == "encryption_key"
     return Action(command, config.stack, secret, before, after, source, missing, finishing)
 
 

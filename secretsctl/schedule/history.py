@@ -18,8 +18,8 @@ from pathlib import Path
 
 from secrets_store.rotation import Position
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import project_at
 from secretsctl.offline.stackfile import (
-    STACKS_DIR,
     StackConfig,
     StackFileError,
     load_stack_config,
@@ -130,7 +130,7 @@ def stack_history(
     try:
         relative = path.resolve().relative_to(top.resolve()).as_posix()
     except ValueError:
-        relative = f"{STACKS_DIR}/{stack_file_name(stack)}"
+        relative = project_at(root).stack_label(stack_file_name(stack))
     log = _git(
         top, "log", "--first-parent", "--format=%H %cs", "HEAD", "--", relative
     )  # no HEAD yet (a new repository): no history

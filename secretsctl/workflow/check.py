@@ -32,7 +32,8 @@ never shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ from typing import Any
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import PLAIN_NAME
 from secrets_store.ordering import ahead_problems
-from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
+from secrets_store.rotation import (
+    Position,
+    cloudflare_secret_name,
+    position_from,
+    steps_between,
+)
 from secrets_store.spec import (
     KINDS,
     MAX_SECRETS_PER_ACCOUNT,
@@ -50,9 +56,10 @@ from secrets_store.spec import (
 )
 from secretsctl.offline.gitbase import stack_file_at, stacks_at, verify_ref
 from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference
 from secretsctl.offline.stackfile import (
-    STACKS_DIR,
+    ROTATION,
     StackConfig,
     StackFileError,
     config_key,
@@ -89,10 +96,21 @@ def one_stage_back(position: Position) -> Position | None:
     return None  # undoing a finish would need the deleted version back
 
 
+def position_key(config: StackConfig, secret: str) -> str:
+    """The config key a secret's position is written under: its `secrets.<secret>` entry
+    (the legacy place), else `rotation.<secret>`."""
+    where = "secrets" if config.position_in_entry(secret) else ROTATION
+    return f"{NAMESPACE}:{where}.{secret}"
+
+
 def move_problems(
-    before: Mapping[str, Position], after: Mapping[str, Position], base: str
+    before: Mapping[str, Position],
+    after: Mapping[str, Position],
+    base: str,
+    key: Callable[[str], str] | None = None,
 ) -> list[Problem]:
-    """Secrets that moved more than one stage (or backwards) between `base` and now."""
+    """Secrets that moved more than one stage (or backwards) between `base` and now.
+    `key`: the config key of a secret's position (default `secrets.<secret>`)."""
     problems = []
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
@@ -106,7 +124,7 @@ def move_problems(
         )
         problems.append(
             Problem(
-                f"{NAMESPACE}:secrets.{name}",
+                key(name) if key is not None else f"{NAMESPACE}:secrets.{name}",
                 f"{what}, got {old.describe()} at {base} and {new.describe()} here "
                 f"(one stage per change: `secretsctl rotate {name}` from the base's position)",
             )
@@ -144,6 +162,13 @@ def named(name: str) -> str:
     """A name from a file as a line shows it: as written when plain, else quoted and cut
     (a name the program refuses must still not break the line)."""
     return name if PLAIN_NAME.fullmatch(name) else shown(name)
+
+
+def source_of(config: StackConfig, secret: str) -> str:
+    """`source:` of a declared secret; `config` for one a program declares in code (its
+    values, when not generated, are the `secrets-store:<secret>_v<N>` keys)."""
+    entry = config.secrets.get(secret)
+    return entry.source if entry is not None else "config"
 
 
 def secret_setting(config: StackConfig, secret: str, setting: str) -> Any:
@@ -326,7 +351,7 @@ def value_change_problems(
     before, after = secure_values(old_text), secure_values(new.raw)
     problems = []
     for name in sorted(set(old.positions) & set(new.positions)):
-        if old.secrets[name].source != "config" or new.secrets[name].source != "config":
+        if source_of(old, name) != "config" or source_of(new, name) != "config":
             continue  # a switch of source is rule 7's
         kept = set(old.positions[name].live_versions) & set(new.positions[name].live_versions)
         for version in sorted(kept):
@@ -404,9 +429,9 @@ def removal_problems(
             key, what = f"secrets.{named(name)}", "removes or renames"
             got = f"no secrets.{named(name)} here"
             fix = "move every binding off it and deploy that first, then remove it"
-        elif entry.source != old.secrets[name].source:
+        elif entry.source != source_of(old, name):
             key, what = f"secrets.{named(name)}.source", "switches the source of"
-            got = f"source {entry.source} here and {old.secrets[name].source} at {base}"
+            got = f"source {entry.source} here and {source_of(old, name)} at {base}"
             fix = (
                 "a new source gives every live version a new value: move every binding off it "
                 "and deploy that first, or declare a new secret with that source"
@@ -584,7 +609,8 @@ def removed_stack_problems(
     noted: list[tuple[str, str]] = []
     for stack, old in sorted(removed.items()):
         secrets, workers = declared(old)
-        file = f"{STACKS_DIR}/{stack_file_name(named(stack))}"
+        label = old.owner().stack_label
+        file = label(stack_file_name(named(stack)))
         if not secrets and not workers:
             noted.append(
                 (
@@ -604,7 +630,7 @@ def removed_stack_problems(
             )
         else:
             got = (
-                f"got no {file} here and a new {STACKS_DIR}/{stack_file_name(named(renamed))}: "
+                f"got no {file} here and a new {label(stack_file_name(named(renamed)))}: "
                 f"looks like a rename of {named(stack)} -> {named(renamed)}"
             )
             fix = (
@@ -691,20 +717,42 @@ def account_binders(
     return found
 
 
+def _base_positions(
+    old: StackConfig, new: StackConfig, plan: Mapping[str, Any] | None
+) -> Mapping[str, Position]:
+    """The base's positions, with those of secrets a program declares in code and whose
+    position the base left to the default (no `rotation` entry) taken from the base's plan:
+    a secret that gains an entry here must still move one stage from where it stood."""
+    unwritten = [
+        name
+        for name in ((plan or {}).get("secrets") or {})
+        if name in new.positions and name not in old.positions
+    ]
+    if not unwritten:
+        return old.positions
+    try:
+        before = plan_stack(old.stack, config=old, **self_reference(old)).document["secrets"]
+    except SpecError:
+        return old.positions  # the base's program run fails: nothing more to compare
+    found = {n: position_from(before[n]) for n in unwritten if n in before}
+    return {**{n: p for n, p in found.items() if p is not None}, **old.positions}
+
+
 def check_stacks(root: Path, base: str | None = None) -> Findings:
-    """Every problem of every stack under `root`/stacks, one line each (none: all good),
-    and the warnings and notes that do not refuse."""
+    """Every problem of every stack of the project at `root`, one line each (none: all
+    good), and the warnings and notes that do not refuse."""
     found = Findings()
     lines = found.problems
     configs: dict[str, StackConfig] = {}
+    project = project_at(root)
     for stack in list_stacks(root):
         try:
-            configs[stack] = load_stack_config(stack, stack_path(root, stack))
+            configs[stack] = load_stack_config(stack, stack_path(root, stack), project=project)
         except StackFileError as exc:
             lines.append(str(exc))
 
     def where(stack: str) -> str:
-        return f"{STACKS_DIR}/{stack_file_name(named(stack))}"
+        return project.stack_label(stack_file_name(named(stack)))
 
     def report(stack: str, problems: Iterable[Problem]) -> None:
         lines.extend(f"{where(stack)}: {p}" for p in problems)
@@ -736,7 +784,8 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                     Problem(
                         f"{NAMESPACE}:promotion.after",
                         f"names a stack with no file, got {after!r} "
-                        f"(create {STACKS_DIR}/{stack_file_name(after)} or fix the name)",
+                        f"(create {project.stack_label(stack_file_name(after))} or fix the "
+                        "name)",
                     )
                 ],
             )
@@ -763,9 +812,9 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 if stack in configs:
                     added[stack] = configs[stack]
                 continue
-            path = root / STACKS_DIR / stack_file_name(stack)
+            path = project.stacks_dir / stack_file_name(stack)
             try:
-                old = load_stack_config(stack, path, text=text)
+                old = load_stack_config(stack, path, text=text, project=project)
             except StackFileError as exc:
                 lines.append(f"{base}: {exc}")
                 continue
@@ -793,7 +842,15 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
     for stack, old in olds.items():
         config = configs[stack]
         sites = binders.get(str(old.account_id), {})
-        report(stack, move_problems(old.positions, config.positions, base))
+        report(
+            stack,
+            move_problems(
+                _base_positions(old, config, plans.get(stack)),
+                config.positions,
+                base,
+                functools.partial(position_key, config),
+            ),
+        )
         if provider_change(texts[stack], config.raw):
             note(
                 stack,

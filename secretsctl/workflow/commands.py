@@ -21,14 +21,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secretsctl.console import RootOption, StackOption, err, exits, fail_invalid, out
-from secretsctl.offline.stackfile import (
-    STACKS_DIR,
-    StackFileError,
-    load_stack_config,
-    project_root,
-    stack_path,
+from secretsctl.console import (
+    ConfigFileOption,
+    CwdOption,
+    RootOption,
+    StackOption,
+    err,
+    exits,
+    fail_invalid,
+    out,
+    project_of,
 )
+from secretsctl.offline.stackfile import StackFileError, load_stack_config, stack_path
 
 if TYPE_CHECKING:
     from secretsctl.workflow.rotate import Edit
@@ -110,7 +114,7 @@ def _write_edit(edit: Edit) -> bool:
     return True
 
 
-def _report(edit: Edit, root: Path, text: bool = False) -> None:
+def _report(edit: Edit, text: bool = False) -> None:
     """Say what a written edit changes (after the lock is released)."""
     if not edit.moves:
         out.print(
@@ -119,18 +123,22 @@ def _report(edit: Edit, root: Path, text: bool = False) -> None:
         )
     else:
         _print_edit(edit, text)
-    _environment_notes(root, [edit.stack])
+    _environment_note(edit.stack, edit.path)
 
 
 def _environment_notes(root: Path, stacks: Iterable[str]) -> None:
     """One line on stderr per stack file importing ESC environments (values it cannot see)."""
     for stack in stacks:
-        try:
-            note = load_stack_config(stack, stack_path(root, stack)).environment_note()
-        except StackFileError:
-            continue
-        if note:
-            err.print(note, markup=False)
+        _environment_note(stack, stack_path(root, stack))
+
+
+def _environment_note(stack: str, path: Path) -> None:
+    try:
+        note = load_stack_config(stack, path).environment_note()
+    except StackFileError:
+        return
+    if note:
+        err.print(note, markup=False)
 
 
 @exits
@@ -142,6 +150,8 @@ def rotate(
     ] = None,
     reencrypted: ReencryptedOption = False,
     format: EditFormatOption = None,
+    config_file: ConfigFileOption = None,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """Advance SECRET in one stack by exactly one stage, editing its stack file in place.
@@ -156,17 +166,19 @@ def rotate(
     from secretsctl.workflow.rotate import rotate as do_rotate
     from secretsctl.workflow.rotate import stack_lock
 
-    root = root or project_root()
-    with stack_lock(root / STACKS_DIR):  # from the read to the write: no edit is ever lost
+    project = project_of(cwd, root)
+    folder = config_file.parent if config_file is not None else project.stacks_dir
+    with stack_lock(folder):  # from the read to the write: no edit is ever lost
         edit = do_rotate(
             stack,
             secret,
-            root,
+            project.root,
             next_version=next_version,
             reencrypted=reencrypted,
+            config_file=config_file,
         )
         _write_edit(edit)
-    _report(edit, root, _as_text(format))
+    _report(edit, _as_text(format))
 
 
 @exits
@@ -178,6 +190,7 @@ def promote(
     ] = None,
     reencrypted: ReencryptedOption = False,
     format: EditFormatOption = None,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """Move the --to stack's rotations one stage toward the --from stack's, never past them.
@@ -190,11 +203,11 @@ def promote(
     from secretsctl.workflow.rotate import promote as do_promote
     from secretsctl.workflow.rotate import stack_lock
 
-    root = root or project_root()
-    with stack_lock(root / STACKS_DIR):  # from the read to the write: no edit is ever lost
-        edit = do_promote(source, target, secrets or [], root, reencrypted=reencrypted)
+    project = project_of(cwd, root)
+    with stack_lock(project.stacks_dir):  # from the read to the write: no edit is ever lost
+        edit = do_promote(source, target, secrets or [], project.root, reencrypted=reencrypted)
         _write_edit(edit)
-    _report(edit, root, _as_text(format))
+    _report(edit, _as_text(format))
 
 
 @exits
@@ -202,6 +215,7 @@ def check(
     base: Annotated[
         str | None, typer.Option("--base", help="Git ref to compare with, e.g. origin/main.")
     ] = None,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """The offline pull-request gate over every stack file.
@@ -228,15 +242,16 @@ def check(
     from secretsctl.offline.stackfile import list_stacks
     from secretsctl.workflow.check import check_stacks
 
-    root = root or project_root()
-    found = check_stacks(root, base)
+    project = project_of(cwd, root)
+    found = check_stacks(project.root, base)
     for notice in found.notices:
         err.print(notice, markup=False)
     if found.problems:
         raise fail_invalid(found.problems)
     against = f" against {base}" if base else ""
-    out.print(f"check: {len(list_stacks(root))} stacks OK{against}.", markup=False)
-    _environment_notes(root, list_stacks(root))
+    stacks = list_stacks(project.root)
+    out.print(f"check: {len(stacks)} stacks OK{against}.", markup=False)
+    _environment_notes(project.root, stacks)
 
 
 @exits
@@ -249,6 +264,8 @@ def diff(
             "--format", "-f", help="markdown for PR comments; json for tools; text for people."
         ),
     ] = DiffFormat.markdown,
+    config_file: ConfigFileOption = None,
+    cwd: CwdOption = None,
     root: RootOption = None,
 ) -> None:
     """What deploying the working tree's config changes, compared with the base ref's.
@@ -260,12 +277,12 @@ def diff(
     """
     from secretsctl.workflow.diff import render_diff_markdown, render_diff_text, stack_diff
 
-    root = root or project_root()
-    document = stack_diff(stack, root, base)
+    project = project_of(cwd, root)
+    document = stack_diff(stack, project.root, base, config_file)
     if format is DiffFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif format is DiffFormat.text:
         render_diff_text(document, out)
     else:
         sys.stdout.write(render_diff_markdown(document))
-    _environment_notes(root, [stack])
+    _environment_note(stack, config_file or stack_path(project.root, stack))

@@ -38,16 +38,20 @@ def plan_config(config: StackConfig, load: Loader) -> dict[str, Any]:
     return plan_stack(config.stack, config=config, **run_options(config, load)).document
 
 
-def stack_diff(stack: str, root: Path, base: str) -> dict[str, Any]:
-    """The diff of stack `stack` between git ref `base` and the working tree under `root`.
+def stack_diff(
+    stack: str, root: Path, base: str, config_file: Path | None = None
+) -> dict[str, Any]:
+    """The diff of stack `stack` between git ref `base` and the working tree under `root`
+    (its file: `config_file`, default the project's).
 
     Raises `SpecError` (either side invalid), `StackFileError`, `GitRefError`.
     """
     verify_ref(root, base)
-    base_config = base_loader(root, base)(stack)
-    head_config = load_stack_config(stack, stack_path(root, stack))
+    load_base = base_loader(root, base, {stack: config_file} if config_file else None)
+    base_config = load_base(stack)
+    head_config = load_stack_config(stack, config_file or stack_path(root, stack))
     head = plan_config(head_config, directory_loader(head_config.path.parent))
-    before = plan_config(base_config, base_loader(root, base)) if base_config else None
+    before = plan_config(base_config, load_base) if base_config else None
     return {"base": base, **diff_plans(before, head)}
 
 

@@ -42,9 +42,10 @@ except ImportError:  # not POSIX: the check before the rename still refuses lost
 
 from secrets_store.errors import Problem
 from secrets_store.ordering import ahead_problems
-from secrets_store.rotation import Position, step_toward, steps_between
+from secrets_store.rotation import Position, position_from, step_toward, steps_between
 from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.project import project_at
 from secretsctl.offline.references import directory_loader
 from secretsctl.offline.stackfile import (
     StackConfig,
@@ -133,6 +134,7 @@ def _indentation(lines: Sequence[str]) -> tuple[int, int, int]:
 
 
 SECRETS_KEYS = (f"{NAMESPACE}:secrets", "secrets")
+ROTATION_KEY = f"{NAMESPACE}:rotation"
 POSITION_KEYS = ("current", "next", "stage")
 MERGE_TAG = "tag:yaml.org,2002:merge"
 POSITION_LINE = re.compile(r"^[ \t]*(?:current|next|stage|reencrypted|since)[ \t]*:")
@@ -388,6 +390,142 @@ def edit_positions(
     return bom + new
 
 
+ROTATION_LINE = re.compile(rf"^[ \t]*(?:{re.escape(ROTATION_KEY)}|'{re.escape(ROTATION_KEY)}'|"
+                           rf'"{re.escape(ROTATION_KEY)}")[ \t]*:')
+
+
+def edit_rotation(
+    text: str,
+    changes: Mapping[str, Position],
+    reencrypted: Mapping[str, int] | None = None,
+    since: Mapping[str, datetime.date] | None = None,
+) -> str:
+    """`text` with `secrets-store:rotation.<secret>` set to each new position (the key and
+    the entries are added when missing).
+
+    Only the lines of `secrets-store:rotation` change: every other line stays byte-for-byte
+    (comments, `secure:` values, line endings, a BOM, a missing final newline). Raises
+    `RotationRefused` when the round trip would change any other line, or when the rotation
+    block uses YAML anchors, aliases or merge keys."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    raw_lines = _lines(text[len(bom) :])
+    if any("\r" in line.removesuffix("\r\n") for line in raw_lines):
+        raise RotationRefused(
+            [
+                f"{ROTATION_KEY}: the stack file breaks lines with a bare carriage return, "
+                "got CR line endings (convert the file to LF or CRLF line endings)"
+            ]
+        )
+    newline = "\r\n" if 2 * sum(x.endswith("\r\n") for x in raw_lines) > len(raw_lines) else "\n"
+    unterminated = bool(raw_lines) and raw_lines[-1][-1] not in "\n\x85\u2028\u2029"
+    if unterminated:
+        raw_lines[-1] += newline
+    lines = [x.removesuffix("\r\n") + "\n" if x.endswith("\r\n") else x for x in raw_lines]
+    old_block = _rotation_block(lines)
+    if old_block is not None and any(
+        re.search(r"(^|[\s\[{,])[&*][^\s]|<<", lines[i]) for i in old_block
+    ):
+        raise RotationRefused(
+            [
+                f"{ROTATION_KEY}: uses YAML anchors, aliases or merge keys, got them in its lines "
+                "(write each entry out in full, then run this again)"
+            ]
+        )
+    yaml = _yaml(lines)
+    document = yaml.load("".join(lines))
+    _keep_anchors(document)
+    config = document.get("config") if isinstance(document, Mapping) else None
+    if not isinstance(config, CommentedMap):
+        raise RotationRefused([f"{ROTATION_KEY}: the stack file has no config: mapping to edit"])
+    rotation = config.get(ROTATION_KEY)
+    if rotation is None:
+        rotation = config[ROTATION_KEY] = CommentedMap()
+    if not isinstance(rotation, CommentedMap):
+        raise RotationRefused(
+            [
+                f"{ROTATION_KEY}: must be a mapping of secret to position, got "
+                f"{type(rotation).__name__} (write one entry per secret)"
+            ]
+        )
+    for name, position in changes.items():
+        entry = rotation.get(name)
+        if entry is None:
+            entry = rotation[name] = CommentedMap()
+        if not isinstance(entry, CommentedMap):
+            raise RotationRefused(
+                [
+                    f"{ROTATION_KEY}.{name}: must be a mapping {{current, next, stage}}, got "
+                    f"{type(entry).__name__} (write current: under it)"
+                ]
+            )
+        _set_position(entry, position)
+        if reencrypted and name in reencrypted:
+            _set_after(entry, "reencrypted", reencrypted[name], "current")
+        if since and name in since:
+            after = "reencrypted" if "reencrypted" in entry else "current"
+            _set_after(entry, "since", since[name], after)
+    out = io.StringIO()
+    yaml.dump(document, out)
+    new_lines = _lines(out.getvalue())
+    new_block = _rotation_block(new_lines)
+    assert new_block is not None  # the key was just written
+    start = old_block.start if old_block is not None else new_block.start
+    end = old_block.stop if old_block is not None else start
+    # Comment lines right after the block belong to what follows; ruamel.yaml keeps them with
+    # the key before them, so an entry that grows there carries them into the block: out again.
+    trailing: list[str] = []
+    while end + len(trailing) < len(lines) and _is_comment(lines[end + len(trailing)]):
+        trailing.append(lines[end + len(trailing)])
+    dumped = new_lines[new_block.start : new_block.stop]
+    carried = _find(dumped, trailing) if trailing else None
+    if carried is not None:
+        dumped = dumped[:carried] + dumped[carried + len(trailing) :]
+        new_lines = [
+            *new_lines[: new_block.start],
+            *dumped,
+            *trailing,
+            *new_lines[new_block.stop :],
+        ]
+        new_block = range(new_block.start, new_block.start + len(dumped))
+    kept_old = lines[:start] + lines[end:]
+    kept_new = new_lines[: new_block.start] + new_lines[new_block.stop :]
+    if kept_old != kept_new or new_block.start != start:
+        raise RotationRefused(
+            [
+                f"{ROTATION_KEY}: editing would change lines besides the rotation positions, got "
+                "a layout this editor cannot keep (edit the file by hand)"
+            ]
+        )
+    block = [x.removesuffix("\n") + newline if x.endswith("\n") else x for x in dumped]
+    new = "".join([*raw_lines[:start], *block, *raw_lines[end:]])
+    if unterminated:
+        new = new.removesuffix(newline)
+    return bom + new
+
+
+def _rotation_block(lines: list[str]) -> range | None:
+    """The lines of `secrets-store:rotation` (its key line and the deeper lines under it)."""
+    for index, line in enumerate(lines):
+        if ROTATION_LINE.match(line):
+            end = _block(lines, index).stop
+            while end - 1 > index and _is_comment(lines[end - 1]):
+                end -= 1  # trailing blank and comment lines belong to what follows
+            return range(index, end)
+    return None
+
+
+def _is_comment(line: str) -> bool:
+    return not line.strip() or line.lstrip().startswith("#")
+
+
+def _find(lines: list[str], run: list[str]) -> int | None:
+    """Where `run` first occurs in `lines` as consecutive lines, or None."""
+    for at in range(len(lines) - len(run) + 1):
+        if lines[at : at + len(run)] == run:
+            return at
+    return None
+
+
 def _keep_anchors(document: Any) -> None:
     """Have the dump write every `&anchor` the file has (ruamel.yaml drops unused ones)."""
     pending, seen = [document], set()
@@ -414,10 +552,14 @@ def _set_position(entry: CommentedMap, position: Position) -> None:
             keys.index("kind") + 1 if "kind" in keys else len(keys), "current", position.current
         )
     if position.next is None:
-        # Steady: `next` and `stage` go (steady is the default).
+        # Steady: `next` and `stage` go (steady is the default). A comment they carried (the
+        # lines after the entry, for ruamel.yaml) stays, on the key before them.
         for key in ("next", "stage"):
             if key in entry:
+                comment = entry.ca.items.pop(key, None)
                 del entry[key]
+                if comment is not None and entry and list(entry)[-1] not in entry.ca.items:
+                    entry.ca.items[list(entry)[-1]] = comment
         return
     for key, value, after in (
         ("next", position.next, "current"),
@@ -459,11 +601,13 @@ def _value_problems(config: StackConfig, moves: list[Move]) -> list[str]:
     return lines
 
 
-def _encryption_problems(config: StackConfig, moves: list[Move], reencrypted: bool) -> list[str]:
+def _encryption_problems(
+    kinds: Mapping[str, str], moves: list[Move], reencrypted: bool
+) -> list[str]:
     lines = []
     for move in moves:
         finishing = move.before.stage == "swapped"
-        if finishing and config.kinds.get(move.secret) == "encryption_key":
+        if finishing and kinds.get(move.secret) == "encryption_key":
             old = move.before.current
             if not reencrypted:
                 lines.append(
@@ -475,13 +619,51 @@ def _encryption_problems(config: StackConfig, moves: list[Move], reencrypted: bo
     return lines
 
 
-def _reencryption_records(config: StackConfig, moves: list[Move]) -> dict[str, int]:
+def _reencryption_records(kinds: Mapping[str, str], moves: list[Move]) -> dict[str, int]:
     """`reencrypted: <new current>` for each encryption_key this edit finishes (--reencrypted)."""
     return {
         m.secret: m.after.current
         for m in moves
-        if m.before.stage == "swapped" and config.kinds.get(m.secret) == "encryption_key"
+        if m.before.stage == "swapped" and kinds.get(m.secret) == "encryption_key"
     }
+
+
+def plan_kinds(config: StackConfig, plan: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each secret's kind: as the stack file declares it, else as the program registered it
+    (a program that declares its secrets in code)."""
+    registered = {
+        name: str(entry.get("kind") or "")
+        for name, entry in ((plan or {}).get("secrets") or {}).items()
+    }
+    return {**registered, **{n: k for n, k in config.kinds.items() if k}}
+
+
+def registered_position(plan: Mapping[str, Any], secret: str) -> Position | None:
+    """Where the program placed `secret` in this plan (None: it registered no such secret)."""
+    entry = (plan.get("secrets") or {}).get(secret)
+    return position_from(entry) if isinstance(entry, Mapping) else None
+
+
+def _fixed_in_code(moves: list[Move], config: StackConfig, plan: Mapping[str, Any]) -> list[str]:
+    """Moves written to `rotation.<secret>` that the program did not follow: it fixes that
+    secret's position in code."""
+    lines = []
+    for move in moves:
+        if config.position_in_entry(move.secret):
+            continue
+        placed = registered_position(plan, move.secret)
+        if placed is None or placed == move.after:
+            continue
+        held = move.before
+        arguments = f"current={held.current}" + (
+            f", next={held.next}, stage={held.stage!r}" if held.next is not None else ""
+        )
+        lines.append(
+            f"{ROTATION_KEY}.{move.secret}: the program fixes this secret's position in code "
+            f"(VersionedSecret(..., {arguments})), so config cannot move it (remove "
+            "current/next/stage from the VersionedSecret call to hand the position to config)"
+        )
+    return lines
 
 
 def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Position]) -> list[str]:
@@ -504,11 +686,18 @@ def apply_moves(
     *,
     reencrypted: bool = False,
     today: datetime.date | None = None,
+    before: Mapping[str, Any] | None = None,
 ) -> Edit:
     """Check `moves`, edit the file text and plan both sides. Writes nothing.
 
-    A move that finishes a rotation records `since: <today>` in its secret's entry."""
-    lines = _encryption_problems(config, moves, reencrypted)
+    A secret whose position the file writes in its `secrets.<secret>` entry is edited there;
+    any other in `rotation.<secret>`. A move that finishes a rotation records `since: <today>`
+    there. `before`: the plan of `config`, when the caller has it already."""
+    load = directory_loader(config.path.parent)
+    if before is None and any(not config.position_in_entry(m.secret) for m in moves):
+        before = plan_config(config, load)  # kinds of secrets the program declares in code
+    kinds = plan_kinds(config, before)
+    lines = _encryption_problems(kinds, moves, reencrypted)
     lines += _value_problems(config, moves)
     lines += _promotion_problems(config, {**config.positions, **{m.secret: m.after for m in moves}})
     if lines:
@@ -520,12 +709,14 @@ def apply_moves(
             for m in moves
             if m.before.stage != "steady" and m.after.stage == "steady"
         }
-        new_text = edit_positions(
-            text,
-            {m.secret: m.after for m in moves},
-            _reencryption_records(config, moves),
-            finished,
-        )
+        records = _reencryption_records(kinds, moves)
+        in_entry = {m.secret: m.after for m in moves if config.position_in_entry(m.secret)}
+        in_rotation = {m.secret: m.after for m in moves if m.secret not in in_entry}
+        new_text = text
+        if in_entry:
+            new_text = edit_positions(new_text, in_entry, records, finished)
+        if in_rotation:
+            new_text = edit_rotation(new_text, in_rotation, records, finished)
     except (YAMLError, RecursionError) as exc:  # the round trip of a file the loader read
         raise RotationRefused(
             [
@@ -533,10 +724,13 @@ def apply_moves(
                 f"{exc.__class__.__name__} while editing it (edit the file by hand)"
             ]
         ) from None
-    new_config = load_stack_config(config.stack, config.path, text=new_text)
-    load = directory_loader(config.path.parent)
+    new_config = load_stack_config(config.stack, config.path, text=new_text, project=config.project)
     # Both plans run the real program: an invalid result is refused before anything is written.
-    diff = diff_plans(plan_config(config, load), plan_config(new_config, load))
+    after = plan_config(new_config, load)
+    fixed = _fixed_in_code(moves, config, after)
+    if fixed:
+        raise RotationRefused(fixed)
+    diff = diff_plans(before if before is not None else plan_config(config, load), after)
     notes = []
     for m in moves:
         entry = config.secrets.get(m.secret)
@@ -563,15 +757,28 @@ def rotate(
     *,
     next_version: int | None = None,
     reencrypted: bool = False,
+    config_file: Path | None = None,
 ) -> Edit:
-    """Advance one secret of one stack by exactly one stage (see `Position.advance`)."""
-    config = load_stack_config(stack, stack_path(root, stack))
-    current = config.positions
+    """Advance one secret of one stack by exactly one stage (see `Position.advance`).
+
+    A secret the stack file does not declare is one the program declares in code: where it
+    stands is what the program registers (its plan)."""
+    config = load_stack_config(
+        stack, config_file or stack_path(root, stack), project=project_at(root)
+    )
+    current = dict(config.positions)
+    plan = None
+    if secret not in config.secrets:
+        plan = plan_config(config, directory_loader(config.path.parent))
+        placed = registered_position(plan, secret)
+        if placed is not None:
+            current[secret] = placed
     if secret not in current:
         known = ", ".join(sorted(current)) or "none"
+        key = f"{NAMESPACE}:secrets" if config.secrets else ROTATION_KEY
         raise RotationRefused(
             [
-                f"{NAMESPACE}:secrets.{secret}: no such secret in stack {stack!r}, got "
+                f"{key}.{secret}: no such secret in stack {stack!r}, got "
                 f"{secret!r} (declared: {known})"
             ]
         )
@@ -591,7 +798,10 @@ def rotate(
             ]
         )
     return apply_moves(
-        config, [Move(secret, before, before.advance(next_version))], reencrypted=reencrypted
+        config,
+        [Move(secret, before, before.advance(next_version))],
+        reencrypted=reencrypted,
+        before=plan,
     )
 
 
@@ -604,8 +814,9 @@ def promote(
     reencrypted: bool = False,
 ) -> Edit:
     """Move `target`'s positions one stage toward `source`'s, never past them."""
-    source_config = load_stack_config(source, stack_path(root, source))
-    target_config = load_stack_config(target, stack_path(root, target))
+    project = project_at(root)
+    source_config = load_stack_config(source, stack_path(root, source), project=project)
+    target_config = load_stack_config(target, stack_path(root, target), project=project)
     after = target_config.promotion_after
     if after != source:
         raise RotationRefused(
@@ -614,7 +825,8 @@ def promote(
                 f"{source!r} (promote from {after!r}, the stack it follows)"
                 if after
                 else f"{NAMESPACE}:promotion.after: stack {target!r} follows no stack, got --from "
-                f"{source!r} (set promotion.after: {source} in stacks/{stack_file_name(target)})"
+                f"{source!r} (set promotion.after: {source} in "
+                f"{project.stack_label(stack_file_name(target))})"
             ]
         )
     theirs, mine = source_config.positions, target_config.positions

@@ -72,3 +72,25 @@ export async function eventually(cond, timeoutMs = 3000) {
 export function keyIdOf(value) {
   return crypto.createHash("sha256").update(Buffer.from(value, "base64")).digest().subarray(0, 8).toString("hex");
 }
+
+/**
+ * A login client of gateway.js: a random 64-hex-char secret, the `Authorization` header that
+ * presents it, and its entry of the LOGIN_CLIENTS document (only the secret's SHA-256).
+ * @param {string} clientId
+ * @param {string} [subject] default: the client id
+ * @param {string} [secret] default: 32 random bytes, hex
+ */
+export function loginClient(clientId, subject = clientId, secret = crypto.randomBytes(32).toString("hex")) {
+  return {
+    clientId,
+    subject,
+    secret,
+    authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString("base64")}`,
+    entry: { client_id: clientId, secret_sha256: crypto.createHash("sha256").update(secret).digest("hex"), subject },
+  };
+}
+
+/** The LOGIN_CLIENTS secret value listing these clients. @param {Array<{ entry: object }>} clients */
+export function clientsDocument(clients) {
+  return JSON.stringify({ clients: clients.map((c) => c.entry) });
+}

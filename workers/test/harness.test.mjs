@@ -28,7 +28,7 @@ test("every worker's transitive modules are collected, main first, names relativ
   const expected = {
     "api.js": ["api.js", "lib/http.js", "lib/secrets.js", "lib/audit.js", "lib/json_secret.js", "lib/upstream.js"],
     "vault.js": ["vault.js", "lib/envelope.js", "lib/encoding.js", "lib/keys.js", "lib/secrets.js", "lib/audit.js", "lib/http.js"],
-    "gateway.js": ["gateway.js", "lib/http.js", "lib/secrets.js", "lib/audit.js", "lib/signing.js", "lib/encoding.js", "lib/keys.js"],
+    "gateway.js": ["gateway.js", "lib/http.js", "lib/secrets.js", "lib/audit.js", "lib/signing.js", "lib/encoding.js", "lib/keys.js", "lib/clients.js", "lib/json_secret.js", "lib/subject.js"],
   };
   for (const [main, names] of Object.entries(expected)) {
     const got = collectModules(WORKERS, main).map((m) => m.name);

@@ -4,22 +4,24 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startLocal } from "../local/index.mjs";
-import { keyIdOf, keyValue } from "../local/testkit.mjs";
+import { clientsDocument, keyIdOf, keyValue, loginClient } from "../local/testkit.mjs";
 
 const K1 = keyValue(0x31);
 const K2 = keyValue(0x32);
+// gateway's login clients: each logs in as its own subject
+const CLIENTS = Object.fromEntries(["alice", "bob", "carol", "dave", "eve"].map((n) => [n, loginClient(n)]));
 const ss = (name, secret_name) => ({ type: "secrets_store_secret", name, store_id: "st1", secret_name });
 
-function stage(primary, fallback, secrets = { sign_v1: K1, sign_v2: K2 }) {
+function stage(primary, fallback, keys = { sign_v1: K1, sign_v2: K2 }) {
   const binds = (name, fbName) => (fallback ? [ss(name, primary), ss(fbName, fallback)] : [ss(name, primary)]);
   return {
     workers: [
       { name: "gateway", main_module: "gateway.js", modules_root: "workers",
-        bindings: [...binds("JWT_KEY", "JWT_KEY_FALLBACK"), { type: "service", name: "AUTH", service: "auth" }] },
+        bindings: [...binds("JWT_KEY", "JWT_KEY_FALLBACK"), ss("LOGIN_CLIENTS", "clients_v1"), { type: "service", name: "AUTH", service: "auth" }] },
       { name: "auth", main_module: "auth.js", modules_root: "workers", bindings: binds("SIGNING_KEY", "SIGNING_KEY_FALLBACK") },
       { name: "signer", main_module: "signer.js", modules_root: "workers", bindings: binds("HMAC_SECRET", "HMAC_SECRET_FALLBACK") },
     ],
-    secrets: { st1: secrets },
+    secrets: { st1: { ...keys, clients_v1: clientsDocument(Object.values(CLIENTS)) } },
   };
 }
 
@@ -34,8 +36,8 @@ const verifyData = async (data, signature) => {
   const r = await rt.fetch("signer", "/verify", { method: "POST", body: data, headers: { "x-signature": signature } });
   return { status: r.status, ...(await r.json()) };
 };
-const login = async (sub) => {
-  const r = await rt.fetch("gateway", "/login", { method: "POST", body: JSON.stringify({ sub }) });
+const login = async (client) => {
+  const r = await rt.fetch("gateway", "/login", { method: "POST", headers: { authorization: CLIENTS[client].authorization } });
   assert.equal(r.status, 200);
   return (await r.json()).token;
 };

@@ -1,0 +1,232 @@
+"""The Pulumi project a command works on, found the way the Pulumi CLI finds it.
+
+The nearest `Pulumi.yaml` (or `Pulumi.yml`) at or above the working directory (or
+`--cwd DIR`); its `main:` (a `.py` file, or a folder holding `__main__.py`; default the
+project folder's `__main__.py`) is the program the offline tools run, and its
+`stackConfigDir` (default: the project folder) holds the stack files.
+
+A folder with no Pulumi.yaml given as the deprecated `--root` keeps its old meaning: a
+folder holding `stacks/`, planned with this checkout's own program (for copies of the
+example stacks).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secrets_store.spec import shown
+from secretsctl.errors import InvalidInput
+
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+"""This checkout (or the installed package's folder): the example project's own program
+lives here only in a checkout."""
+LEGACY_STACKS_DIR = "stacks"
+LEGACY_NAME = "secrets-store"
+"""The example project's name: what a copy of its stacks without a Pulumi.yaml runs as."""
+MAX_PROJECT_FILE_BYTES = 256 * 1024
+
+
+class ProjectError(InvalidInput):
+    """No project here, or a Pulumi.yaml the tools cannot use; one line naming the fix."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """One Pulumi project: where it is, its name, its program and its stack files."""
+
+    root: Path
+    name: str
+    program: Path
+    """The program `pulumi up` runs (it may not exist: `runnable_program` says so)."""
+    stacks_dir: Path
+    run_dir: Path | None = None
+    """Where Pulumi runs the program: the `main:` folder, else the project folder."""
+    file: Path | None = None
+    """Its Pulumi.yaml; None for a bare folder of stack files given as `--root`."""
+    runtime: str = "python"
+
+    @property
+    def working_dir(self) -> Path:
+        return self.run_dir or self.root
+
+    def stacks_label(self) -> str:
+        """The stack files' folder as lines show it: relative to the project when inside."""
+        try:
+            relative = self.stacks_dir.relative_to(self.root)
+        except ValueError:
+            return str(self.stacks_dir)
+        return "" if relative == Path(".") else relative.as_posix()
+
+    def stack_label(self, file_name: str) -> str:
+        folder = self.stacks_label()
+        return f"{folder}/{file_name}" if folder else file_name
+
+    def runnable_program(self) -> Path:
+        """The program to run offline; `ProjectError` when there is none to run.
+
+        A copy of the example project (its Pulumi.yaml, no `main:`, no program of its own)
+        runs this checkout's program, as the stack files it holds were written for it."""
+        where = self.file.name if self.file is not None else str(self.root)
+        if self.runtime != "python":
+            raise ProjectError(
+                f"{where}: runtime: secretsctl runs Python programs, got {shown(self.runtime)} "
+                "(the components are Python: use runtime: python)"
+            )
+        if self.program.is_file():
+            return self.program
+        example = SOURCE_ROOT / "__main__.py"
+        if (self.file is None or self.run_dir is None) and example.is_file():
+            return example
+        raise ProjectError(
+            f"{self.file or self.root}: main: no program to run, got no file "
+            f"{self.program} (write it, or set main: in {PROJECT_FILES[0]} to your program file)"
+        )
+
+
+def find_project(cwd: Path | None = None) -> Project:
+    """The project at or above `cwd` (default: the working directory); `ProjectError`
+    in one line when there is none."""
+    here = (cwd or Path.cwd()).resolve()
+    if cwd is not None and not here.is_dir():
+        raise ProjectError(f"--cwd: no such folder, got {shown(str(cwd))} (pass a folder)")
+    for folder in (here, *here.parents):
+        found = _project_file(folder)
+        if found is not None:
+            return read_project(found)
+    raise ProjectError(
+        f"{here}: not inside a Pulumi project, got no {PROJECT_FILES[0]} here or in any folder "
+        "above (cd into your project, or pass --cwd DIR)"
+    )
+
+
+def project_at(root: Path) -> Project:
+    """The project whose folder is `root` (no search upwards): its Pulumi.yaml, or, for a
+    bare folder (the deprecated `--root` of a copy of the example stacks), `root/stacks`."""
+    root = root.resolve()
+    found = _project_file(root)
+    if found is not None:
+        return read_project(found)
+    return Project(
+        root=root,
+        name=LEGACY_NAME,
+        program=SOURCE_ROOT / "__main__.py",
+        stacks_dir=root / LEGACY_STACKS_DIR,
+    )
+
+
+def project_of_stack_file(path: Path) -> Project:
+    """The project a stack file belongs to: the nearest Pulumi.yaml above it, else the
+    example project (a scratch copy of a stack file)."""
+    folder = path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        found = _project_file(candidate)
+        if found is not None:
+            return read_project(found)
+    return project_at(folder) if folder.name != LEGACY_STACKS_DIR else project_at(folder.parent)
+
+
+def resolve_project(cwd: Path | None = None, root: Path | None = None) -> Project:
+    """The project of a command's `--cwd` / deprecated `--root` options (`--cwd` wins)."""
+    if cwd is None and root is not None:
+        return project_at(root)
+    return find_project(cwd)
+
+
+def _project_file(folder: Path) -> Path | None:
+    for name in PROJECT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_project(file: Path) -> Project:
+    """A Pulumi.yaml as a `Project`; `ProjectError` (one line) for one that cannot be used."""
+    try:
+        stat = file.stat()
+    except OSError as exc:
+        raise ProjectError(f"{file}: cannot read it, got {exc.__class__.__name__}") from None
+    return _read_project(file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_project(file: Path, _mtime: int, size: int) -> Project:
+    if size > MAX_PROJECT_FILE_BYTES:
+        raise ProjectError(
+            f"{file}: too large for a project file, got {size:,} bytes "
+            f"(at most {MAX_PROJECT_FILE_BYTES:,})"
+        )
+    from secretsctl.offline.stackfile import StackFileError, parse_document
+
+    try:
+        text = file.read_bytes().decode("utf-8")
+        document = parse_document(file, text)  # the stack files' reading limits
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(
+            f"{file}: cannot read it, got {exc.__class__.__name__} (save it as UTF-8 text)"
+        ) from None
+    except StackFileError as exc:
+        raise ProjectError(exc.lines) from None
+    if not isinstance(document, dict):
+        raise ProjectError(
+            f"{file}: must be a mapping with name: and runtime:, got "
+            f"{type(document).__name__} (see Pulumi's project file reference)"
+        )
+    root = file.parent
+    name = document.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ProjectError(f"{file}: name: is required, got {shown(name)} (name the project)")
+    return Project(
+        root=root,
+        name=name,
+        **_program(file, document.get("main")),
+        stacks_dir=_stacks_dir(file, document.get("stackConfigDir")),
+        file=file,
+        runtime=_runtime(document.get("runtime")),
+    )
+
+
+def _program(file: Path, main: Any) -> dict[str, Path]:
+    root = file.parent
+    if main is None:
+        return {"program": root / "__main__.py"}
+    relative = _folder(file, "main", main)
+    target = root / relative
+    if target.is_dir():
+        return {"program": target / "__main__.py", "run_dir": target}
+    return {"program": target, "run_dir": root}
+
+
+def _stacks_dir(file: Path, configured: Any) -> Path:
+    """`stackConfigDir`, else the project folder, as Pulumi does; except that a project whose
+    folder holds no stack file but has a `stacks/` folder keeps this project's older layout
+    (its stack files in `stacks/` before Pulumi.yaml named the folder)."""
+    root = file.parent
+    if configured is not None:
+        return root / _folder(file, "stackConfigDir", configured)
+    legacy = root / LEGACY_STACKS_DIR
+    if legacy.is_dir() and not _has_stack_files(root):
+        return legacy
+    return root
+
+
+def _has_stack_files(folder: Path) -> bool:
+    return any(p.name not in PROJECT_FILES for p in folder.glob("Pulumi.*.yaml"))
+
+
+def _folder(file: Path, key: str, value: Any) -> str:
+    if value is None:
+        return "."
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ProjectError(
+            f"{file}: {key}: must be a path relative to the project folder, got {shown(value)}"
+        )
+    return value
+
+
+def _runtime(value: Any) -> str:
+    name = value.get("name") if isinstance(value, dict) else value
+    return name if isinstance(name, str) else "python"
