@@ -1,8 +1,8 @@
 """Python twin of the workers' crypto formats (workers/lib/envelope.js, signing.js, keys.js).
 
-Pure functions: ``cryptography`` only, no Pulumi, no I/O. Used by the interop tests and to
-pre-seed values for the local rehearsal. Every format below is produced and accepted
-identically by the workers (tests/test_crypto_interop.py runs both sides).
+Pure functions: ``cryptography`` and ``joserfc`` (JWTs) only, no Pulumi, no I/O. Used by the
+interop tests and to pre-seed values for the local rehearsal. Every format below is produced
+and accepted identically by the workers (tests/test_crypto_interop.py runs both sides).
 
 Base64
     Decoding is canonical, here and in workers/lib/encoding.js: a text is accepted only when
@@ -33,7 +33,8 @@ Signature (``signing_key``)
     refused as ``unsupported_version``. Refusal reasons (``hmac_check``):
     ``malformed_signature``, ``unsupported_version``, ``unknown_key_id``, ``bad_signature``.
 JWT (``signing_key``)
-    HS256 compact JWS, header ``{"alg":"HS256","typ":"JWT","kid":"<kid>"}``, signature
+    HS256 compact JWS made and checked by ``joserfc`` (the workers use ``jose``), header
+    ``{"alg":"HS256","typ":"JWT","kid":"<kid>"}``, signature
     HMAC-SHA256(K_jwt, ASCII ``<header b64url>.<payload b64url>``). Verification refuses, in
     this order and with the same codes as the workers: a leeway outside 0..300 s
     (``invalid_leeway``, a configuration error); a token over 4096 characters
@@ -45,7 +46,9 @@ JWT (``signing_key``)
     claims: ``exp`` is required (``missing_exp``) and, like ``nbf``
     and ``iat`` when present, must be a finite JSON number (``invalid_exp``, ``invalid_nbf``,
     ``invalid_iat``; true/false, null, strings and numbers that overflow a double are not);
-    finally ``token_expired`` / ``token_not_yet_valid`` with the leeway (default 30 s).
+    finally ``token_expired`` / ``token_not_yet_valid`` with the leeway (default 30 s): as in
+    both libraries and RFC 7519, a token is expired from the second ``exp + leeway`` on, and
+    not yet valid while ``nbf`` is after ``now + leeway``; whole seconds of ``now`` count.
 
 Errors never include a key or a plaintext.
 """
@@ -62,12 +65,15 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc import jwt
+from joserfc.errors import BadSignatureError, ExpiredTokenError, InvalidClaimError, JoseError
+from joserfc.jwk import OctKey
 
 __all__ = [
     "DEFAULT_LEEWAY_S",
@@ -347,16 +353,11 @@ def _time_claims_problem(claims: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _jwt_encode(header: Mapping[str, Any], payload: Mapping[str, Any], mac_key: bytes) -> str:
-    """Compact JWS of JSON header and payload (compact, UTF-8, like JSON.stringify)."""
+_JWT_ALGORITHMS = ["HS256"]
 
-    def part(obj: Mapping[str, Any]) -> str:
-        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        return _b64url(text.encode("utf-8"))
 
-    signing_input = f"{part(header)}.{part(payload)}"
-    sig = hmac.new(mac_key, signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64url(sig)}"
+def _jwt_key(raw: bytes) -> OctKey:
+    return OctKey.import_key(purpose_key(raw, "jwt"))
 
 
 def jwt_issue(
@@ -377,8 +378,8 @@ def jwt_issue(
         raise EnvelopeError(f"refusing to issue: {_CLAIM_MESSAGES[problem]}", problem)
     if _json_too_deep(json.dumps(payload, ensure_ascii=False)):
         raise EnvelopeError("refusing to issue: claims nest too deeply", "json_too_deep")
-    header = {"alg": "HS256", "typ": "JWT", "kid": key_id(raw)}
-    token = _jwt_encode(header, payload, purpose_key(raw, "jwt"))
+    header = {"alg": "HS256", "typ": "JWT", "kid": key_id(raw)}  # the workers' order, as is
+    token = jwt.encode(header, payload, _jwt_key(raw), _JWT_ALGORITHMS, default_type=None)
     if len(token) > MAX_TOKEN_LENGTH:
         raise EnvelopeError("refusing to issue: token would be too large", "token_too_large")
     return token
@@ -438,16 +439,24 @@ def jwt_verify(
     raw = _keyring(keys).get(kid)
     if raw is None:
         raise TokenError("token was signed by a key that is not given", "unknown_key_id")
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    expected = hmac.new(purpose_key(raw, "jwt"), signing_input, hashlib.sha256).digest()
-    if not hmac.compare_digest(sig, expected):
-        raise TokenError("token signature is invalid", "bad_signature")
-    problem = _time_claims_problem(payload)
+    try:
+        claims = jwt.decode(token, _jwt_key(raw), _JWT_ALGORITHMS).claims
+    except BadSignatureError:
+        raise TokenError("token signature is invalid", "bad_signature") from None
+    except JoseError:
+        raise TokenError("token is not a compact JWT", "malformed_token") from None
+    # Types first (joserfc would call a missing and a null exp alike), then the clock, on
+    # exp and nbf only: what jose checks in the workers (iat is not held to the clock there).
+    problem = _time_claims_problem(claims)
     if problem:
         raise TokenError(_CLAIM_MESSAGES[problem], problem)
-    ts = time.time() if now is None else now
-    if ts > float(payload["exp"]) + leeway:
-        raise TokenError("token expired", "token_expired")
-    if "nbf" in payload and ts + leeway < float(payload["nbf"]):
-        raise TokenError("token not yet valid", "token_not_yet_valid")
-    return payload
+    ts = math.floor(time.time() if now is None else now)  # whole seconds, as jose counts them
+    # Typed int, compared as any number: a fractional leeway works as in jose.
+    clock = jwt.JWTClaimsRegistry(now=ts, leeway=cast(int, leeway))
+    try:
+        clock.validate({k: claims[k] for k in ("exp", "nbf") if k in claims})
+    except ExpiredTokenError:
+        raise TokenError("token expired", "token_expired") from None
+    except InvalidClaimError:
+        raise TokenError("token not yet valid", "token_not_yet_valid") from None
+    return claims

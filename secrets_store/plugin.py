@@ -112,8 +112,12 @@ else:
         values=NotRequired[Mapping[str, pulumi.Input[str]]],
         import_ids=NotRequired[Mapping[str, str]],
     )
+    # extra_bindings from other languages: maps of the provider's binding fields (snake_case),
+    # read by Worker like the dicts Python may pass.
     WorkerArgs = strict_args(
-        worker.WorkerArgs, bindings=NotRequired[Mapping[str, SecretBindingType]]
+        worker.WorkerArgs,
+        bindings=NotRequired[Mapping[str, SecretBindingType]],
+        extra_bindings=NotRequired[Sequence[Mapping[str, Any]]],
     )
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pulumi
 
-from secrets_store.modules import collect_modules
+from secrets_store.errors import Problem, SpecError
+from secrets_store.modules import Module, ModuleGraphError, collect_bundle, collect_modules
 from secrets_store.rotation import bound_versions
 from secrets_store.secret import VersionedSecret, VersionedSecretArgs
-from secrets_store.spec import SecretSpec, StackSpec
+from secrets_store.spec import NAMESPACE, SecretSpec, StackSpec, WorkerSpec
 from secrets_store.store import SecretsStore, SecretsStoreArgs
 from secrets_store.worker import SecretBinding, SecretBindingArgs, Worker
 
@@ -100,8 +101,19 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
         name: VersionedSecret(name, secret_args(name, secret))
         for name, secret in spec.secrets.items()
     }
-    # Workers that share a main module share its graph: each file is read and hashed once.
+    # Workers that share a main module (or bundle) share its files: each is read and hashed once.
     modules = functools.cache(lambda main: collect_modules(root, main))
+    bundles = functools.cache(lambda folder, main: collect_bundle(root, folder, main))
+
+    def worker_modules(name: str, worker: WorkerSpec) -> list[Module]:
+        try:
+            if worker.bundle:
+                return bundles(worker.bundle, worker.module)
+            return modules(worker.module)
+        except ModuleGraphError as exc:
+            key = f"{NAMESPACE}:workers.{name}.{'bundle' if worker.bundle else 'module'}"
+            raise SpecError([Problem(key, str(exc))]) from None
+
     workers: dict[str, Worker] = {}
     for name in spec.deploy_order():  # a service binding's target is built before its caller
         worker = spec.workers[name]
@@ -111,7 +123,7 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
         }
         workers[name] = Worker(
             name,
-            modules=modules(worker.module),
+            modules=worker_modules(name, worker),
             account_id=account_id,
             script_name=spec.script_name(name),
             main_module=worker.module,
@@ -123,6 +135,7 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
             secret_texts={b: secret_value(k) for b, k in worker.secret_text.items()},
             compatibility_date=worker.compatibility_date,
             compatibility_flags=list(worker.compatibility_flags),
+            extra_bindings=[dict(entry) for entry in worker.extra_bindings],
         )
     # Keep the stack file's order in summaries.
     return Deployment(store, secrets, {name: workers[name] for name in spec.workers})

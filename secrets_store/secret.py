@@ -13,8 +13,13 @@ import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.errors import Problem, SpecError
-from secrets_store.grammar import NAME_PREFIX
-from secrets_store.rotation import Position, cloudflare_secret_name, position_from
+from secrets_store.grammar import BINDING_NAME, NAME_PREFIX
+from secrets_store.rotation import (
+    Position,
+    cloudflare_secret_name,
+    fallback_binding_name,
+    position_from,
+)
 from secrets_store.spec import (
     KEY_BYTES,
     NAMESPACE,
@@ -114,6 +119,8 @@ class VersionedSecret(pulumi.ComponentResource):
                               current=1, next=2, stage="fallback",
                               values={1: pulumi.Output.secret(v1), 2: pulumi.Output.secret(v2)})
         Worker("edge", ..., bindings={"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")})
+        # or on a WorkersScript of your own:
+        cloudflare.WorkersScript("edge", ..., bindings=key.bindings("PRIMARY_KEY"))
 
     API: https://developers.cloudflare.com/api/resources/secrets_store/subresources/stores/subresources/secrets/
     """
@@ -242,6 +249,38 @@ class VersionedSecret(pulumi.ComponentResource):
             }
         )
 
+    def bindings(
+        self, name: str, fallback: str | None = None
+    ) -> list[cloudflare.WorkersScriptBindingArgs]:
+        """The `secrets_store_secret` bindings of this secret under binding `name`, for any
+        `cloudflare.WorkersScript`: `name` on the primary version and, while rotating, the
+        fallback binding (`fallback`, default `<name>_FALLBACK`) on the other one.
+
+        The names and the store are this component's Outputs: a script given them waits
+        for each version's activation (and its store) before it uploads, and Pulumi moves
+        it off a version before deleting that version. SpecError for a bad binding name.
+        """
+        where = f"VersionedSecret {self.secret}.bindings"
+        problems = [
+            Problem(where, f"bad binding name, got {candidate!r} (a JavaScript identifier)")
+            for candidate in (name, fallback_binding_name(name, fallback))
+            if not isinstance(candidate, str) or not BINDING_NAME.fullmatch(candidate)
+        ]
+        if fallback is not None and fallback == name:
+            problems.append(
+                Problem(where, f"fallback is the binding itself, got {fallback!r} (name another)")
+            )
+        if problems:
+            raise SpecError(problems)
+        version = self.position.fallback_version
+        return rotation_bindings(
+            name,
+            self.store_id,
+            self.primary_name,
+            self.version_names[version] if version is not None else None,
+            fallback,
+        )
+
     def cloudflare_name(self, version: int) -> str:
         """Cloudflare's name of one version, as plain text (for summaries)."""
         return cloudflare_secret_name(self.prefix, self.secret, version)
@@ -335,6 +374,33 @@ def _previous_child_name(
         return None
     claimed.add(key)
     return previous
+
+
+def rotation_bindings(
+    name: str,
+    store_id: pulumi.Input[str],
+    secret_name: pulumi.Input[str],
+    fallback_secret_name: pulumi.Input[str] | None = None,
+    fallback: str | None = None,
+) -> list[cloudflare.WorkersScriptBindingArgs]:
+    """Binding `name` on `secret_name` and, when a fallback version is given, the fallback
+    binding (`fallback`, default `<name>_FALLBACK`) on it: the one shape every Worker,
+    component or raw script, binds a rotating secret with."""
+    bindings = [
+        cloudflare.WorkersScriptBindingArgs(
+            type="secrets_store_secret", name=name, store_id=store_id, secret_name=secret_name
+        )
+    ]
+    if fallback_secret_name is not None:
+        bindings.append(
+            cloudflare.WorkersScriptBindingArgs(
+                type="secrets_store_secret",
+                name=fallback_binding_name(name, fallback),
+                store_id=store_id,
+                secret_name=fallback_secret_name,
+            )
+        )
+    return bindings
 
 
 POSITION_ARGS = ("current", "next", "stage")
@@ -473,9 +539,7 @@ def _checked(
     imported: set[int],
 ) -> SecretSpec:
     """The secret's spec, or SpecError with every problem (never a value)."""
-    fields = {
-        k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")
-    }
+    fields = {k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")}
     fields["source"] = "generate" if settings.get("generate") else "config"
     checked, problems = check_secret(secret, fields, where)
     prefix = settings.get("name_prefix") or ""

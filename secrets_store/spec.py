@@ -60,6 +60,7 @@ MAX_VALUE_BYTES = 65_536  # Cloudflare's limit on one secret value
 KEY_BYTES = 32  # encryption_key / signing_key material: 32 random bytes, base64
 
 MODULE_SUFFIXES = (".js", ".mjs")
+TYPESCRIPT_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
 MAX_MODULE_PATH = 1024  # characters; each folder or file name at most 255 bytes, as filesystems
 MAX_SHOWN = 80
 """Characters of a name or setting an error line shows at most (never a secret value)."""
@@ -92,8 +93,9 @@ def shown(value: Any, limit: int = MAX_SHOWN) -> str:
     return f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
-def module_problem(module: str) -> str | None:
-    """Why `module` is not a worker module path inside the project; None when it is one."""
+def module_problem(module: str, folder: bool = False) -> str | None:
+    """Why `module` is not a worker module path inside the project; None when it is one.
+    `folder`: a bundle folder's path (any name) rather than a module's."""
     fix = "(a path relative to the project root, for example workers/api.js)"
     if len(module) > MAX_MODULE_PATH or any(len(p.encode()) > 255 for p in module.split("/")):
         return (
@@ -108,6 +110,13 @@ def module_problem(module: str) -> str | None:
         return f"must be relative to the project root, got the absolute path {shown(module)} {fix}"
     if ".." in module.split("/"):
         return f"must stay inside the project, got {shown(module)}, which climbs out with .. {fix}"
+    if folder:
+        return None
+    if module.endswith(TYPESCRIPT_SUFFIXES):
+        return (
+            f"TypeScript is not uploaded as is, got {shown(module)} (build it with esbuild or "
+            "wrangler, then set bundle: <output folder> and module: <entry .js>)"
+        )
     if not module.endswith(MODULE_SUFFIXES):
         return f"must be an ES module file (.js or .mjs), got {shown(module)} {fix}"
     return None
@@ -291,10 +300,17 @@ class BindingSpec(_Model):
 
 
 class WorkerSpec(_Model):
-    """One Worker script, its ES module and its bindings."""
+    """One Worker script, its ES module (or built bundle) and its bindings."""
 
     module: str = Field(min_length=1)
-    """Main ES module, relative to the project root (for example workers/api.js)."""
+    """Main ES module, relative to the project root (for example workers/api.js); with
+    `bundle`, the entry inside the bundle folder (for example index.js)."""
+    bundle: str | None = None
+    """A built bundle's folder (esbuild or `wrangler deploy --outdir` output), relative to the
+    project root: every module file in it is uploaded."""
+    extra_bindings: tuple[dict[str, Any], ...] = ()
+    """Any other binding the provider knows, each as WorkersScriptBindingArgs' fields
+    (snake_case: `{type: d1, name: DB, id: ...}`), passed through unchanged."""
     secrets: dict[str, BindingSpec] = Field(default_factory=dict)
     """Binding name -> secret (a name, or {secret, fallback})."""
     vars: dict[str, str] = Field(default_factory=dict)
@@ -318,6 +334,30 @@ class WorkerSpec(_Model):
         if problem:
             raise ValueError(problem)
         return module
+
+    @field_validator("bundle")
+    @classmethod
+    def _bundle_inside_project(cls, bundle: str | None) -> str | None:
+        problem = module_problem(bundle, folder=True) if bundle is not None else None
+        if problem:
+            raise ValueError(problem)
+        return bundle
+
+    @field_validator("extra_bindings")
+    @classmethod
+    def _named_and_typed(cls, extra: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        for index, entry in enumerate(extra):
+            if not all(isinstance(entry.get(k), str) for k in ("name", "type")):
+                raise ValueError(
+                    f"entry {index} needs a name and a type, got keys {sorted(map(str, entry))} "
+                    "(for example {type: d1, name: DB, id: <database id>})"
+                )
+        return extra
+
+    @property
+    def module_path(self) -> str:
+        """The main module's path relative to the project root."""
+        return f"{self.bundle.rstrip('/')}/{self.module}" if self.bundle else self.module
 
     @field_validator("compatibility_date", mode="before")
     @classmethod
@@ -345,6 +385,8 @@ class WorkerSpec(_Model):
             )
         for group in ("vars", "kv", "services", "secret_text"):
             names += [(b, f"{to_camel(group)}.{b}") for b in getattr(self, group)]
+        extra = enumerate(self.extra_bindings)
+        names += [(str(entry["name"]), f"extraBindings[{i}]") for i, entry in extra]
         return names
 
 
@@ -751,11 +793,12 @@ def _worker_problems(
     add: Callable[[str, str], None],
 ) -> None:
     path = f"workers.{name}"
-    if not module_exists(worker.module):
+    if not module_exists(worker.module_path):
         add(
             f"{path}.module",
-            f"file not found, got {shown(worker.module)} (a path relative to the "
-            "project root, for example workers/api.js)",
+            f"file not found, got {shown(worker.module_path)} (a path relative to the "
+            "project root, for example workers/api.js; with bundle, the entry inside it: "
+            "build the bundle first)",
         )
     seen: dict[str, str] = {}
     for binding, where in worker.binding_names():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, Unpack, overload
@@ -11,12 +13,17 @@ import pulumi_cloudflare as cloudflare
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import BINDING_NAME, SCRIPT_NAME
-from secrets_store.modules import Module, ModuleGraphError, collect_modules
+from secrets_store.modules import (
+    TYPESCRIPT_SUFFIXES,
+    Module,
+    ModuleGraphError,
+    collect_bundle,
+    collect_modules,
+)
 from secrets_store.rotation import fallback_binding_name
-from secrets_store.secret import VersionedSecret
+from secrets_store.secret import VersionedSecret, rotation_bindings
 
 TYPE = "secrets-store:index:Worker"
-MODULE_CONTENT_TYPE = "application/javascript+module"
 DEFAULT_COMPATIBILITY_DATE = "2025-11-01"
 
 
@@ -58,10 +65,17 @@ class WorkerArgs(TypedDict):
     """The script's name in Cloudflare (lowercase letters, digits, - and _). Changing it
     replaces the script."""
     main_module: str
-    """Path of the main ES module, relative to `root` (default: the program's working
-    directory). Every module it imports, transitively, is uploaded with it."""
+    """The main ES module (.js or .mjs). Without `bundle`: its path relative to `root`, and
+    every module it imports (relative imports, transitively) is uploaded with it. With
+    `bundle`: the entry's path inside the bundle folder (for example `index.js`).
+    TypeScript is refused: build it and pass the output folder as `bundle`."""
+    bundle: NotRequired[str]
+    """A built bundle: the output folder (relative to `root`) of esbuild or `wrangler deploy
+    --dry-run --outdir`. Every module file in it is uploaded, with its content type (.js/.mjs
+    ES module, .cjs CommonJS, .wasm, .txt/.html/.sql text, .bin data); other files (source
+    maps, README.md) stay behind. Every file must resolve inside `root`, symlinks followed."""
     root: NotRequired[str]
-    """Folder `main_module` is relative to. Default: the working directory."""
+    """Folder `main_module` and `bundle` are relative to. Default: the working directory."""
     bindings: NotRequired[Mapping[str, SecretBindingArgs]]
     """Secrets Store bindings by binding name."""
     vars: NotRequired[Mapping[str, pulumi.Input[str]]]
@@ -73,6 +87,13 @@ class WorkerArgs(TypedDict):
     output, so the target is uploaded first and deleted last."""
     secret_texts: NotRequired[Mapping[str, pulumi.Input[str]]]
     """Legacy Worker secrets (migration): binding name -> value, kept a Pulumi secret."""
+    extra_bindings: NotRequired[
+        Sequence[cloudflare.WorkersScriptBindingArgs | Mapping[str, Any]]
+    ]
+    """Any other binding the provider knows (D1, R2, queues, Workers AI, Durable Objects,
+    assets, ...), as `cloudflare.WorkersScriptBindingArgs` or a dict of its keyword
+    arguments, passed through unchanged after the rotating ones. Names must be plain text;
+    one that a rotating binding uses (its fallback name included) is refused."""
     compatibility_date: NotRequired[str]
     """workerd compatibility date. Default 2025-11-01."""
     compatibility_flags: NotRequired[list[str]]
@@ -93,12 +114,21 @@ class Worker(pulumi.ComponentResource):
       worker has moved off it.
     - A service binding takes the target script's name from the target's output, so the
       target is uploaded first and deleted last.
-    - Refused at construction: a bad script or binding name, a binding name used twice,
-      a main module (or an import) that does not exist.
+    - With `bundle`, every module file of the built folder is uploaded instead (main
+      module as `content`, the others as `files` with their content types).
+    - `extra_bindings` pass through unchanged, after the rotating and typed ones.
+    - Refused at construction: a bad script or binding name, a binding name used twice
+      (a rotating binding's fallback name counts while steady too), a main module (or an
+      import, or a bundle file) that does not exist or resolves outside the project, a
+      TypeScript main module.
 
     Example:
         Worker("edge", account_id=ACCOUNT, script_name="qa_edge", main_module="workers/api.js",
                bindings={"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")})
+        Worker("shop", account_id=ACCOUNT, script_name="shop", bundle="dist",
+               main_module="index.js",
+               bindings={"SIGNING_KEY": SecretBinding(jwt_key)},
+               extra_bindings=[{"type": "d1", "name": "DB", "id": DATABASE_ID}])
 
     API: https://developers.cloudflare.com/api/resources/workers/subresources/scripts/methods/update/
     """
@@ -136,7 +166,7 @@ class Worker(pulumi.ComponentResource):
         **kwargs: Any,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        settings: dict[str, Any] = {**(args or {}), **kwargs}
+        settings: dict[str, Any] = {**dict(args or {}), **kwargs}
         where = f"Worker {name}"
         modules = list(modules) if modules is not None else _modules(settings, where)
         bindings = _bindings(settings, where)
@@ -150,7 +180,7 @@ class Worker(pulumi.ComponentResource):
             content=main.source,
             files={
                 module.name: cloudflare.WorkersScriptFilesArgs(
-                    content_type=MODULE_CONTENT_TYPE,
+                    content_type=module.content_type,
                     content_base64=module.base64,
                     content_sha256=module.sha256,
                 )
@@ -175,6 +205,22 @@ class Worker(pulumi.ComponentResource):
 def _modules(settings: Mapping[str, Any], where: str) -> list[Module]:
     root = Path(settings.get("root") or Path.cwd())
     main = settings.get("main_module")
+    bundle = settings.get("bundle")
+    if isinstance(main, str) and main.endswith(TYPESCRIPT_SUFFIXES):
+        raise SpecError(
+            [
+                Problem(
+                    f"{where}.main_module",
+                    f"TypeScript is not uploaded as is, got {main!r} (build it with esbuild or "
+                    "wrangler, then pass bundle=<output folder> and main_module=<entry .js>)",
+                )
+            ]
+        )
+    if bundle is not None:
+        try:
+            return collect_bundle(root, str(bundle), str(main))
+        except ModuleGraphError as exc:
+            raise SpecError([Problem(f"{where}.bundle", str(exc))]) from None
     if not isinstance(main, str) or not (root / main).is_file():
         raise SpecError(
             [
@@ -205,27 +251,24 @@ def _bindings(
                 "at most 63 characters)",
             )
         )
-    bindings: list[cloudflare.WorkersScriptBindingArgs] = []
+    # Every binding with where it comes from; a rotating binding also reserves its fallback
+    # name while steady, so a later stage cannot collide.
+    bindings: list[tuple[cloudflare.WorkersScriptBindingArgs, str]] = []
+    reserved: list[tuple[str, str]] = []
     for binding, target in (settings.get("bindings") or {}).items():
-        bindings.append(
-            cloudflare.WorkersScriptBindingArgs(
-                type="secrets_store_secret",
-                name=binding,
-                store_id=target["store_id"],
-                secret_name=target["secret_name"],
+        origin = f"bindings.{binding}"
+        fallback = target.get("fallback_binding")
+        bindings += [
+            (entry, origin)
+            for entry in rotation_bindings(
+                binding,
+                target["store_id"],
+                target["secret_name"],
+                target.get("fallback_secret_name"),
+                fallback,
             )
-        )
-        fallback = target.get("fallback_secret_name")
-        if fallback is None:
-            continue  # steady: no fallback binding
-        bindings.append(
-            cloudflare.WorkersScriptBindingArgs(
-                type="secrets_store_secret",
-                name=fallback_binding_name(binding, target.get("fallback_binding")),
-                store_id=target["store_id"],
-                secret_name=fallback,
-            )
-        )
+        ]
+        reserved.append((fallback_binding_name(binding, fallback), f"{origin} (its fallback)"))
     for group, kind, field in (
         ("vars", "plain_text", "text"),
         ("kv_namespaces", "kv_namespace", "namespace_id"),
@@ -235,24 +278,76 @@ def _bindings(
         for binding, value in (settings.get(group) or {}).items():
             if group == "secret_texts":
                 value = pulumi.Output.secret(value)  # a legacy secret stays a Pulumi secret
-            bindings.append(
-                cloudflare.WorkersScriptBindingArgs(type=kind, name=binding, **{field: value})
-            )
-    seen: set[str] = set()
-    for entry in bindings:
-        binding = entry.name
-        if not BINDING_NAME.fullmatch(str(binding)):
+            entry = cloudflare.WorkersScriptBindingArgs(type=kind, name=binding, **{field: value})
+            bindings.append((entry, f"{group}.{binding}"))
+    for index, extra in enumerate(settings.get("extra_bindings") or []):
+        entry = _extra_binding(extra, f"{where}.extra_bindings[{index}]", problems)
+        if entry is not None:
+            bindings.append((entry, f"extra_bindings[{index}]"))
+    seen: dict[str, str] = {}
+    names = [(str(entry.name), origin) for entry, origin in bindings]
+    for binding, origin in names + reserved:
+        if not BINDING_NAME.fullmatch(binding):
             problems.append(
-                Problem(f"{where}.bindings", f"bad binding name, got {binding!r} (a JS identifier)")
+                Problem(f"{where}.{origin}", f"bad binding name, got {binding!r} (a JS identifier)")
             )
-        elif binding in seen:
+        elif binding in seen and seen[binding] != origin.removesuffix(" (its fallback)"):
             problems.append(
                 Problem(
-                    f"{where}.bindings",
-                    f"binding name {binding!r} is used twice (give one of them another name)",
+                    f"{where}.{origin}",
+                    f"binding name {binding!r} is already used by {seen[binding]} "
+                    "(give one of them another name)",
                 )
             )
-        seen.add(str(binding))
+        seen.setdefault(binding, origin)
     if problems:
-        raise SpecError(problems)
-    return bindings
+        raise SpecError(dict.fromkeys(problems))  # a bad fallback name is found twice
+    return [entry for entry, _ in bindings]
+
+
+@functools.cache
+def _binding_fields() -> frozenset[str]:
+    """The keyword arguments of the installed provider's `WorkersScriptBindingArgs`."""
+    parameters = inspect.signature(cloudflare.WorkersScriptBindingArgs.__init__).parameters
+    return frozenset(parameters) - {"__self__", "self"}
+
+
+def _extra_binding(
+    extra: Any, where: str, problems: list[Problem]
+) -> cloudflare.WorkersScriptBindingArgs | None:
+    """One `extra_bindings` entry as the provider's args (a dict is read as its keyword
+    arguments), or None with the problem recorded. Values are passed through as given."""
+    if isinstance(extra, cloudflare.WorkersScriptBindingArgs):
+        entry = extra
+    elif isinstance(extra, Mapping):
+        unknown = sorted(str(k) for k in extra if k not in _binding_fields())
+        if unknown or "name" not in extra or "type" not in extra:
+            problems.append(
+                Problem(
+                    where,
+                    f"is not a WorkersScriptBindingArgs shape, got keys {sorted(map(str, extra))} "
+                    f"(needs name and type; unknown: {unknown or 'none'}; use the provider's "
+                    "snake_case field names, for example database_id)",
+                )
+            )
+            return None
+        entry = cloudflare.WorkersScriptBindingArgs(**extra)
+    else:
+        problems.append(
+            Problem(
+                where,
+                f"must be a WorkersScriptBindingArgs or a dict, got {type(extra).__name__} "
+                "(for example {'type': 'd1', 'name': 'DB', 'id': '<database id>'})",
+            )
+        )
+        return None
+    if not isinstance(entry.name, str):
+        problems.append(
+            Problem(
+                where,
+                f"name must be plain text, got {type(entry.name).__name__} (binding names are "
+                "known before deploy: write the name itself)",
+            )
+        )
+        return None
+    return entry

@@ -328,3 +328,24 @@ def test_workerd_gets_the_registered_modules_not_the_files_on_disk(tmp_path: Pat
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.js")) == sorted(
         ["vault.js", *script.inputs["files"]]
     )
+
+
+# -- a TypeScript Worker, built by esbuild and uploaded as a bundle
+
+
+def test_stack_with_a_typescript_bundle_rotates_with_no_failed_request():
+    from tests.example_support import build_edge_signer
+
+    # GIVEN a stack whose Worker is the esbuild output of the TypeScript example (it imports
+    # the helpers through the npm package's exports), with a Durable Object, a D1 and an R2
+    # binding passed through extraBindings, and its signing key mid-rotation
+    build_edge_signer()
+    fixture = Path(__file__).parent / "fixtures" / "Pulumi.edge.yaml"
+    # WHEN its next stage is rehearsed on workerd under live traffic
+    result = invoke("--stack", "edge", "--config-file", str(fixture), "--json")
+    report = result.json()
+    # THEN signatures made and checked through fallback -> swapped never fail
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for stage in ("fallback", "swapped"):
+        (row,) = rows(report, "hmac_key", stage)
+        assert row["requests"] > 0 and row["failures"] == 0, row

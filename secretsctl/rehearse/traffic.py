@@ -29,6 +29,8 @@ PROFILES: dict[str, tuple[str, str]] = {
     "vault.js": ("ENCRYPTION_KEY", "vault"),
     "gateway.js": ("JWT_KEY", "gateway"),
     "signer.js": ("HMAC_SECRET", "signer"),
+    # The TypeScript example, built by esbuild (workers/examples/edge-signer).
+    "edge_signer.js": ("HMAC_SECRET", "signer"),
 }
 DEFAULT_JWT_LEEWAY_S = 30  # gateway.js's default when JWT_LEEWAY_SECONDS is not bound
 SAFETY_MARGIN_S = 0.5  # stop expecting a token to verify this long before it expires

@@ -15,23 +15,26 @@
 //   kid  key id (hex of the first 8 bytes of SHA-256(raw key), see keys.js): the secret's id,
 //        not the derived key's
 //   sig  canonical base64url (no padding) of HMAC-SHA256(K_hmac, UTF-8 bytes of the data)
-// JWT: standard compact JWS, header {"alg":"HS256","typ":"JWT","kid":"<kid>"}, signature
-//   HMAC-SHA256(K_jwt, ASCII "<header b64url>.<payload b64url>") (a standard HS256 JWT whose
-//   HMAC key is K_jwt). Verification refuses, each with its own code: tokens longer than
-//   4096 characters (token_too_large), non-canonical base64url or invalid UTF-8/JSON
-//   (malformed_token), JSON nested deeper than 16 levels, checked before parsing
-//   (json_too_deep), a missing exp (missing_exp), an exp/nbf/iat that is not a finite JSON
-//   number (invalid_exp/invalid_nbf/invalid_iat). Clock leeway is 0..300 s (default 30);
-//   anything else is a configuration error (invalid_leeway, status 500).
+// JWT: a standard HS256 JWT made and checked by `jose` (vendor/jose.js, the pinned package):
+//   header {"alg":"HS256","typ":"JWT","kid":"<kid>"}, HMAC key K_jwt. jose checks the MAC, the
+//   algorithm and exp/nbf against the clock with the leeway (a token is expired from the
+//   second exp + leeway on, RFC 7519). Before it, input hardening jose does not do, each with
+//   its own code: tokens longer than 4096 characters (token_too_large), non-canonical
+//   base64url or invalid UTF-8/JSON (malformed_token), JSON nested deeper than 16 levels,
+//   checked before parsing (json_too_deep), a missing kid (missing_kid). After it: exp/nbf/iat
+//   must be finite JSON numbers (jose takes 1e400, which parses as Infinity): invalid_exp/
+//   invalid_nbf/invalid_iat; a missing exp is missing_exp. Clock leeway is 0..300 s
+//   (default 30); anything else is a configuration error (invalid_leeway, status 500).
 //
 // Sign/issue with the primary binding B; verify against B or the fallback F (whichever
-// has the kid) with crypto.subtle.verify (constant time). So a signature or token made
+// has the kid) with constant-time WebCrypto verification. So a signature or token made
 // before a key swap still verifies after it while the old key is bound as F.
-// secrets_store/crypto_envelope.py implements the same formats.
+// secrets_store/crypto_envelope.py implements the same formats (with joserfc for JWTs).
 
 import { b64urlDecode, b64urlEncode, fromUtf8, jsonTooDeep, utf8 } from "./encoding.js";
 import { findKey, loadKey } from "./keys.js";
 import { rotationNames, SecretError } from "./secrets.js";
+import { errors, jwtVerify, SignJWT } from "./vendor/jose.js";
 
 const KIND = "signing_key";
 export const SIGNATURE_VERSION = "v2";
@@ -59,11 +62,30 @@ export async function purposeKeyBytes(raw, purpose) {
   return new Uint8Array(bits);
 }
 
-/** @param {Uint8Array} raw @param {"hmac"|"jwt"} purpose @param {"sign"|"verify"} usage */
-async function hmacKey(raw, purpose, usage) {
-  return crypto.subtle.importKey(
-    "raw", await purposeKeyBytes(raw, purpose), { name: "HMAC", hash: "SHA-256" }, false, [usage],
-  );
+// Derived keys by purpose and key id, per isolate: HKDF and importKey cost more than the MAC
+// itself. Non-extractable CryptoKeys; a handful at most (B and F of a few secrets).
+/** @type {Map<string, Promise<CryptoKey>>} */
+const derived = new Map();
+const MAX_DERIVED = 16;
+
+/**
+ * The HMAC-SHA256 CryptoKey of one purpose of a bound key (sign and verify).
+ * @param {import("./keys.js").BoundKey} key
+ * @param {"hmac"|"jwt"} purpose
+ * @returns {Promise<CryptoKey>}
+ */
+function hmacKey(key, purpose) {
+  const id = `${purpose}:${key.kid}`;
+  let made = derived.get(id);
+  if (!made) {
+    made = purposeKeyBytes(key.raw, purpose).then((bytes) =>
+      crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
+    );
+    made.catch(() => derived.delete(id));
+    if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value ?? "");
+    derived.set(id, made);
+  }
+  return made;
 }
 
 /**
@@ -78,7 +100,7 @@ export async function sign(secrets, opts, data) {
   const start = Date.now();
   const key = await loadKey(secrets, names.binding, KIND);
   const bytes = typeof data === "string" ? utf8(data) : data;
-  const sig = await crypto.subtle.sign("HMAC", await hmacKey(key.raw, "hmac", "sign"), bytes);
+  const sig = await crypto.subtle.sign("HMAC", await hmacKey(key, "hmac"), bytes);
   secrets.audit.emit({
     event: "secret_used", binding: key.binding, kind: KIND, op: "sign",
     duration_ms: Date.now() - start, success: true, key_id: key.kid,
@@ -87,32 +109,21 @@ export async function sign(secrets, opts, data) {
 }
 
 /**
+ * Audit one verification: which binding's key (if any) checked it, and how it went.
  * @param {import("./secrets.js").Secrets} secrets
  * @param {{ binding: string, fallback?: string }} opts
- * @param {string} kid
- * @param {Uint8Array} sig
- * @param {Uint8Array} bytes
- * @param {"hmac"|"jwt"} purpose
  * @param {string} op
- * @returns {Promise<{ valid: boolean, reason?: string, binding?: string }>}
+ * @param {number} start
+ * @param {string} kid
+ * @param {import("./keys.js").BoundKey | null} key
+ * @param {string | undefined} reason
  */
-async function verifyRaw(secrets, opts, kid, sig, bytes, purpose, op) {
-  const start = Date.now();
-  const key = await findKey(secrets, opts, KIND, kid);
-  /** @type {{ valid: boolean, reason?: string, binding?: string }} */
-  let result;
-  if (!key) {
-    result = { valid: false, reason: "unknown_key_id" };
-  } else {
-    const ok = await crypto.subtle.verify("HMAC", await hmacKey(key.raw, purpose, "verify"), sig, bytes);
-    result = ok ? { valid: true, binding: key.binding } : { valid: false, reason: "bad_signature", binding: key.binding };
-  }
+function auditVerification(secrets, opts, op, start, kid, key, reason) {
   secrets.audit.emit({
-    event: result.valid ? "secret_used" : "secret_access_failed",
+    event: reason ? "secret_access_failed" : "secret_used",
     binding: key?.binding ?? rotationNames(opts).binding, kind: KIND, op,
-    duration_ms: Date.now() - start, success: result.valid, key_id: kid, error: result.reason,
+    duration_ms: Date.now() - start, success: !reason, key_id: kid, error: reason,
   });
-  return result;
 }
 
 /**
@@ -138,7 +149,12 @@ export async function verify(secrets, opts, data, signature) {
   }
   if (sig.length !== 32) return { valid: false, reason: "malformed_signature" };
   const bytes = typeof data === "string" ? utf8(data) : data;
-  return verifyRaw(secrets, opts, parts[1], sig, bytes, "hmac", "verify");
+  const start = Date.now();
+  const key = await findKey(secrets, opts, KIND, parts[1]);
+  const ok = key !== null && (await crypto.subtle.verify("HMAC", await hmacKey(key, "hmac"), sig, bytes));
+  const reason = key === null ? "unknown_key_id" : ok ? undefined : "bad_signature";
+  auditVerification(secrets, opts, "verify", start, parts[1], key, reason);
+  return reason ? { valid: false, reason, ...(key && { binding: key.binding }) } : { valid: true, binding: key?.binding };
 }
 
 /** Raised by verifyJwt for a refused token; status 401. */
@@ -193,17 +209,17 @@ export async function issueJwt(secrets, opts, claims, options = {}) {
   }
   const start = Date.now();
   const key = await loadKey(secrets, names.binding, KIND);
-  const head = b64urlEncode(utf8(JSON.stringify({ alg: "HS256", typ: "JWT", kid: key.kid })));
-  const input = `${head}.${b64urlEncode(utf8(payloadJson))}`;
-  if (input.length + 44 > MAX_TOKEN_LENGTH) {
+  const token = await new SignJWT(payload)
+    .setProtectedHeader({ alg: "HS256", typ: "JWT", kid: key.kid })
+    .sign(await hmacKey(key, "jwt"));
+  if (token.length > MAX_TOKEN_LENGTH) {
     throw new SecretError("refusing to issue: token would be too large", { code: "token_too_large" });
   }
-  const sig = await crypto.subtle.sign("HMAC", await hmacKey(key.raw, "jwt", "sign"), utf8(input));
   secrets.audit.emit({
     event: "secret_used", binding: key.binding, kind: KIND, op: "issue",
     duration_ms: Date.now() - start, success: true, key_id: key.kid,
   });
-  return `${input}.${b64urlEncode(sig)}`;
+  return token;
 }
 
 /**
@@ -261,19 +277,57 @@ export async function verifyJwt(secrets, opts, token, options = {}) {
   }
   if (!isObject(payload)) throw new TokenError("token payload is not a JSON object", "malformed_token");
   if (sig.length !== 32) throw new TokenError("token signature is not 32 bytes", "malformed_token");
-  const result = await verifyRaw(
-    secrets, opts, header.kid, sig, utf8(`${parts[0]}.${parts[1]}`), "jwt", "verify_jwt",
-  );
-  if (!result.valid) {
-    throw result.reason === "unknown_key_id"
-      ? new TokenError("token was signed by a key that is no longer bound", "unknown_key_id")
-      : new TokenError("token signature is invalid", "bad_signature");
+  const start = Date.now();
+  /** @type {import("./keys.js").BoundKey | null} */
+  let key = null;
+  let claims;
+  try {
+    ({ payload: claims } = await jwtVerify(
+      token,
+      async () => {
+        key = await findKey(secrets, opts, KIND, header.kid);
+        if (!key) throw new TokenError("token was signed by a key that is no longer bound", "unknown_key_id");
+        return hmacKey(key, "jwt");
+      },
+      {
+        algorithms: ["HS256"],
+        requiredClaims: ["exp"],
+        clockTolerance: leeway,
+        currentDate: new Date(options.now ?? Date.now()),
+      },
+    ));
+  } catch (err) {
+    const refused = joseRefusal(err);
+    // The audit is about the key: a token the key did verify (expired, say) used it fine.
+    const code = refused instanceof TokenError ? refused.code : "";
+    const keyFailed = ["unknown_key_id", "bad_signature"].includes(code);
+    auditVerification(secrets, opts, "verify_jwt", start, header.kid, key, keyFailed ? code : undefined);
+    throw refused;
   }
-  checkTimeClaims(payload, (code) => new TokenError(CLAIM_MESSAGES[code], code));
-  const now = Math.floor((options.now ?? Date.now()) / 1000);
-  if (now > payload.exp + leeway) throw new TokenError("token expired", "token_expired");
-  if (Object.hasOwn(payload, "nbf") && now + leeway < payload.nbf) {
-    throw new TokenError("token not yet valid", "token_not_yet_valid");
+  auditVerification(secrets, opts, "verify_jwt", start, header.kid, key, undefined);
+  // jose takes any JS number, and 1e400 parses as Infinity: a token that never expires.
+  checkTimeClaims(claims, (code) => new TokenError(CLAIM_MESSAGES[code], code));
+  return claims;
+}
+
+/**
+ * The TokenError for what jose refused (a TokenError of ours passes through).
+ * @param {unknown} err
+ * @returns {Error}
+ */
+function joseRefusal(err) {
+  if (err instanceof TokenError || !(err instanceof errors.JOSEError)) return /** @type {Error} */ (err);
+  if (err instanceof errors.JWSSignatureVerificationFailed) {
+    return new TokenError("token signature is invalid", "bad_signature");
   }
-  return payload;
+  if (err instanceof errors.JWTExpired) return new TokenError("token expired", "token_expired");
+  if (err instanceof errors.JOSEAlgNotAllowed) return new TokenError("token algorithm must be HS256", "bad_algorithm");
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === "nbf" && err.reason === "check_failed") {
+      return new TokenError("token not yet valid", "token_not_yet_valid");
+    }
+    const code = `${err.reason === "missing" ? "missing" : "invalid"}_${err.claim}`;
+    return new TokenError(CLAIM_MESSAGES[code] ?? "token claims are invalid", code);
+  }
+  return new TokenError("token is not a compact JWT", "malformed_token");
 }

@@ -13,7 +13,8 @@
 //       {"type": "secret_text", "name": "LEGACY", "text": "..."},
 //       {"type": "json", "name": "CFG", "json": {...}},
 //       {"type": "kv_namespace", "name": "CACHE", "namespace_id": "kv1"},
-//       {"type": "service", "name": "AUTH", "service": "auth"}
+//       {"type": "service", "name": "AUTH", "service": "auth"},
+//       {"type": "d1" | "r2_bucket" | "queue" | "durable_object_namespace", ...} (in memory)
 //     ]}],
 //   "secrets": {"st1": {"api_key_v1": "value", "api_key_v2": "value"}}
 // }
@@ -92,6 +93,10 @@ export function workerOptions(worker, ctx) {
     compatibilityFlags: worker.compatibility_flags ?? [],
     bindings: {},
     kvNamespaces: {},
+    d1Databases: {},
+    r2Buckets: {},
+    queueProducers: {},
+    durableObjects: {},
     secretsStoreSecrets: {},
     serviceBindings: {},
     outboundService: (/** @type {Request} */ req) => ctx.outbound(req),
@@ -116,6 +121,22 @@ export function workerOptions(worker, ctx) {
         break;
       case "service":
         opts.serviceBindings[b.name] = b.entrypoint ? { name: b.service, entrypoint: b.entrypoint } : b.service;
+        break;
+      // Local stand-ins (miniflare, in memory) for what extra_bindings pass through.
+      case "d1":
+        opts.d1Databases[b.name] = b.id;
+        break;
+      case "r2_bucket":
+        opts.r2Buckets[b.name] = b.bucket_name;
+        break;
+      case "queue":
+        opts.queueProducers[b.name] = { queueName: b.queue_name };
+        break;
+      case "durable_object_namespace":
+        if (b.script_name && b.script_name !== worker.name) {
+          throw new Error(`worker ${worker.name}: binding ${b.name} names another script's Durable Object`);
+        }
+        opts.durableObjects[b.name] = b.class_name;
         break;
       default:
         throw new Error(`worker ${worker.name}: binding ${b.name} has unsupported type ${b.type}`);

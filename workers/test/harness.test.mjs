@@ -28,7 +28,7 @@ test("every worker's transitive modules are collected, main first, names relativ
   const expected = {
     "api.js": ["api.js", "lib/http.js", "lib/secrets.js", "lib/audit.js", "lib/json_secret.js", "lib/upstream.js"],
     "vault.js": ["vault.js", "lib/envelope.js", "lib/encoding.js", "lib/keys.js", "lib/secrets.js", "lib/audit.js", "lib/http.js"],
-    "gateway.js": ["gateway.js", "lib/http.js", "lib/secrets.js", "lib/audit.js", "lib/signing.js", "lib/encoding.js", "lib/keys.js", "lib/clients.js", "lib/json_secret.js", "lib/subject.js"],
+    "gateway.js": ["gateway.js", "lib/http.js", "lib/secrets.js", "lib/audit.js", "lib/signing.js", "lib/encoding.js", "lib/keys.js", "lib/clients.js", "lib/json_secret.js", "lib/subject.js", "lib/vendor/jose.js"],
   };
   for (const [main, names] of Object.entries(expected)) {
     const got = collectModules(WORKERS, main).map((m) => m.name);
@@ -58,6 +58,10 @@ test("binding translation: every supported type, duplicates and unknown types re
       { type: "secret_text", name: "LEGACY", text: "s" },
       { type: "kv_namespace", name: "CACHE", namespace_id: "kv1" },
       { type: "service", name: "AUTH", service: "auth" },
+      { type: "d1", name: "DB", id: "db1" },
+      { type: "r2_bucket", name: "MEDIA", bucket_name: "media" },
+      { type: "queue", name: "JOBS", queue_name: "jobs" },
+      { type: "durable_object_namespace", name: "COUNTER", class_name: "Counter" },
     ],
   };
   const o = workerOptions(w, { root: REPO_ROOT, outbound: async () => new Response() });
@@ -65,11 +69,18 @@ test("binding translation: every supported type, duplicates and unknown types re
   assert.deepEqual(o.bindings, { UPSTREAM_URL: "https://u", LEGACY: "s" });
   assert.deepEqual(o.kvNamespaces, { CACHE: "kv1" });
   assert.deepEqual(o.serviceBindings, { AUTH: "auth" });
+  assert.deepEqual(
+    [o.d1Databases, o.r2Buckets, o.queueProducers, o.durableObjects],
+    [{ DB: "db1" }, { MEDIA: "media" }, { JOBS: { queueName: "jobs" } }, { COUNTER: "Counter" }],
+  );
   assert.equal(o.compatibilityDate, "2025-11-01");
   const dup = { ...w, bindings: [w.bindings[1], w.bindings[1]] };
   assert.throws(() => workerOptions(dup, { root: REPO_ROOT, outbound: async () => new Response() }), /two bindings named UPSTREAM_URL/);
-  const bad = { ...w, bindings: [{ type: "d1", name: "DB" }] };
-  assert.throws(() => workerOptions(bad, { root: REPO_ROOT, outbound: async () => new Response() }), /unsupported type d1/);
+  // Workers AI has no local stand-in: refused, not silently left out
+  const bad = { ...w, bindings: [{ type: "ai", name: "AI" }] };
+  assert.throws(() => workerOptions(bad, { root: REPO_ROOT, outbound: async () => new Response() }), /unsupported type ai/);
+  const foreign = { ...w, bindings: [{ type: "durable_object_namespace", name: "C", class_name: "C", script_name: "other" }] };
+  assert.throws(() => workerOptions(foreign, { root: REPO_ROOT, outbound: async () => new Response() }), /another script's Durable Object/);
 });
 
 test("update() keeps KV contents and makes the store hold exactly the listed secrets", async () => {
