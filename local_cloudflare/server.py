@@ -479,6 +479,10 @@ class LocalCloudflare:
         with self._lock:
             self.state.remove_secret(account_id, name)
 
+    def secret_value_writes(self, account_id: str, name: str) -> int:
+        with self._lock:
+            return self.state.secret_value_writes(account_id, name)
+
     def redeploy_script(
         self,
         account_id: str,

@@ -152,6 +152,9 @@ class Secret:
     modified: float
     active_at: float | None  # None: pending until set_secret_status says otherwise
     deleted_at: float | None = None  # set by DELETE: listed as `deleted` for a while
+    value_writes: int = 1
+    """Times a value was written (1 at creation, +1 per PATCH carrying one): tests can tell
+    that a deploy left a value alone without the value ever being kept."""
 
     def status(self, now: float) -> LiveStatus:
         if self.deleted_at is not None:
@@ -367,6 +370,10 @@ class State:
     def secret_value_matches(self, account_id: str, name: str, value: str) -> bool:
         return hmac.compare_digest(self._named_secret(account_id, name).value_digest, digest(value))
 
+    def secret_value_writes(self, account_id: str, name: str) -> int:
+        """How many times the named secret's value was written (see `Secret.value_writes`)."""
+        return self._named_secret(account_id, name).value_writes
+
     def seed_kv_namespace(self, account_id: str, title: str) -> str:
         namespace_id = new_id()
         self.account(account_id).kv[namespace_id] = title
@@ -560,6 +567,7 @@ class State:
         label = f"secret {secret.name!r}"
         if "value" in body:
             secret.value_digest = digest(_checked_value(body["value"], label))
+            secret.value_writes += 1
         if "scopes" in body:
             secret.scopes = _checked_scopes(body["scopes"], label)
         if "comment" in body:

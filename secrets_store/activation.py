@@ -32,7 +32,6 @@ API never returns a secret value.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -48,8 +47,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-
-from secrets_store.sdk_internals import DYNAMIC_PROVIDER_KEY, serialized_dynamic_provider
 
 DEFAULT_TIMEOUT_SECONDS = 120
 FIRST_DELAY_SECONDS = 0.5
@@ -283,7 +280,7 @@ def wait_until_active(
         secret = _read(client, account_id=account_id, store_id=store_id, secret_id=secret_id)
         status = getattr(secret, "status", None)
         if status == "active":
-            return status
+            return "active"
         if secret is None or status == "deleted":
             raise ActivationError(
                 f"secret {name} (id {secret_id}) in store {store_id}: Cloudflare reports it "
@@ -320,24 +317,6 @@ def _read(client: Any, *, account_id: str, store_id: str, secret_id: str) -> Any
         ) from None
 
 
-_SERIALIZED: dict[type[ResourceProvider], tuple[str, bool]] = {}
-_SERIALIZED_LOCK = threading.Lock()
-
-
-def serialized_provider(provider_class: type[ResourceProvider]) -> tuple[str, bool]:
-    """A fresh `provider_class()` serialized as `pulumi.dynamic.Resource` would, once per class.
-
-    Every `SecretActivation` sends the same `__provider` (a new provider holds no state
-    until the engine calls `configure`), so computing it once per process changes no
-    input and no URN; the SDK's own path re-serializes per resource and degrades with
-    each call (see `sdk_internals.serialized_dynamic_provider`).
-    """
-    with _SERIALIZED_LOCK:
-        if provider_class not in _SERIALIZED:
-            _SERIALIZED[provider_class] = serialized_dynamic_provider(provider_class())
-        return _SERIALIZED[provider_class]
-
-
 class SecretActivation(Resource, module="secrets-store", name="SecretActivation"):
     """One secret version, once Cloudflare reports it `active`. Its `name` feeds the bindings.
 
@@ -371,13 +350,9 @@ class SecretActivation(Resource, module="secrets-store", name="SecretActivation"
             "status": None,
             **credential_inputs(cloudflare_provider(opts), api_token),
         }
-        # What `pulumi.dynamic.Resource.__init__` does, with the provider serialized once
-        # per process instead of once per resource (same `__provider` input, same type).
-        serialized, captured_secrets = serialized_provider(ActivationProvider)
-        always = getattr(ActivationProvider, "serialize_as_secret_always", True)
-        props[DYNAMIC_PROVIDER_KEY] = (
-            pulumi.Output.secret(serialized) if always or captured_secrets else serialized
-        )
-        pulumi.CustomResource.__init__(
-            self, f"pulumi-python:{self._resource_type_name}", resource_name, props, opts
-        )
+        # The SDK's public path: it serializes the provider for each resource. Each of those
+        # calls also wraps pickle's `_batch_setitems` once more for good (pulumi 3.272), so a
+        # process fails after ~950 of them; one `pulumi up` runs at most 200 (100 secrets,
+        # two live versions each). Offline runs, many per process, serialize once per
+        # provider (`sdk_internals.lean_sdk`).
+        super().__init__(ActivationProvider(), resource_name, props, opts)

@@ -1,16 +1,25 @@
-"""Reads the stack's `secrets-store:` config from the Pulumi runtime into a `StackSpec`."""
+"""Reads the stack's `secrets-store:` config from the Pulumi runtime into a `StackSpec`.
+
+Public Pulumi APIs only (`pulumi.Config`, and `pulumi.runtime`'s exported config
+functions): the settings keys are known, and the value keys are those the settings name
+(each secret's live versions, each worker's `secretText`). Keys nobody names are found in
+the config the language host hands the program (`pulumi.runtime.get_config_env()`, the
+`PULUMI_CONFIG` bag), so a misspelt key is still refused; a program given its config only
+in-process (Automation API inline programs) reads the same settings, and refuses no
+unknown key.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import config as runtime_config
+import pulumi.runtime
 from pydantic import SecretStr
 
-from secrets_store import sdk_internals
 from secrets_store.errors import SpecError
 from secrets_store.spec import (
     NAMESPACE,
@@ -19,6 +28,7 @@ from secrets_store.spec import (
     StackSpec,
     parse_stack,
     shown,
+    value_key,
 )
 from secrets_store.topology import merged, read_topology, topology_path
 
@@ -26,11 +36,12 @@ STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers", "rotation")
 PLAIN_KEYS = ("accountId", "namePrefix")
 # Set only by secretsctl's offline runs: secret keys of the stack file it could not decrypt,
 # and that the run is a plan (placeholders are shown, not refused).
-OPAQUE_KEYS = "secretsctl:opaqueKeys"
-OFFLINE_KEY = "secretsctl:offline"
+OFFLINE_NAMESPACE = "secretsctl"
+OPAQUE_KEYS = f"{OFFLINE_NAMESPACE}:opaqueKeys"
+OFFLINE_KEY = f"{OFFLINE_NAMESPACE}:offline"
 # Set only by secretsctl's offline runs: the topology file of the stack file's project ("":
 # none), which may not be the one next to the program it runs (a scratch copy of a stack).
-TOPOLOGY_KEY = "secretsctl:topologyFile"
+TOPOLOGY_KEY = f"{OFFLINE_NAMESPACE}:topologyFile"
 
 
 class PlaceholderError(SpecError, pulumi.RunError):
@@ -39,25 +50,25 @@ class PlaceholderError(SpecError, pulumi.RunError):
 
 def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
     """The validated spec of the running stack. Raises `SpecError` before any resource exists."""
-    raw = _namespace_config()
-    secret_keys = sdk_internals.secret_config_keys()
-    opaque = set(json.loads(runtime_config.get_config(OPAQUE_KEYS) or "[]"))
-    structured: dict[str, Any] = {}
-    values: dict[str, ConfigValue] = {}
-    for key, text in raw.items():
+    config = pulumi.Config(NAMESPACE)
+    offline = pulumi.Config(OFFLINE_NAMESPACE)
+    secret_keys = set(pulumi.runtime.get_config_secret_keys_env())
+    opaque = set(json.loads(offline.get("opaqueKeys") or "[]"))
+
+    def is_secret(key: str) -> bool:
         full = f"{NAMESPACE}:{key}"
-        secret = full in secret_keys or runtime_config.is_config_secret(full)
-        if key in (*PLAIN_KEYS, *STRUCTURED_KEYS) and secret:
+        return full in secret_keys or pulumi.runtime.is_config_secret(full)
+
+    structured: dict[str, Any] = {}
+    for key in (*PLAIN_KEYS, *STRUCTURED_KEYS):
+        text = config.get(key)
+        if text is None:
+            continue
+        if is_secret(key):
             structured[key] = SecretStr(text)  # refused by parse_stack without being shown
-        elif key in PLAIN_KEYS:
-            structured[key] = text
-        elif key in STRUCTURED_KEYS:
-            structured[key] = _decode(text)
         else:
-            values[key] = ConfigValue(
-                value=None if full in opaque else SecretStr(text), secure=secret
-            )
-    given = runtime_config.get_config(TOPOLOGY_KEY)
+            structured[key] = text if key in PLAIN_KEYS else _decode(text)
+    given = offline.get("topologyFile")
     if given is None:
         topology = read_topology(topology_path(root))
     else:
@@ -65,6 +76,15 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
     if topology is not None:
         # Shared declarations under the stack's own (`secrets-store.yaml`, README).
         structured = merged(topology.data, structured)
+    values: dict[str, ConfigValue] = {}
+    for key in sorted(_named_value_keys(structured) | _handed_keys()):
+        text = config.get(key)
+        if text is None or key in (*PLAIN_KEYS, *STRUCTURED_KEYS):
+            continue
+        full = f"{NAMESPACE}:{key}"
+        values[key] = ConfigValue(
+            value=None if full in opaque else SecretStr(text), secure=is_secret(key)
+        )
     spec = parse_stack(
         stack or pulumi.get_stack(),
         structured,
@@ -72,7 +92,7 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
         module_exists=lambda path: (root / path).is_file(),
         load_schema=lambda path: load_schema_file(root, path),
     )
-    if spec.placeholders and runtime_config.get_config(OFFLINE_KEY) != "true":
+    if spec.placeholders and offline.get("offline") != "true":
         # Before any resource: a placeholder account or store id would fail halfway through.
         raise PlaceholderError(spec.placeholders)
     return spec
@@ -126,11 +146,35 @@ def load_schema_file(root: Path, schema: str) -> SchemaFile:
     return SchemaFile(schema=schema_data)
 
 
-def _namespace_config() -> dict[str, str]:
-    """Every `secrets-store:` key the runtime was given, without the namespace."""
-    merged = sdk_internals.all_config()
+def _named_value_keys(structured: Mapping[str, Any]) -> set[str]:
+    """Value keys the settings name: each secret's live versions, each worker's secretText
+    (from the raw settings: parse_stack reports what is wrong with them)."""
+    keys: set[str] = set()
+    secrets = structured.get("secrets")
+    rotation = structured.get("rotation")
+    rotation = rotation if isinstance(rotation, Mapping) else {}
+    for name, secret in secrets.items() if isinstance(secrets, Mapping) else ():
+        if not isinstance(secret, Mapping):
+            continue
+        position = rotation.get(name)
+        if isinstance(position, Mapping):
+            secret = {**secret, **position}  # the position's home in the new form
+        for field in ("current", "next"):
+            version = secret.get(field, 1 if field == "current" else None)
+            if isinstance(version, int) and not isinstance(version, bool):
+                keys.add(value_key(str(name), version))
+    workers = structured.get("workers")
+    for worker in workers.values() if isinstance(workers, Mapping) else ():
+        texts = worker.get("secretText") if isinstance(worker, Mapping) else None
+        if isinstance(texts, Mapping):
+            keys |= {str(k) for k in texts.values() if isinstance(k, str)}
+    return keys
+
+
+def _handed_keys() -> set[str]:
+    """Every `secrets-store:` key of the config bag the language host hands the program."""
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix) :] for k in pulumi.runtime.get_config_env() if k.startswith(prefix)}
 
 
 def _decode(text: Any) -> Any:

@@ -104,7 +104,14 @@ if TYPE_CHECKING:  # the checker sees the public types, which have the same shap
     from secrets_store.worker import WorkerArgs
 else:
     SecretsStoreArgs = strict_args(store.SecretsStoreArgs)
-    VersionedSecretArgs = strict_args(secret.VersionedSecretArgs)
+    # Map keys are strings in every other language: versions are "1", "2" there. And only
+    # Python passes `store=`, which lets it leave out the account id.
+    VersionedSecretArgs = strict_args(
+        secret.VersionedSecretArgs,
+        account_id=pulumi.Input[str],
+        values=NotRequired[Mapping[str, pulumi.Input[str]]],
+        import_ids=NotRequired[Mapping[str, str]],
+    )
     # extra_bindings from other languages: maps of the provider's binding fields (snake_case),
     # read by Worker like the dicts Python may pass.
     WorkerArgs = strict_args(

@@ -82,14 +82,17 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
         if secret.comment is not None:
             args["comment"] = secret.comment
         if secret.import_ids:
-            args["import_ids"] = {str(v): i for v, i in secret.import_ids.items()}
+            args["import_ids"] = dict(secret.import_ids)
         if secret.source == "generate":
             args["generate"] = True
         else:
             # Plain here: SecretsStoreSecret marks `value` secret itself (its schema says so,
             # tests/test_public_api.py checks it); a wrap per value was two more tasks each.
+            # An imported version keeps its live value: none is read, none is sent.
             args["values"] = {
-                str(v): plain_value(spec.value_key(name, v)) for v in secret.position.live_versions
+                v: plain_value(spec.value_key(name, v))
+                for v in secret.position.live_versions
+                if v not in secret.import_ids
             }
         return args
 

@@ -4,17 +4,16 @@ Pinned: pulumi==3.272.0 (`PINNED_PULUMI`). `tests/test_sdk_internals.py` names
 that version and fails loudly when an upgrade moves or changes any of these, so
 an upgrade is a deliberate review of this file, not a surprise in production.
 
-- Reading the stack's config: the runtime keeps all config keys and which are
-  secret in context variables (`runtime_config.CONFIG`, `_SECRET_KEYS`) with no
-  public accessor for "every key"; the program needs every `secrets-store:` key.
 - Offline runs under mocks (secretsctl only): configuring the mock runtime
   (`settings.configure`, `ROOT`, `reset_options`), five speed-ups that swap
   SDK functions for the length of one mocked run (`lean_sdk`), and the executor the
   SDK's monitor calls run on (`MonitorCallsInline`: the SDK calls the monitor through
   `run_in_executor(None, ...)`).
-- Dynamic resources (`SecretActivation`): the serialized provider that
-  `pulumi.dynamic.Resource` sends as the `__provider` input, computed once per
-  provider class (`serialized_dynamic_provider`, `DYNAMIC_PROVIDER_KEY`).
+- Dynamic resources, offline only: the serialized provider that `pulumi.dynamic.Resource`
+  sends as the `__provider` input, computed once per provider in a process of many mocked
+  runs (`serialize_once`, `DYNAMIC_PROVIDER_KEY`).
+
+Nothing on the `pulumi up` path imports this module (tests/test_sdk_internals.py checks).
 """
 
 from __future__ import annotations
@@ -30,29 +29,14 @@ from typing import Any
 from pulumi import _types as pulumi_types
 from pulumi import output as pulumi_output
 from pulumi.dynamic import dynamic as pulumi_dynamic
-from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc as pulumi_rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
-from pulumi.runtime._serialization import _serialize
 from pulumi.runtime.proto import source_pb2
 
 PINNED_PULUMI = "3.272.0"
-
-
-# ---- config --------------------------------------------------------------------------
-
-
-def all_config() -> dict[str, Any]:
-    """Every config key the runtime was given (environment and in-process), by full key."""
-    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-
-
-def secret_config_keys() -> set[str]:
-    """Full keys of every config value that is a Pulumi secret."""
-    return set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
 
 
 # ---- dynamic resources ---------------------------------------------------------------
@@ -60,18 +44,32 @@ def secret_config_keys() -> set[str]:
 DYNAMIC_PROVIDER_KEY: str = pulumi_dynamic.PROVIDER_KEY
 """The input under which `pulumi.dynamic.Resource` sends its serialized provider."""
 
+_SERIALIZED: dict[tuple[Any, ...], tuple[Any, bool]] = {}
 
-def serialized_dynamic_provider(provider: Any) -> tuple[str, bool]:
-    """`provider` serialized exactly as `pulumi.dynamic.Resource.__init__` does it:
-    (base64 dill text, whether a secret Output was captured).
 
-    The SDK does this for every dynamic resource, and each call also wraps pickle's
-    `_Pickler._batch_setitems` once more without ever unwrapping it, so in one process
-    every call gets slower and the ~950th fails with RecursionError (a 100-secret
-    stack run a few times in one process, as `make bench` and the tests do). Callers
-    cache the result per provider class (`secrets_store.activation`).
+def serialize_once() -> Callable[..., tuple[Any, bool]]:
+    """The SDK's `_serialize` (what `pulumi.dynamic.Resource.__init__` serializes its provider
+    with), answered from a per-process cache for a provider equal to one seen before.
+
+    Each SDK serialization also wraps pickle's `_Pickler._batch_setitems` once more without
+    ever unwrapping it: in one process every call gets slower and the ~950th fails with
+    RecursionError. Offline runs put one stack through the program many times in a process
+    (`make bench`, the tests): for the length of each, a provider of the same class and
+    state (`SecretActivation`'s is stateless until the engine configures it) is
+    serialized once, giving the same `__provider` input and secrecy flag as the SDK.
     """
-    return _serialize(True, pulumi_dynamic.serialize_provider, provider)
+    sdk = pulumi_dynamic._serialize
+
+    def serialize(allow_secrets: bool, f: Callable[..., Any], *args: Any) -> tuple[Any, bool]:
+        provider = args[0] if len(args) == 1 else None
+        if provider is None:
+            return sdk(allow_secrets, f, *args)
+        key = (allow_secrets, f, type(provider), repr(sorted(vars(provider).items())))
+        if key not in _SERIALIZED:
+            _SERIALIZED[key] = sdk(allow_secrets, f, provider)
+        return _SERIALIZED[key]
+
+    return serialize
 
 
 # ---- the mock runtime ------------------------------------------------------------------
@@ -260,6 +258,7 @@ def lean_sdk() -> Iterator[None]:
         pulumi_types.resource_types,
         pulumi_resource.create_urn,
         pulumi_mocks._sync_await,
+        pulumi_dynamic._serialize,
     )
     threshold = gc.get_threshold()
     pulumi_stack.wait_for_rpcs = wait_for_rpcs
@@ -267,6 +266,7 @@ def lean_sdk() -> Iterator[None]:
     pulumi_types.resource_types = cached_resource_types()  # type: ignore[assignment]
     pulumi_resource.create_urn = known_urn_first()
     pulumi_mocks._sync_await = eager_plain_serialize()  # type: ignore[assignment]
+    pulumi_dynamic._serialize = serialize_once()
     gc.set_threshold(max(GC_THRESHOLD, threshold[0]), *threshold[1:])
     try:
         yield
@@ -277,5 +277,6 @@ def lean_sdk() -> Iterator[None]:
             pulumi_types.resource_types,
             pulumi_resource.create_urn,
             pulumi_mocks._sync_await,
+            pulumi_dynamic._serialize,
         ) = saved
         gc.set_threshold(*threshold)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack, overload
 
@@ -11,7 +13,7 @@ import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.errors import Problem, SpecError
-from secrets_store.grammar import BINDING_NAME
+from secrets_store.grammar import BINDING_NAME, NAME_PREFIX
 from secrets_store.rotation import (
     Position,
     cloudflare_secret_name,
@@ -20,7 +22,6 @@ from secrets_store.rotation import (
 )
 from secrets_store.spec import (
     KEY_BYTES,
-    NAME_PREFIX,
     NAMESPACE,
     SecretSpec,
     check_secret,
@@ -32,12 +33,22 @@ if TYPE_CHECKING:
 
 TYPE = "secrets-store:index:VersionedSecret"
 
+IMPORTED_VALUE_PLACEHOLDER = "[secretsctl: imported version, its value stays in Cloudflare]"
+"""What an imported version registers as its `value`: never applied (see `_version_options`)."""
+IMPORTED_IGNORES = ("value", "scopes", "comment")
+"""Inputs an imported version never sends to Cloudflare (see `_version_options`)."""
+
+Versioned = Mapping[int, pulumi.Input[str]] | Mapping[str, pulumi.Input[str]]
+"""Something per version, keyed by version number: `{1: ...}` from Python, `{"1": ...}` from
+other languages (map keys are strings there)."""
+
 
 class VersionedSecretArgs(TypedDict):
     """A secret and where it stands in its rotation. Values are Pulumi secrets by construction."""
 
-    account_id: pulumi.Input[str]
-    """The Cloudflare account id."""
+    account_id: NotRequired[pulumi.Input[str]]
+    """The Cloudflare account id. Required, unless Python code passes `store=` (then the
+    store's account is the default)."""
     store_id: NotRequired[pulumi.Input[str]]
     """The store holding every version (a `SecretsStore`'s `store_id`). Required, unless Python
     code passes `store=` instead."""
@@ -52,15 +63,17 @@ class VersionedSecretArgs(TypedDict):
     """The version being rotated in; set exactly while `stage` is fallback or swapped."""
     stage: NotRequired[str]
     """steady | fallback | swapped. One stage per deploy. Default steady."""
-    values: NotRequired[Mapping[str, pulumi.Input[str]]]
-    """The value of each live version, by version number ("1", "2"; Python also takes ints).
-    Made Pulumi secrets whatever they are given as. Leave out with `generate`; with neither,
-    each version's value is the secret stack config `secrets-store:<secret>_v<N>`."""
+    values: NotRequired[Versioned]
+    """The value of each live version, by version number (1, 2; "1", "2" also do). Made
+    Pulumi secrets whatever they are given as. Leave out with `generate`, and for a version
+    in `import_ids` (an imported version keeps its live value); with neither, each other
+    version's value is the secret stack config `secrets-store:<secret>_v<N>`."""
     generate: NotRequired[bool]
     """Draw each version's value as 32 random bytes (base64), kept in Pulumi state and never
     regenerated unless the version changes. Default false."""
     scopes: NotRequired[list[str]]
-    """Services that may read it: access, ai_gateway, dex, workers. Default [workers]."""
+    """Services that may read it: workers only (access, ai_gateway and dex are refused: they
+    refer to a secret by one name, which every rotation changes). Default [workers]."""
     name_prefix: NotRequired[str]
     """Prefixed to the Cloudflare names (`{prefix}{secret}_v{N}`), for envs sharing one account.
     Default empty."""
@@ -68,9 +81,10 @@ class VersionedSecretArgs(TypedDict):
     """The secret's name S (no spaces). Default: the resource name."""
     comment: NotRequired[str]
     """Free text shown in the Cloudflare dashboard."""
-    import_ids: NotRequired[Mapping[str, str]]
-    """Existing Cloudflare secrets to adopt instead of create, by version ("1"; Python also
-    takes ints): Pulumi import ids `<account_id>/<store_id>/<secret_id>`."""
+    import_ids: NotRequired[Mapping[int, str] | Mapping[str, str]]
+    """Existing Cloudflare secrets to adopt instead of create, by version (1; "1" also does):
+    Pulumi import ids `<account_id>/<store_id>/<secret_id>`. An imported version keeps its
+    live value, scopes and comment: it needs no value, and none is ever sent."""
     wait_until_active: NotRequired[bool]
     """Bind a new version only once Cloudflare reports it active (a pending one fails the Worker
     upload with error 10182). Default true."""
@@ -91,13 +105,17 @@ class VersionedSecret(pulumi.ComponentResource):
       `active` (a `SecretActivation` waits, bounded; one read when it already is).
     - Values are always Pulumi secrets. `generate=True` draws 32 random bytes (base64)
       with a `random.RandomBytes` per version, stable across runs.
-    - Children are named after the secret (`<secret>-v<N>`), not after this component,
-      so renaming or moving the component only needs an alias.
-    - Refused at construction, naming the argument: a stage without `next`, a bad scope,
-      a secret name with a space, a missing value.
+    - A version in `import_ids` is adopted, never written: Cloudflare keeps its live value
+      (the program sends none and needs none), scopes and comment.
+    - Children are named after this component (`<name>-v<N>`), so two components can never
+      register the same child, whatever their secret names and prefixes. Releases before
+      0.4 named them after the secret (`<secret>-v<N>`): an alias keeps those URNs.
+    - Refused at construction, naming the argument: a stage without `next`, a bad scope
+      (access, ai_gateway and dex: see README "Scopes"), a secret name with a space, a
+      missing value.
 
     Example:
-        key = VersionedSecret("api_key", account_id=ACCOUNT, store=store, kind="api_key",
+        key = VersionedSecret("api_key", store=store, kind="api_key",
                               current=1, next=2, stage="fallback",
                               values={1: pulumi.Output.secret(v1), 2: pulumi.Output.secret(v2)})
         Worker("edge", ..., bindings={"PRIMARY_KEY": SecretBinding(key, fallback="FALLBACK_KEY")})
@@ -144,14 +162,16 @@ class VersionedSecret(pulumi.ComponentResource):
         settings: dict[str, Any] = {**(args or {}), **kwargs}
         if store is not None:
             settings.setdefault("store_id", store.store_id)
+            settings.setdefault("account_id", store.account_id)
         secret = settings.get("secret_name") or name
         where = f"VersionedSecret {name}"
         if not any(k in settings for k in POSITION_ARGS):
             settings.update(configured_position(secret))
+        imports = _versions(settings.get("import_ids"), where, "import_ids")
         if settings.get("values") is None and not settings.get("generate"):
-            settings["values"] = configured_values(secret, settings)
-        values = _versions(settings.get("values"), where)
-        spec = _checked(secret, settings, where, values)
+            settings["values"] = configured_values(secret, settings, imported=set(imports))
+        values = _versions(settings.get("values"), where, "values")
+        spec = _checked(secret, settings, where, values, set(imports))
 
         self.secret = secret
         """The secret's name S (plain)."""
@@ -163,25 +183,33 @@ class VersionedSecret(pulumi.ComponentResource):
             self.cloudflare_name(v) for v in self.position.live_versions
         ]
         """Cloudflare names of the live versions (plain data: known before deploy)."""
+        self.imported: dict[int, str] = {
+            v: str(i) for v, i in imports.items() if v in self.position.live_versions
+        }
+        """Import id per live version adopted from Cloudflare (plain data)."""
         self.version_names: dict[int, pulumi.Output[str]] = {}
         """Cloudflare name per live version, resolving once it is active: bind these."""
         self.store_id = pulumi.Output.from_input(settings["store_id"])
         wait = settings.get("wait_until_active", True)
         timeout = int(settings.get("active_timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
 
-        imports = {int(v): i for v, i in (settings.get("import_ids") or {}).items()}
         for version in self.position.live_versions:
-            child = f"{secret}-v{version}"
+            child = f"{name}-v{version}"
+            renamed = _previous_child_name(opts.parent if opts else None, name, secret, version)
+            import_id = self.imported.get(version)
             resource = cloudflare.SecretsStoreSecret(
                 child,
                 account_id=settings["account_id"],
                 store_id=settings["store_id"],
                 name=self.cloudflare_name(version),
-                value=self._value(child, version, settings.get("generate"), values),
+                value=(
+                    IMPORTED_VALUE_PLACEHOLDER
+                    if import_id
+                    else self._value(child, renamed, version, settings.get("generate"), values)
+                ),
                 scopes=list(spec.scopes),
                 comment=spec.comment,
-                # An existing secret (`secretsctl init`) is adopted, not created a second time.
-                opts=pulumi.ResourceOptions(parent=self, import_=imports.get(version)),
+                opts=_version_options(self, renamed, import_id),
             )
             if not wait:
                 self.version_names[version] = resource.name
@@ -193,7 +221,9 @@ class VersionedSecret(pulumi.ComponentResource):
                 secret_id=resource.id,
                 name=resource.name,
                 timeout_seconds=timeout,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(
+                    parent=self, aliases=_aliases(renamed and f"{renamed}-active")
+                ),
             )
             self.version_names[version] = active.name
 
@@ -258,6 +288,7 @@ class VersionedSecret(pulumi.ComponentResource):
     def _value(
         self,
         child: str,
+        renamed: str | None,
         version: int,
         generate: bool | None,
         values: Mapping[int, pulumi.Input[str]],
@@ -269,11 +300,80 @@ class VersionedSecret(pulumi.ComponentResource):
                 f"{child}-value",
                 length=KEY_BYTES,
                 opts=pulumi.ResourceOptions(
-                    parent=self, additional_secret_outputs=["base64", "hex"]
+                    parent=self,
+                    additional_secret_outputs=["base64", "hex"],
+                    # A new name would draw a new value: the alias keeps the drawn one.
+                    aliases=_aliases(renamed and f"{renamed}-value"),
                 ),
             )
             return generated.base64
         return values[version]
+
+
+def _version_options(
+    parent: VersionedSecret, renamed: str | None, import_id: str | None
+) -> pulumi.ResourceOptions:
+    """Options of one version's `SecretsStoreSecret`.
+
+    An imported version (`import_id`, from `secretsctl init`) must keep its live value. The
+    provider's importer reads only account, store and id (Cloudflare never returns a value,
+    and `value` is write-only), so the program's `value` would differ from the imported state,
+    and `value` is a required input of the SDK (`Missing required property 'value'`): the
+    program sends `IMPORTED_VALUE_PLACEHOLDER` and ignores changes to it. The engine's
+    semantics make that placeholder unreachable for Cloudflare:
+    - import: the engine reads the resource and diffs the program's inputs against it, with
+      `ignore_changes` applied; an ignored field is no difference, so the import completes
+      with a read and no write (without it, `value` differs and the import fails, or, as
+      reported for this provider, is followed by an update writing the config's value);
+    - every later deploy: before diffing, the engine replaces each ignored input with the
+      one in state (the same placeholder), so `value` never shows a change, and no
+      Create/Update is ever planned because of it.
+    `scopes` and `comment` are ignored as well: the provider's update sends every field
+    that differs from its state, and an import leaves `value` empty in that state, so an
+    update made for a scope or a comment would send the placeholder as the value. A rotation
+    creates the next version (with its real value) and deletes the imported one.
+    """
+    return pulumi.ResourceOptions(
+        parent=parent,
+        import_=import_id,
+        ignore_changes=list(IMPORTED_IGNORES) if import_id else None,
+        aliases=_aliases(renamed),
+    )
+
+
+def _aliases(previous: str | None) -> list[pulumi.Input[str | pulumi.Alias]] | None:
+    return [pulumi.Alias(name=previous)] if previous else None
+
+
+# Children claimed under their pre-0.4 names in the running program, per event loop (one per
+# program run): (parent of the component, previous child name) -> claimed.
+_CLAIMED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[tuple[int, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _previous_child_name(
+    parent: pulumi.Resource | None, name: str, secret: str, version: int
+) -> str | None:
+    """The child's name before 0.4 (`<secret>-v<N>`), when it differs from today's.
+
+    Two components of one secret name collided then, so at most one of them can have state
+    under that name; two aliases of one URN fail the deploy (engine error 2008). The first
+    component of the program to claim a previous name gets the alias.
+    """
+    if name == secret:
+        return None  # the same name as before: nothing moved
+    previous = f"{secret}-v{version}"
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return previous
+    claimed = _CLAIMED.setdefault(loop, set())
+    key = (id(parent), previous)
+    if key in claimed:
+        return None
+    claimed.add(key)
+    return previous
 
 
 def rotation_bindings(
@@ -365,9 +465,12 @@ def configured_position(secret: str) -> dict[str, Any]:
     return {k: v for k, v in position.items() if v is not None}
 
 
-def configured_values(secret: str, settings: Mapping[str, Any]) -> dict[int, pulumi.Input[str]]:
-    """Each live version's value from the secret stack config `secrets-store:<secret>_v<N>`.
-    SpecError naming each missing key and the command that sets it."""
+def configured_values(
+    secret: str, settings: Mapping[str, Any], imported: set[int] | None = None
+) -> dict[int, pulumi.Input[str]]:
+    """Each live version's value from the secret stack config `secrets-store:<secret>_v<N>`,
+    but for the `imported` ones (they keep their live values: none is read). SpecError
+    naming each missing key and the command that sets it."""
     try:
         position = position_from(settings)
     except (OverflowError, ValueError, TypeError):
@@ -378,6 +481,8 @@ def configured_values(secret: str, settings: Mapping[str, Any]) -> dict[int, pul
     values: dict[int, pulumi.Input[str]] = {}
     problems = []
     for version in position.live_versions:
+        if version in (imported or ()):
+            continue
         key = value_key(secret, version)
         value = config.get_secret(key)
         if value is None:
@@ -396,23 +501,29 @@ def configured_values(secret: str, settings: Mapping[str, Any]) -> dict[int, pul
     return values
 
 
-def _versions(values: Any, where: str) -> dict[int, pulumi.Input[str]]:
-    """`values` keyed by int, whether given as ints (Python) or strings (other languages)."""
-    if values is None:
+def _versions(given: Any, where: str, argument: str) -> dict[int, Any]:
+    """`given` keyed by int, whether given as ints (Python) or strings (other languages)."""
+    if given is None:
         return {}
-    if not isinstance(values, Mapping):
+    if not isinstance(given, Mapping):
         raise SpecError(
-            [Problem(f"{where}.values", f"must map version to value, got {type(values).__name__}")]
+            [
+                Problem(
+                    f"{where}.{argument}",
+                    f"must map version to a value, got {type(given).__name__} "
+                    f"(pass {argument}={{1: ...}})",
+                )
+            ]
         )
-    out: dict[int, pulumi.Input[str]] = {}
-    for version, value in values.items():
+    out: dict[int, Any] = {}
+    for version, value in given.items():
         try:
             out[int(version)] = value
         except (TypeError, ValueError):
             raise SpecError(
                 [
                     Problem(
-                        f"{where}.values",
+                        f"{where}.{argument}",
                         f"keys are version numbers, got {version!r} (use 1, 2, ...)",
                     )
                 ]
@@ -421,12 +532,14 @@ def _versions(values: Any, where: str) -> dict[int, pulumi.Input[str]]:
 
 
 def _checked(
-    secret: str, settings: Mapping[str, Any], where: str, values: Mapping[int, Any]
+    secret: str,
+    settings: Mapping[str, Any],
+    where: str,
+    values: Mapping[int, Any],
+    imported: set[int],
 ) -> SecretSpec:
     """The secret's spec, or SpecError with every problem (never a value)."""
-    fields = {
-        k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")
-    }
+    fields = {k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")}
     fields["source"] = "generate" if settings.get("generate") else "config"
     checked, problems = check_secret(secret, fields, where)
     prefix = settings.get("name_prefix") or ""
@@ -434,7 +547,7 @@ def _checked(
         problems.append(
             Problem(
                 f"{where}.name_prefix",
-                f"must be lowercase letters, digits, - or _, got {prefix!r}",
+                f"must be lowercase letters, digits, - or _, got {prefix!r} (for example dev_)",
             )
         )
     if "store_id" not in settings:
@@ -442,16 +555,18 @@ def _checked(
             Problem(f"{where}.store_id", "is required, got nothing (pass store_id or store)")
         )
     if "account_id" not in settings:
-        problems.append(Problem(f"{where}.account_id", "is required, got nothing (add it)"))
+        problems.append(
+            Problem(f"{where}.account_id", "is required, got nothing (pass account_id or store)")
+        )
     if checked is not None and not settings.get("generate"):
         for version in checked.position.live_versions:
-            if version not in values:
+            if version not in values and version not in imported:
                 problems.append(
                     Problem(
                         f"{where}.values",
                         f"no value for version {version}, got versions "
                         f"{sorted(values) or 'none'} (pass values={{{version}: ...}}, "
-                        "or generate=True)",
+                        f"import_ids={{{version}: ...}} or generate=True)",
                     )
                 )
     if problems or checked is None:

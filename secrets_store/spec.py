@@ -62,6 +62,12 @@ STAGE_NAMES = ("steady", "fallback", "swapped")
 SOURCES = ("config", "generate")
 # Cloudflare requires scopes in alphabetical order; we sort what users write.
 SCOPES = ("access", "ai_gateway", "dex", "workers")
+ROTATABLE_SCOPES = ("workers",)
+"""Scopes a versioned secret may have. Access, AI Gateway and dex refer to a secret by one
+name and read it with no fallback, while every rotation creates `<S>_v<N+1>` and deletes
+`<S>_v<N>`: they would lose the secret when a rotation finishes. A stable name rewritten in
+place would break them at once instead (no overlap of old and new value), so they are
+refused, with the reason, rather than half-supported. README: "Scopes"."""
 
 MAX_SECRETS_PER_ACCOUNT = 100  # Secrets Store beta limit, counted in Cloudflare secrets (versions)
 MAX_VALUE_BYTES = 65_536  # Cloudflare's limit on one secret value
@@ -232,7 +238,8 @@ class SecretSpec(_Model):
     kind: str
     """api_key | encryption_key | signing_key | json | opaque. Decides the workers' helpers."""
     scopes: tuple[str, ...] = ("workers",)
-    """Services that may read it: access, ai_gateway, dex, workers. Default [workers]."""
+    """Services that may read it: workers (access, ai_gateway and dex are refused, see
+    `ROTATABLE_SCOPES`). Default [workers]."""
     current: int = Field(default=1, ge=1)
     """The version every primary binding uses while steady. Default 1."""
     next: int | None = Field(default=None, ge=2)
@@ -249,7 +256,8 @@ class SecretSpec(_Model):
     import_ids: dict[int, str] = Field(default_factory=dict)
     """Existing Cloudflare secrets to adopt, by version: Pulumi import ids
     `<account_id>/<store_id>/<secret_id>` (`secretsctl init` writes them). Adopted, not
-    created again; remove an entry once `pulumi up` has imported it."""
+    created again, and never written: such a version keeps its live value, needs no value in
+    config, and the program sends none. Keep the entry while the version lives."""
     reencrypted: int | Literal["retired"] | None = None
     """encryption_key: what its stored values are encrypted with. N: re-encrypted with version
     N (`secretsctl rotate --reencrypted` writes it when finishing; `check` refuses a finish
@@ -351,7 +359,14 @@ class SecretSpec(_Model):
             )
         bad = [s for s in scopes if s not in SCOPES]
         if bad:
-            raise ValueError(f"{shown(bad[0])} is not a scope (use {_one_of(SCOPES)})")
+            raise ValueError(f"{shown(bad[0])} is not a scope (use {_one_of(ROTATABLE_SCOPES)})")
+        named = [s for s in scopes if s not in ROTATABLE_SCOPES]
+        if named:
+            raise ValueError(
+                f"{named[0]} refers to a secret by one name, which every rotation changes "
+                f"(<secret>_v<N>), got {shown(named[0])} (use [workers]; a secret that "
+                f"{named[0]} reads stays outside this stack, see README \"Scopes\")"
+            )
         if len(set(scopes)) != len(scopes):
             twice = sorted(s for s, n in Counter(scopes).items() if n > 1)
             raise ValueError(f"lists a scope twice, got {', '.join(twice)} twice (list each once)")
@@ -871,7 +886,7 @@ def check_secret(
             # Component arguments here are names and positions, never values.
             problems.append(Problem(f"{where}.{loc}", _message(err)))
         return None, problems
-    if not _secret_ok(secret, spec, lambda path, message: add(path, message)):
+    if not _secret_ok(secret, spec, add, python=True):
         return None, problems
     return (spec if not problems else None), problems
 
@@ -897,21 +912,30 @@ def _message(err: Any) -> str:
     return f"{msg[0].lower()}{msg[1:]}, got {shown(err.get('input'))}"
 
 
-def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> bool:
-    """Cross-field rules of one secret; True when its position is usable."""
+def _secret_ok(
+    name: str, spec: SecretSpec, add: Callable[[str, str], None], python: bool = False
+) -> bool:
+    """Cross-field rules of one secret; True when its position is usable.
+
+    `python`: the fixes are worded as the component's arguments (`next=2`), not as the
+    stack file's keys (`next: 2`)."""
     path = f"secrets.{name}"
+
+    def setting(key: str, value: Any) -> str:
+        return f"{key}={value!r}" if python else f"{key}: {value}"
+
     ok = True
     if spec.stage == "steady" and spec.next is not None:
         add(
             f"{path}.next",
             f"is set while stage is steady, got next={spec.next} (set "
-            "stage: fallback to start the rotation, or remove next)",
+            f"{setting('stage', 'fallback')} to start the rotation, or remove next)",
         )
         ok = False
     if spec.stage != "steady" and spec.next is None:
         add(
             f"{path}.stage",
-            f"{spec.stage!r} needs next, got no next (set next: {spec.current + 1})",
+            f"{spec.stage!r} needs next, got no next (set {setting('next', spec.current + 1)})",
         )
         ok = False
     if spec.next is not None and spec.next <= spec.current:
@@ -932,7 +956,9 @@ def _secret_ok(name: str, spec: SecretSpec, add: Callable[[str, str], None]) -> 
             "registered with secrets_store.schemas.register_schema)",
         )
     if spec.source == "generate" and spec.kind == "json":
-        add(f"{path}.source", "generate makes random bytes, got kind 'json' (use source: config)")
+        fix = "leave out generate, and pass values" if python else "use source: config"
+        add(f"{path}.{'generate' if python else 'source'}",
+            f"generate makes random bytes, got kind 'json' ({fix})")
     return ok
 
 
@@ -1004,8 +1030,8 @@ def _value_problems(
     key = value_key(name, version)
     set_cmd = f"`pulumi config set --secret --stack {stack} {key} <value>`"
     entry = values.get(key)
-    if spec.source == "generate":
-        return
+    if spec.source == "generate" or version in spec.import_ids:
+        return  # drawn by Pulumi, or adopted with the value it has live (never sent)
     if entry is None:
         add(
             key,

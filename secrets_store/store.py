@@ -62,6 +62,9 @@ class SecretsStore(pulumi.ComponentResource):
     """Id of the store every secret and binding uses."""
     adopted: pulumi.Output[bool]
     """True when the store is adopted (looked up or given by id): no store resource is managed."""
+    account_id: pulumi.Output[str]
+    """The account the store belongs to: the default `account_id` of a `VersionedSecret`
+    given `store=`."""
 
     @overload
     def __init__(
@@ -112,7 +115,10 @@ class SecretsStore(pulumi.ComponentResource):
                 lambda found: store_by_name(found[0], store_name, str(found[1]))
             )
             self.adopted = pulumi.Output.from_input(True)
-        self.register_outputs({"store_id": self.store_id, "adopted": self.adopted})
+        self.account_id = pulumi.Output.from_input(account_id)
+        self.register_outputs(
+            {"store_id": self.store_id, "adopted": self.adopted, "account_id": self.account_id}
+        )
 
 
 def store_by_name(results: Sequence[Any], name: str, account_id: str) -> str:

@@ -172,7 +172,7 @@ class Worker(pulumi.ComponentResource):
         bindings = _bindings(settings, where)
 
         main, *imported = modules
-        self.script = cloudflare.WorkersScript(
+        self._script = cloudflare.WorkersScript(
             f"{name}-script",
             account_id=settings["account_id"],
             script_name=settings["script_name"],
@@ -191,8 +191,15 @@ class Worker(pulumi.ComponentResource):
             compatibility_flags=list(settings.get("compatibility_flags") or []) or None,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.script_name = self.script.script_name
+        self.script_name = self._script.script_name
         self.register_outputs({"script_name": self.script_name})
+
+    @property
+    def script(self) -> cloudflare.WorkersScript:
+        """The `cloudflare.WorkersScript` this component uploads: for `depends_on`, or its
+        other outputs, from Python. (A property, not an annotation: the plugin schema
+        declares `script_name`, which every language can read.)"""
+        return self._script
 
 
 def _modules(settings: Mapping[str, Any], where: str) -> list[Module]:

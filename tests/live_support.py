@@ -19,7 +19,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from local_cloudflare import LocalCloudflare, serve
-from secretsctl.offline.mockrun import unwrap
+from secretsctl.offline.mockrun import ProgramRun, Registration, unwrap
 from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config
 
@@ -67,19 +67,20 @@ def plan_of(live: LiveStack) -> dict[str, Any]:
     return plan_stack(live.stack, config=load_stack_config(live.stack, live.path)).document
 
 
-def deploy(live: LiveStack) -> None:
-    """Apply the stack's plan to the local account, as `pulumi up` would."""
-    run = plan_stack(live.stack, config=load_stack_config(live.stack, live.path)).run
+def deploy(live: LiveStack, run: ProgramRun | None = None) -> None:
+    """Apply the stack's plan (or `run`) to the local account, as `pulumi up` would."""
+    run = run or plan_stack(live.stack, config=load_stack_config(live.stack, live.path)).run
+    secrets = live.client.secrets_store.stores.secrets
     existing = {  # a `deleted` secret is gone: pulumi up would create it again
-        s.name
-        for s in live.client.secrets_store.stores.secrets.list(live.store_id, account_id=ACCOUNT)
-        if s.status != "deleted"
+        s.name: s for s in secrets.list(live.store_id, account_id=ACCOUNT) if s.status != "deleted"
     }
     for secret in run.of_type(SECRET_TYPE):
         name = str(secret.inputs["name"])
-        if name not in existing:
+        if secret.import_id:
+            _import(live, secret, {s.id: s for s in existing.values()})
+        elif name not in existing:
             # The value is a stand-in: the plan never holds one, and the API never returns one.
-            live.client.secrets_store.stores.secrets.create(
+            secrets.create(
                 live.store_id,
                 account_id=ACCOUNT,
                 body=[{"name": name, "value": f"{CANARY}-{name}", "scopes": ["workers"]}],
@@ -118,6 +119,29 @@ def deploy(live: LiveStack) -> None:
 
     for name in scripts:
         upload(name)
+
+
+def _import(live: LiveStack, secret: Registration, by_id: dict[str, Any]) -> None:
+    """The engine's import of one version: a read, then the writes `ignore_changes` leaves.
+
+    The provider's importer reads account, store and id only (Cloudflare never returns a
+    value), so every input the program sends and does not ignore differs from the imported
+    state: as reported for this provider, the engine then updates it in place (a PATCH).
+    An ignored input is never sent.
+    """
+    secret_id = secret.import_id.rsplit("/", 1)[-1]
+    if secret_id not in by_id:
+        raise AssertionError(f"import of {secret.import_id}: no such secret (the import fails)")
+    inputs = unwrap(secret.inputs)
+    patch = {
+        field: inputs[field]
+        for field in ("value", "scopes", "comment")
+        if field in inputs and field not in secret.ignore_changes
+    }
+    if patch:
+        live.client.secrets_store.stores.secrets.edit(
+            secret_id, account_id=ACCOUNT, store_id=live.store_id, **patch
+        )
 
 
 def _snake(name: str) -> str:

@@ -23,14 +23,14 @@ from pulumi.dynamic import ConfigureRequest, dynamic
 from pulumi.dynamic.config import Config
 
 from local_cloudflare import LocalCloudflare, serve
-from secrets_store import activation
+from secrets_store import activation, sdk_internals
 from secrets_store.activation import (
     EXPLICIT_PROVIDER,
     ActivationError,
     ActivationProvider,
     Credentials,
 )
-from secrets_store.sdk_internals import DYNAMIC_PROVIDER_KEY, serialized_dynamic_provider
+from secrets_store.sdk_internals import DYNAMIC_PROVIDER_KEY
 from secretsctl.offline.mockrun import (
     SECRET_SIG,
     SIG_KEY,
@@ -47,7 +47,10 @@ ACTIVE_TYPE = "pulumi-python:dynamic/secrets-store:SecretActivation"
 def test_the_sent_provider_is_the_one_the_sdk_would_serialize(
     run: Callable[..., ProgramRun], namespace: dict[str, Any]
 ) -> None:
-    expected, captured_secrets = serialized_dynamic_provider(ActivationProvider())
+    # The SDK's own serialization, as `pulumi.dynamic.Resource.__init__` runs it.
+    expected, captured_secrets = dynamic._serialize(
+        True, dynamic.serialize_provider, ActivationProvider()
+    )
     assert not captured_secrets  # so the SDK would send it as plain text, not a secret
     assert DYNAMIC_PROVIDER_KEY == "__provider"
 
@@ -72,7 +75,7 @@ def test_the_provider_is_serialized_once_per_process_not_once_per_resource(
         return sdk(provider)
 
     monkeypatch.setattr(dynamic, "serialize_provider", counting)
-    monkeypatch.setattr(activation, "_SERIALIZED", {})
+    monkeypatch.setattr(sdk_internals, "_SERIALIZED", {})
 
     for _ in range(3):
         run(namespace)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from secretsctl.offline.mockrun import ProgramRun, Registration, run_program
 from tests.conftest import stack_config
 
@@ -86,11 +88,61 @@ def test_without_the_alias_the_move_would_replace_live_secrets(tmp_path):
     assert not old_urns & reachable(after, SECRET)
 
 
-def test_children_are_named_after_the_secret_so_a_rename_alone_keeps_urns(tmp_path):
+def test_a_rename_alone_keeps_urns_through_the_aliases_of_the_previous_naming(tmp_path):
     before = run_layout(tmp_path, BEFORE, "before")
     renamed = run_layout(
         tmp_path,
         BEFORE.replace('VersionedSecret("api_key"', 'VersionedSecret("partner-api-key"'),
         "renamed",
     )
-    assert {r.urn for r in before.of_type(SECRET)} == {r.urn for r in renamed.of_type(SECRET)}
+    old = {r.urn for r in before.of_type(SECRET) + before.of_type(RANDOM)}
+    assert old <= reachable(renamed, SECRET) | reachable(renamed, RANDOM)
+
+
+TWO_PREFIXES = HEADER + """
+dev = VersionedSecret("dev-api-key", {**args, "name_prefix": "dev_"})
+stg = VersionedSecret("stg-api-key", {**args, "name_prefix": "stg_"})
+"""
+
+
+def test_two_prefixed_secrets_of_one_name_register_distinct_children(tmp_path):
+    # GIVEN two environments sharing one account, told apart by name_prefix
+    run = run_layout(tmp_path, TWO_PREFIXES, "two")
+    urns = [r.urn for r in run.resources]
+    # THEN no two resources share a URN (the engine refuses a program that does)
+    assert len(urns) == len(set(urns)), sorted(urns)
+    names = sorted(str(r.inputs["name"]) for r in run.of_type(SECRET))
+    assert names == ["dev_api_key_v1", "dev_api_key_v2", "stg_api_key_v1", "stg_api_key_v2"]
+    # AND no alias is claimed twice, nor is any resource's URN (engine error 2008)
+    claimed = [a for r in run.resources for a in engine_aliases(run, r)]
+    assert len(claimed) == len(set(claimed)), sorted(claimed)
+    assert not set(claimed) & set(urns)
+
+
+def test_the_first_of_them_keeps_the_urns_it_had_alone(tmp_path):
+    # A program with one of them deployed before 0.4 (children `<secret>-v<N>`) adds the other.
+    alone = run_layout(tmp_path, HEADER + 'VersionedSecret("dev-api-key", args)\n', "alone")
+    old = {r.urn.replace("dev-api-key-", "api_key-") for r in alone.of_type(SECRET)}
+    both = run_layout(tmp_path, TWO_PREFIXES, "both")
+    dev = [r for r in both.of_type(SECRET) if str(r.inputs["name"]).startswith("dev_")]
+    assert old == {a for r in dev for a in engine_aliases(both, r)}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_shipped_stacks_keep_every_urn_of_the_previous_naming(stack):
+    """Before 0.4 a version was `<secret>-v<N>` under its VersionedSecret: still reachable."""
+    from secretsctl.offline.plan import plan_stack
+    from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config
+
+    config = load_stack_config(stack, SOURCE_ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    run = plan_stack(stack, config=config).run
+    secrets = run.of_type("secrets-store:index:VersionedSecret")
+    assert secrets
+    previous = set()
+    for component in secrets:
+        prefix = component.urn.rsplit("::", 2)[0]
+        for version in config.positions[component.name].live_versions:
+            child = f"{component.name}-v{version}"  # the secret's name: the stack file's key
+            previous.add(f"{prefix}::secrets-store:index:VersionedSecret$"
+                         f"cloudflare:index/secretsStoreSecret:SecretsStoreSecret::{child}")
+    assert previous <= reachable(run, SECRET)

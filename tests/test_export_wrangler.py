@@ -197,8 +197,7 @@ def test_an_invalid_stack_exits_2_with_one_line_per_problem(qa_stack: Path) -> N
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "secrets-store:secrets.api_key.scopes: 'bogus' is not a scope "
-        "(use access, ai_gateway, dex, workers)"
+        "secrets-store:secrets.api_key.scopes: 'bogus' is not a scope (use workers)"
     ]
 
 

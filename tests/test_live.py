@@ -223,6 +223,7 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         server.plant_secret(ACCOUNT, "api_key_v1", CANARY, comment='vendor "key"')
         server.plant_secret(ACCOUNT, "api_key_v2", CANARY)
         server.plant_secret(ACCOUNT, "db_config_v3", CANARY, scopes=("workers", "access"))
+        server.plant_secret(ACCOUNT, "db_sync_v3", CANARY)
         server.plant_secret(ACCOUNT, "LEGACY TOKEN".replace(" ", "_"), CANARY)
         kv = server.seed_kv_namespace(ACCOUNT, "cache")
         root = tmp_path / "project"
@@ -245,21 +246,18 @@ def test_init_declares_the_accounts_secrets_imported_by_id(fresh):
     # imported by id, the rest listed, and the KV namespace shown as a comment
     config = load_stack_config("qa", path)
     assert config.positions["api_key"].current == 2
-    assert config.positions["db_config"].current == 3
+    assert config.positions["db_sync"].current == 3
     secrets = config.namespace["secrets"]
     store_id = config.namespace["store"]["id"]
     assert secrets["api_key"]["importIds"]["2"].startswith(f"{ACCOUNT}/{store_id}/")
-    assert secrets["db_config"]["scopes"] == ["access", "workers"]
+    assert secrets["db_sync"]["scopes"] == ["workers"]
     assert "also in the store: api_key_v1" in text and "LEGACY_TOKEN" in text
+    # AND a secret another service reads by name is listed, not declared (README "Scopes")
+    assert "db_config" not in secrets and "#   db_config_v3 (scopes workers, access" in text
     assert kv in text
-    # AND the commands to set each value are printed
-    assert "pulumi config set --secret --stack qa secrets-store:api_key_v2" in result.output
-    # AND once the values are set, the plan imports the versions instead of creating them
-    path.write_text(
-        text
-        + "  secrets-store:api_key_v2:\n    secure: v1:AAAA\n"
-        + "  secrets-store:db_config_v3:\n    secure: v1:AAAA\n"
-    )
+    # AND no value is asked for: every declared version is imported with its live value
+    assert "pulumi config set" not in result.output
+    # AND the plan imports the versions instead of creating them, with no value in config
     run = plan_stack("qa", config=load_stack_config("qa", path)).run
     imported = {
         r.inputs["name"]: r.import_id

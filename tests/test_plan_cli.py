@@ -120,8 +120,7 @@ def test_invalid_config_exits_2_with_one_line_per_problem_and_no_stdout(tmp_path
     assert result.stderr.splitlines() == [
         "secrets-store:secrets.api_key.kind: unknown kind, got 'password' (use one of api_key, "
         "encryption_key, signing_key, json, opaque)",
-        "secrets-store:secrets.api_key.scopes: 'bogus' is not a scope (use access, ai_gateway, "
-        "dex, workers)",
+        "secrets-store:secrets.api_key.scopes: 'bogus' is not a scope (use workers)",
         "secrets-store:db_config_v2: is stored as plain text in the stack file, got an "
         "unencrypted value (run `pulumi config set --secret --stack dev db_config_v2 <value>` to "
         "store it as a secret)",

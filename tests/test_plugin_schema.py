@@ -106,8 +106,12 @@ def test_secrets_store_inputs_and_outputs(schema: dict[str, Any]) -> None:
         "create": "boolean",
     }.items() <= kinds(store_schema["inputProperties"]).items()
     assert store_schema["requiredInputs"] == ["accountId"]
-    assert kinds(store_schema["properties"]) == {"storeId": "string", "adopted": "boolean"}
-    assert sorted(store_schema["required"]) == ["adopted", "storeId"]
+    assert kinds(store_schema["properties"]) == {
+        "storeId": "string",
+        "adopted": "boolean",
+        "accountId": "string",
+    }
+    assert sorted(store_schema["required"]) == ["accountId", "adopted", "storeId"]
 
 
 def test_versioned_secret_inputs_and_outputs(schema: dict[str, Any]) -> None:
@@ -204,7 +208,7 @@ def test_every_public_field_is_in_the_schema_and_described(schema: dict[str, Any
             for prop, spec in properties.items():
                 assert spec.get("description"), f"{name}.{prop} has no description"
     account = resource(schema, "VersionedSecret")["inputProperties"]["accountId"]
-    assert account["description"] == "The Cloudflare account id."
+    assert account["description"].startswith("The Cloudflare account id.")
 
 
 def test_schema_summary_names_every_component_input_and_output(
@@ -218,7 +222,7 @@ def test_schema_summary_names_every_component_input_and_output(
     assert "secretTexts?: map<string> [secret]" in summary
     assert "bindings?: map<SecretBinding>" in summary
     assert "outputs: storeId: string, primaryName: string, fallbackName?: string" in summary
-    assert "outputs: storeId: string, adopted: boolean" in summary
+    assert "outputs: storeId: string, adopted: boolean, accountId: string" in summary
 
 
 # ---- the plugin folder, run the way Pulumi's language host runs it ------------------------

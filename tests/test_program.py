@@ -93,10 +93,10 @@ def test_a_shared_secret_is_one_set_of_resources_bound_under_several_names(run, 
 
 def test_secret_resources_carry_store_scopes_comment_and_prefixed_names(run, namespace):
     namespace["namePrefix"] = "stg_"
-    namespace["secrets"]["api_key"].update(scopes=["workers", "access"], comment="vendor key")
+    namespace["secrets"]["api_key"].update(scopes=["workers"], comment="vendor key")
     result = run(namespace)
     (api_key,) = [r for r in result.of_type(SECRET) if r.inputs["name"] == "stg_api_key_v1"]
-    assert api_key.inputs["scopes"] == ["access", "workers"]
+    assert api_key.inputs["scopes"] == ["workers"]
     assert api_key.inputs["comment"] == "vendor key"
     assert api_key.inputs["accountId"] == ACCOUNT
     scripts = sorted(r.inputs["scriptName"] for r in result.of_type(SCRIPT))

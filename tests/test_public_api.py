@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from secrets_store import SpecError
+from secrets_store.secret import IMPORTED_VALUE_PLACEHOLDER
 from secretsctl.offline.mockrun import SECRET_SIG, SIG_KEY, ProgramRun, redact, run_program
 from tests.conftest import ACCOUNT, CANARY, stack_config
 
@@ -161,13 +162,12 @@ def test_generated_values_are_random_bytes_kept_secret(
     [
         pytest.param(
             'kind="api_key", current=1, stage="fallback", values={1: pulumi.Output.secret(V1)}',
-            "VersionedSecret api_key.stage: 'fallback' needs next, got no next (set next: 2)",
+            "VersionedSecret api_key.stage: 'fallback' needs next, got no next (set next=2)",
             id="stage-without-next",
         ),
         pytest.param(
             'kind="api_key", values={1: pulumi.Output.secret(V1)}, scopes=["workers", "bogus"]',
-            "VersionedSecret api_key.scopes: 'bogus' is not a scope "
-            "(use access, ai_gateway, dex, workers)",
+            "VersionedSecret api_key.scopes: 'bogus' is not a scope (use workers)",
             id="bad-scope",
         ),
         pytest.param(
@@ -180,7 +180,7 @@ def test_generated_values_are_random_bytes_kept_secret(
             'kind="api_key", current=1, next=2, stage="fallback", '
             "values={1: pulumi.Output.secret(V1)}",
             "VersionedSecret api_key.values: no value for version 2, got versions [1] "
-            "(pass values={2: ...}, or generate=True)",
+            "(pass values={2: ...}, import_ids={2: ...} or generate=True)",
             id="missing-value",
         ),
     ],
@@ -195,3 +195,75 @@ def test_construction_guards(
     assert all(MESSAGE.match(line) for line in lines), lines
     assert CANARY not in str(refused.value)
     assert not any(CANARY in str(problem) for problem in refused.value.problems)
+
+
+def test_account_id_defaults_to_the_store_s(user_program: Callable[[str], ProgramRun]) -> None:
+    program = Path.cwd() / "__main__.py"
+    run = user_program(ROTATING)  # writes the program: the same one without account_id
+    text = program.read_text().replace("account_id=ACCOUNT, store=store", "store=store")
+    assert 'VersionedSecret("api_key", store=store' in text
+    program.write_text(text)
+    again = run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    assert {r.inputs["accountId"] for r in again.of_type(SECRET)} == {ACCOUNT}
+    assert [r.inputs for r in again.of_type(SECRET)] == [r.inputs for r in run.of_type(SECRET)]
+
+
+def test_an_imported_version_needs_no_value_and_sends_none(
+    user_program: Callable[[str], ProgramRun],
+) -> None:
+    imported = f"{ACCOUNT}/{STORE_ID}/{'c' * 32}"
+    run = user_program(
+        'kind="api_key", current=1, next=2, stage="fallback", '
+        f"import_ids={{1: {imported!r}}}, values={{2: pulumi.Output.secret(V2)}}"
+    )
+    by_name = {r.inputs["name"]: r for r in run.of_type(SECRET)}
+    old, new = by_name["api_key_v1"], by_name["api_key_v2"]
+    # The imported version: adopted by id, its value, scopes and comment kept as they are live
+    assert old.import_id == imported
+    assert set(old.ignore_changes) == {"value", "scopes", "comment"}
+    assert old.inputs["value"]["value"] == IMPORTED_VALUE_PLACEHOLDER  # never applied
+    # The new version is created with its value, and nothing of it is ignored
+    assert (new.import_id, new.ignore_changes) == ("", ())
+    assert new.inputs["value"] == {SIG_KEY: SECRET_SIG, "value": V2}
+
+
+STRICT_PROGRAM = """\
+import pulumi
+
+from secrets_store import SecretBinding, SecretsStore, VersionedSecret, Worker
+
+store = SecretsStore("store", account_id="0" * 32)
+key = VersionedSecret(
+    "api_key", store=store, kind="api_key", current=1, next=2, stage="fallback",
+    values={1: pulumi.Output.secret("a"), 2: pulumi.Output.secret("b")},
+    import_ids={1: "a/b/c"},
+)
+named = VersionedSecret("db", store=store, kind="json", values={"1": "{}"})
+worker = Worker("edge", account_id="0" * 32, script_name="edge", main_module="api.js",
+                bindings={"KEY": SecretBinding(key, fallback="KEY_FALLBACK")})
+pulumi.export("script", worker.script.script_name)
+"""
+
+
+def test_the_readme_s_int_version_keys_type_check_under_mypy_strict(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    program = tmp_path / "user_program.py"
+
+    def strict_errors(source: str) -> list[str]:
+        """mypy --strict's errors in the user's program (the library's own modules are
+        checked by `make lint`, under the project's settings)."""
+        program.write_text(source)
+        result = subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--config-file",
+             str(ROOT / "pyproject.toml"), str(program)],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert "error: " in result.stdout or result.returncode == 0, result.stdout + result.stderr
+        return [line for line in result.stdout.splitlines() if line.startswith(str(program))]
+
+    assert strict_errors(STRICT_PROGRAM) == []
+    # The control: a key that is neither a version number nor its text is refused.
+    refused = strict_errors(STRICT_PROGRAM.replace("values={1:", "values={1.5:"))
+    assert refused and any("values" in line for line in refused), refused

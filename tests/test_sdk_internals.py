@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import re
 from importlib.metadata import version
 from typing import Any
 
 from pulumi import Output
 from pulumi import _types as pulumi_types
-from pulumi.runtime import config as runtime_config
+from pulumi.dynamic import dynamic as pulumi_dynamic
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
@@ -33,9 +34,10 @@ def test_the_installed_pulumi_is_the_pinned_one():
 
 
 def test_the_private_names_it_uses_still_exist_with_their_shapes():
-    # config: every key and the secret ones live in context variables
-    assert isinstance(runtime_config.CONFIG.get(), dict)
-    assert isinstance(runtime_config._SECRET_KEYS.get(), set)
+    # the serialization a dynamic resource's provider goes through (swapped while mocked)
+    assert list(inspect.signature(pulumi_dynamic._serialize).parameters) == [
+        "allow_secrets", "f", "args", "kwargs"
+    ]  # fmt: skip
     # the rpc manager the mocked run waits on and clears
     manager = pulumi_settings._get_rpc_manager()
     assert {"rpcs", "unhandled_exception", "exception_traceback", "clear"} <= set(dir(manager))
@@ -123,7 +125,7 @@ def test_no_other_module_touches_the_sdk_internals():
     import pathlib
 
     root = pathlib.Path(__file__).resolve().parent.parent
-    private = ("_get_rpc_manager", "_SECRET_KEYS", "runtime_config.CONFIG", "resource_types",
+    private = ("_get_rpc_manager", "._SECRET_KEYS", "runtime_config.CONFIG", "resource_types",
                "_get_stack_trace", "pulumi_settings.ROOT")  # fmt: skip
     offenders = []
     for path in [*root.glob("secrets_store/**/*.py"), *root.glob("secretsctl/**/*.py")]:
@@ -198,3 +200,50 @@ def test_monitor_calls_run_inline_and_register_what_a_thread_pool_registers(
 
     assert registered(pooled) == registered(inline)
     assert pooled.outputs == inline.outputs
+
+
+UP_PATH = (
+    "__main__.py",
+    "secrets_store/config.py",
+    "secrets_store/program.py",
+    "secrets_store/promotion.py",
+    "secrets_store/secret.py",
+    "secrets_store/store.py",
+    "secrets_store/worker.py",
+    "secrets_store/activation.py",
+    "secrets_store/modules.py",
+)
+PRIVATE_USE = re.compile(
+    r"(?:from|import) [\w.]*sdk_internals|from secrets_store import [^\n]*sdk_internals|"
+    r"from pulumi[\w.]* import [^\n]*\b_\w|pulumi[\w.]*\._[a-z]\w*|"
+    r"pulumi\.runtime\.(config|settings|rpc|resource|stack|mocks)\b"
+)
+
+
+def test_the_pulumi_up_path_uses_public_pulumi_apis_only():
+    """What `pulumi up` runs imports no private SDK name and not sdk_internals."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    offenders = [
+        f"{name}: {match.group(0)}"
+        for name in UP_PATH
+        for match in PRIVATE_USE.finditer((root / name).read_text())
+    ]
+    assert offenders == []
+    # `pulumi.runtime`'s config functions the program reads are exported, not private
+    import pulumi.runtime
+
+    assert {"get_config_env", "get_config_secret_keys_env", "is_config_secret"} <= set(
+        pulumi.runtime.__all__
+    )
+
+
+def test_the_package_allows_exactly_the_pulumi_the_tests_prove():
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pulumi = [d for d in project["dependencies"] if re.match(r"pulumi\b(?!-)", d)]
+    assert pulumi == [f"pulumi=={sdk_internals.PINNED_PULUMI}"]

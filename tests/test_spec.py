@@ -78,7 +78,7 @@ GUARDS = [
     (
         lambda n: n["secrets"]["api_key"].update(scopes=["workers", "bogus"]),
         r"secrets\.api_key\.scopes: 'bogus' is not a scope "
-        r"\(use access, ai_gateway, dex, workers\)",
+        r"\(use workers\)",
     ),
     # a binding to an undeclared secret
     (
@@ -239,9 +239,18 @@ def test_a_missing_module_file_is_refused():
         parse(copy.deepcopy(BASE_NAMESPACE), module_exists=lambda path: "api" not in path)
 
 
-def test_scopes_are_sorted_alphabetically_as_cloudflare_requires():
-    spec = parse(edited(lambda n: n["secrets"]["api_key"].update(scopes=["workers", "access"])))
-    assert spec.secrets["api_key"].scopes == ("access", "workers")
+@pytest.mark.parametrize("scope", ["access", "ai_gateway", "dex"])
+def test_scopes_that_read_a_secret_by_name_are_refused_with_the_reason(scope):
+    text = refusal(edited(lambda n: n["secrets"]["api_key"].update(scopes=["workers", scope])))
+    assert (
+        f"secrets-store:secrets.api_key.scopes: {scope} refers to a secret by one name, which "
+        f"every rotation changes (<secret>_v<N>), got '{scope}' (use [workers]"
+    ) in text
+
+
+def test_a_scope_given_as_one_word_is_a_list():
+    spec = parse(edited(lambda n: n["secrets"]["api_key"].update(scopes="workers")))
+    assert spec.secrets["api_key"].scopes == ("workers",)
 
 
 def test_shorthand_binding_is_a_binding_with_default_fallback():

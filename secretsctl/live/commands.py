@@ -76,8 +76,8 @@ def init(
 
     Adopts the account's store and declares every <prefix><name>_v<N> secret in it, each
     imported by id (`<account_id>/<store_id>/<secret_id>`) rather than created again. KV
-    namespaces and scripts are listed as comments. Never overwrites a file. Prints the
-    `pulumi config set --secret` commands still needed: Cloudflare never returns a value.
+    namespaces and scripts are listed as comments. Never overwrites a file. An imported version
+    keeps its live value: no value is asked for (Cloudflare never returns one anyway).
     Writes at most 100 secrets (Cloudflare's limit per account) and 100 entries of each
     list, and says so when it leaves some out; refuses names Cloudflare would not give.
 
@@ -113,11 +113,10 @@ def init(
     for note in done.notes:
         out.print(f"Note: {note}", markup=False)
     if done.commands:
-        out.print(
-            "Set each value (Cloudflare never returns one), then review each kind:", markup=False
-        )
+        out.print("Set each value (Cloudflare never returns one):", markup=False)
         for command in done.commands:
             out.print(f"  {command}", markup=False)
+    out.print("Imported versions keep their live values: review each kind:.", markup=False)
     out.print(f"Then: secretsctl plan --stack {stack}, pulumi preview, pulumi up.", markup=False)
 
 

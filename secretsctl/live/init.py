@@ -3,8 +3,8 @@
 It adopts the account's store and declares every `{prefix}{name}_v{N}` secret already in
 it, each existing version imported by its Pulumi import id rather than created again.
 The account's KV namespaces and Worker scripts are listed as comments, ready to bind.
-Cloudflare never returns a secret value, so the file holds none: the commands that set
-them are returned for the caller to print.
+Cloudflare never returns a secret value, so the file holds none, and needs none: each
+imported version keeps its live value (the program never sends one for it).
 
 Behavior, against whatever the API answers:
 
@@ -42,7 +42,7 @@ from secrets_store.grammar import (
     STORE_NAME,
     VERSIONED_NAME,
 )
-from secrets_store.spec import NAMESPACE, SCOPES, value_key
+from secrets_store.spec import NAMESPACE, ROTATABLE_SCOPES
 from secretsctl.errors import InvalidInput
 from secretsctl.live.account import Account, LiveSecret
 from secretsctl.live.untrusted import printable
@@ -69,7 +69,8 @@ SCRIPTS = "GET /accounts/{account_id}/workers/scripts"
 class Initialized:
     path: Path
     commands: list[str]
-    """`pulumi config set --secret ...` for every declared version (values are never read)."""
+    """`pulumi config set --secret ...` for every value the stack still needs: none, as every
+    declared version is imported with its live value (values are never read)."""
     declared: list[str]
     unmanaged: list[str]
     notes: list[str] = field(default_factory=list)
@@ -118,6 +119,9 @@ def write_stack_file(
         match = VERSIONED_NAME.fullmatch(secret.name.removeprefix(name_prefix))
         if not secret.name.startswith(name_prefix) or not match or secret.status == "deleted":
             unmanaged.append(secret.name)
+            continue
+        if set(secret.scopes) - set(ROTATABLE_SCOPES):
+            unmanaged.append(f"{secret.name} (scopes {', '.join(secret.scopes)}: read by name)")
             continue
         groups[match["secret"]][int(match["version"])] = secret
 
@@ -184,15 +188,16 @@ def _document(
     notes: list[str],
     known: Mapping[str, Any],
 ) -> tuple[CommentedMap, list[str]]:
-    """The file's data with its comments, and the commands that set each value."""
+    """The file's data with its comments, and the commands that set each value still needed
+    (none: every declared version is imported and keeps its live value)."""
     config = CommentedMap()
     document = CommentedMap(config=config)
     document.yaml_set_start_comment(
         f"Stack `{stack}`: written by `secretsctl init` from account {account.account_id}\n"
         f"on {date.today().isoformat()}. Review every `kind:` (init cannot know what a value "
-        "is)\nand set each value (the commands were printed; Cloudflare never returns a "
-        "value).\nExisting versions are imported (importIds), not created again: remove an "
-        "importIds\nentry after the first `pulumi up` has imported it."
+        "is).\nExisting versions are imported (importIds), not created again, and keep their "
+        "live\nvalues: no value is needed for them. Keep each importIds entry while its "
+        "version\nlives (without it, the program would send a value from config)."
     )
     config[f"{NAMESPACE}:accountId"] = account.account_id
     config[f"{NAMESPACE}:namePrefix"] = name_prefix
@@ -240,8 +245,6 @@ def _document(
             )
         if also:
             entry.yaml_set_comment_before_after_key("importIds", before="\n".join(also), indent=6)
-        key = f"{NAMESPACE}:{value_key(name, current)}"
-        commands.append(f"pulumi config set --secret --stack {stack} {key} <current value>")
     return document, commands
 
 
@@ -250,10 +253,10 @@ def _declare(entry: CommentedMap, name: str, live: LiveSecret, notes: list[str])
     and comment as Cloudflare lists them."""
     entry["kind"] = "opaque"
     entry.yaml_add_eol_comment("api_key | encryption_key | signing_key | json | opaque", "kind")
-    scopes = CommentedSeq(sorted(s for s in live.scopes if s in SCOPES) or ["workers"])
+    scopes = CommentedSeq(sorted(s for s in live.scopes if s in ROTATABLE_SCOPES) or ["workers"])
     scopes.fa.set_flow_style()
     entry["scopes"] = scopes
-    unknown = sorted({s for s in live.scopes if s not in SCOPES})
+    unknown = sorted({s for s in live.scopes if s not in ROTATABLE_SCOPES})
     if unknown:
         shown = ", ".join(printable(s, 40) for s in unknown[:5])
         entry.yaml_add_eol_comment(f"Cloudflare also lists {shown}: not a scope here", "scopes")

@@ -74,6 +74,8 @@ class Registration:
     dependencies: tuple[str, ...] = ()
     import_id: str = ""
     """`import_` option: adopt this existing resource instead of creating it."""
+    ignore_changes: tuple[str, ...] = ()
+    """`ignore_changes` option: inputs the engine keeps as they are in state."""
 
     def redacted_inputs(self) -> dict[str, Any]:
         """Inputs with every Pulumi secret shown as `[secret]`."""
@@ -273,6 +275,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 aliases=tuple(a.urn for a in request.aliases if a.urn) + tuple(request.aliasURNs),
                 dependencies=tuple(request.dependencies),
                 import_id=request.importId,
+                ignore_changes=tuple(request.ignoreChanges),
             )
         )
         return response
@@ -338,6 +341,23 @@ def lazy_cloudflare() -> None:
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@contextlib.contextmanager
+def handed_config(values: Mapping[str, str], secret_keys: list[str]) -> Iterator[None]:
+    """The config in the environment for the run, as the language host hands it to a program
+    (`PULUMI_CONFIG`, `PULUMI_CONFIG_SECRET_KEYS`), besides the SDK's in-process config."""
+    saved = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(dict(values))
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _quiet_abandoned_futures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -491,7 +511,7 @@ def _run(
         runpy.run_path(str(program.path), run_name="__main__")
 
     try:
-        with lean_sdk(), _running_in(program):
+        with lean_sdk(), _running_in(program), handed_config(config_values, config.secret_keys):
             loop.run_until_complete(run_in_stack(main))
     except BaseException:
         # The failure is raised to the caller; the SDK's copies of it in abandoned futures

@@ -77,6 +77,9 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
             "inputs": _shown_inputs(r),
             **({"protect": True} if r.protect else {}),
             **({"retain_on_delete": True} if r.retain_on_delete else {}),
+            # Adopted from Cloudflare by this id; the ignored inputs are never sent.
+            **({"imported": r.import_id} if r.import_id else {}),
+            **({"ignore_changes": list(r.ignore_changes)} if r.ignore_changes else {}),
         }
         for r in sorted(run.resources, key=lambda r: r.urn)
     ]
@@ -94,6 +97,9 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
 def registered_secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
     """Secret name -> {kind, current, next, stage, cloudflare_names}, as each VersionedSecret
     registered it (plain data: names and positions, never a value)."""
+    imported = {
+        str(r.inputs.get("name")): r.import_id for r in run.of_type(SECRET_TYPE) if r.import_id
+    }
     out: dict[str, dict[str, Any]] = {}
     for component in run.of_type(VERSIONED_SECRET_TYPE):
         registered = run.component_outputs.get(component.urn, {})
@@ -106,6 +112,13 @@ def registered_secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
             "stage": registered.get("stage"),
             "cloudflare_names": list(registered.get("names") or []),
         }
+        # Versions adopted from Cloudflare (import): each keeps its live value.
+        adopted = {
+            n: imported[n] for n in out[str(registered.get("secret_name") or component.name)][
+                "cloudflare_names"] if n in imported
+        }
+        if adopted:
+            out[str(registered.get("secret_name") or component.name)]["imported"] = adopted
     return dict(sorted(out.items()))
 
 

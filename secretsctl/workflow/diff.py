@@ -21,7 +21,7 @@ from secretsctl.offline.gitbase import base_loader, verify_ref
 from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.references import Loader, directory_loader, run_options
 from secretsctl.offline.stackfile import StackConfig, load_stack_config, stack_path
-from secretsctl.workflow.render import binding_target, markdown_table, text_table
+from secretsctl.workflow.render import binding_target, imported_mark, markdown_table, text_table
 
 STORE_TYPE = "cloudflare:index/secretsStore:SecretsStore"
 # Inputs Cloudflare cannot change in place: a change deletes and recreates the resource.
@@ -64,6 +64,7 @@ def diff_plans(base: Mapping[str, Any] | None, head: Mapping[str, Any]) -> dict[
         "secrets": _secret_changes(base["secrets"], head["secrets"]),
         "versions_added": sorted(_names(head) - _names(base)),
         "versions_removed": sorted(_names(base) - _names(head)),
+        "versions_imported": _imported_versions(head),
         "bindings": _binding_changes(base["workers"], head["workers"]),
         **_resource_changes(base["resources"], head["resources"]),
     }
@@ -125,7 +126,11 @@ def _resource_changes(
     }
     update, replace = [], []
     for urn in sorted(set(old) & set(new)):
-        before, after = old[urn]["inputs"], new[urn]["inputs"]
+        # An input the resource ignores (an imported version's value) is never sent: the
+        # engine keeps it as it is in state, so it is no change.
+        ignored = set(new[urn].get("ignore_changes", ()))
+        before = {k: v for k, v in old[urn]["inputs"].items() if k not in ignored}
+        after = {k: v for k, v in new[urn]["inputs"].items() if k not in ignored}
         if before == after:
             continue
         fields = [
@@ -143,8 +148,10 @@ def _resource_changes(
                     ),
                 }
             )
+    added = sorted(set(new) - set(old))
     return {
-        "create": [_row(new[u]) for u in sorted(set(new) - set(old))],
+        "create": [_row(new[u]) for u in added if not new[u].get("imported")],
+        "import": [_row(new[u]) for u in added if new[u].get("imported")],
         "delete": [_row(old[u]) for u in sorted(set(old) - set(new))],
         "update": update,
         "replace": replace,
@@ -152,7 +159,20 @@ def _resource_changes(
 
 
 def _row(resource: Mapping[str, Any]) -> dict[str, str]:
-    return {"type": resource["type"], "name": resource["name"], "urn": resource["urn"]}
+    row = {"type": resource["type"], "name": resource["name"], "urn": resource["urn"]}
+    if resource.get("imported"):
+        row["imported"] = resource["imported"]
+    return row
+
+
+def _imported_versions(head: Mapping[str, Any]) -> list[str]:
+    """Cloudflare names of the versions head adopts (import), each keeping its live value."""
+    return sorted(n for s in head["secrets"].values() for n in s.get("imported", {}))
+
+
+def _counts(diff: Mapping[str, Any]) -> str:
+    operations = ("create", "import", "update", "delete", "replace")
+    return ", ".join(f"{len(diff.get(op, ()))} to {op}" for op in operations)
 
 
 def _short(type_: str) -> str:
@@ -181,7 +201,8 @@ def render_diff_markdown(diff: Mapping[str, Any]) -> str:
     if diff["secrets"]:
         rows = [[f"`{s['secret']}`", s["before"], s["after"]] for s in diff["secrets"]]
         parts.append(markdown_table(["secret", "before", "after"], rows))
-    added = ", ".join(f"`{n}`" for n in diff["versions_added"]) or "none"
+    imported = set(diff.get("versions_imported", ()))
+    added = ", ".join(f"`{imported_mark(n, imported)}`" for n in diff["versions_added"]) or "none"
     removed = ", ".join(f"`{n}`" for n in diff["versions_removed"]) or "none"
     parts.append(f"Secret versions added: {added}  \nSecret versions removed: {removed}")
     if diff["bindings"]:
@@ -189,7 +210,7 @@ def render_diff_markdown(diff: Mapping[str, Any]) -> str:
         parts.append(markdown_table(["worker", "binding change"], rows))
     else:
         parts.append("No binding changes.")
-    counts = ", ".join(f"{len(diff[k])} to {k}" for k in ("create", "update", "delete", "replace"))
+    counts = _counts(diff)
     parts.append(f"Resources: {counts}. Secret values are never shown.")
     return "\n\n".join(parts) + "\n"
 
@@ -213,7 +234,8 @@ def render_diff_text(diff: Mapping[str, Any], console: Console) -> None:
     if diff["secrets"]:
         rows = [[s["secret"], s["before"], s["after"]] for s in diff["secrets"]]
         console.print(text_table("Secrets", ["secret", "before", "after"], rows))
-    added = ", ".join(diff["versions_added"]) or "none"
+    imported = set(diff.get("versions_imported", ()))
+    added = ", ".join(imported_mark(n, imported) for n in diff["versions_added"]) or "none"
     removed = ", ".join(diff["versions_removed"]) or "none"
     console.print(
         f"Secret versions added: {added}\nSecret versions removed: {removed}", markup=False
@@ -228,5 +250,5 @@ def render_diff_text(diff: Mapping[str, Any], console: Console) -> None:
         console.print(text_table("Binding changes", ["worker", "binding", "before", "after"], rows))
     else:
         console.print("No binding changes.")
-    counts = ", ".join(f"{len(diff[k])} to {k}" for k in ("create", "update", "delete", "replace"))
+    counts = _counts(diff)
     console.print(f"Resources: {counts}. Secret values are never shown.", markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from rich import box
@@ -27,6 +27,14 @@ def binding_target(binding: Mapping[str, Any]) -> str:
     }.get(kind, kind)
 
 
+IMPORTED = "(imported: keeps its live value)"
+
+
+def imported_mark(name: str, imported: Collection[str]) -> str:
+    """A Cloudflare name, marked when the version is adopted (its value is never sent)."""
+    return f"{name} {IMPORTED}" if name in imported else name
+
+
 def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
     """(secret rows, worker binding rows) shared by every human format."""
     secrets = [
@@ -36,7 +44,7 @@ def plan_rows(plan: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
             s["stage"],
             f"v{s['current']}",
             f"v{s['next']}" if s.get("next") else "-",
-            ", ".join(s["cloudflare_names"]),
+            ", ".join(imported_mark(n, s.get("imported", {})) for n in s["cloudflare_names"]),
         ]
         for name, s in plan["secrets"].items()
     ]

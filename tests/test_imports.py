@@ -1,0 +1,144 @@
+"""Imports never overwrite: a version `secretsctl init` adopts keeps its live value through
+`pulumi up` (applied to the local Cloudflare API as the engine applies an import), and a
+rotation afterwards creates the next version without touching it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cloudflare import Cloudflare
+from typer.testing import CliRunner
+
+from local_cloudflare import LocalCloudflare, serve
+from secretsctl.cli import app
+from secretsctl.offline.plan import SECRET_TYPE, plan_stack
+from secretsctl.offline.stackfile import load_stack_config
+from secretsctl.workflow.diff import diff_plans, render_diff_markdown
+from secretsctl.workflow.render import IMPORTED
+from tests.live_support import ACCOUNT, TOKEN, LiveStack, deploy
+
+runner = CliRunner()
+LIVE_VALUE = "live-value-Zq81vR"  # the production value nobody has in config
+TYPO = "typo-in-config-Hk2"
+
+
+@pytest.fixture
+def adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveStack]:
+    """An account holding `api_key_v1`, and a stack file `secretsctl init` wrote for it."""
+    with serve(tokens={TOKEN}, accounts=[ACCOUNT]) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        server.plant_secret(ACCOUNT, "api_key_v1", LIVE_VALUE)
+        client = Cloudflare(api_token=TOKEN, base_url=server.base_url, max_retries=0)
+        store_id = str(next(iter(client.secrets_store.stores.list(account_id=ACCOUNT))).id)
+        root = tmp_path / "project"
+        (root / "stacks").mkdir(parents=True)
+        (root / "Pulumi.yaml").write_text("name: secrets-store\nruntime: python\n")
+        result = runner.invoke(
+            app, ["init", "--stack", "qa", "--account-id", ACCOUNT, "--root", str(root)]
+        )
+        assert result.exit_code == 0, result.output
+        # THEN init asks for no value: the imported version keeps its own
+        assert "pulumi config set" not in result.output
+        yield LiveStack(server, client, root, "qa", store_id, kv_id="")
+
+
+def untouched(server: LocalCloudflare) -> bool:
+    return server.secret_value_writes(ACCOUNT, "api_key_v1") == 1 and bool(
+        server.state.secret_value_matches(ACCOUNT, "api_key_v1", LIVE_VALUE)
+    )
+
+
+def test_an_imported_version_keeps_its_live_value_through_deploys(adopted: LiveStack) -> None:
+    assert untouched(adopted.server)
+    # WHEN the stack is deployed with no value in config, twice
+    deploy(adopted)
+    deploy(adopted)
+    # THEN the import wrote nothing: one write ever (its creation), the same value
+    assert untouched(adopted.server)
+
+
+def test_a_value_set_in_config_for_an_imported_version_is_never_sent(adopted: LiveStack) -> None:
+    # GIVEN a typo'd `pulumi config set` of the imported version's value
+    with adopted.path.open("a") as stack_file:
+        stack_file.write("  secrets-store:api_key_v1:\n    secure: v1:AAAA\n")
+    config = load_stack_config("qa", adopted.path)
+    key = "secrets-store:api_key_v1"
+    config = dataclasses.replace(  # decrypted, as `pulumi up` would read it
+        config,
+        config={**config.config, key: TYPO},
+        opaque_keys=[k for k in config.opaque_keys if k != key],
+    )
+    assert key in config.secret_keys
+    run = plan_stack("qa", config=config).run
+    (version,) = run.of_type(SECRET_TYPE)
+    assert TYPO not in str(version.inputs)
+    deploy(adopted, run)
+    assert untouched(adopted.server)
+
+
+def test_without_ignore_changes_the_import_would_overwrite_the_live_value(
+    adopted: LiveStack,
+) -> None:
+    # The control case: the same registration without `ignore_changes`, as before 0.4, is
+    # imported and then updated, and the local API sees the write.
+    run = plan_stack("qa", config=load_stack_config("qa", adopted.path)).run
+    run.resources = [
+        dataclasses.replace(r, ignore_changes=()) if r.type == SECRET_TYPE else r
+        for r in run.resources
+    ]
+    deploy(adopted, run)
+    assert adopted.server.secret_value_writes(ACCOUNT, "api_key_v1") == 2
+    assert not adopted.server.state.secret_value_matches(ACCOUNT, "api_key_v1", LIVE_VALUE)
+
+
+def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_first(
+    adopted: LiveStack,
+) -> None:
+    deploy(adopted)
+    text = adopted.path.read_text().replace(
+        "      current: 1\n", "      current: 1\n      next: 2\n      stage: fallback\n"
+    )
+    adopted.path.write_text(text + "  secrets-store:api_key_v2:\n    secure: v1:AAAA\n")
+    run = plan_stack("qa", config=load_stack_config("qa", adopted.path)).run
+    names = sorted(str(r.inputs["name"]) for r in run.of_type(SECRET_TYPE))
+    assert names == ["api_key_v1", "api_key_v2"]
+    deploy(adopted, run)
+    assert adopted.server.secret_value_writes(ACCOUNT, "api_key_v2") == 1
+    assert untouched(adopted.server)
+
+
+def test_plan_marks_imported_versions_in_json_and_text(adopted: LiveStack) -> None:
+    result = runner.invoke(
+        app, ["plan", "--stack", "qa", "--format", "json", "--config-file", str(adopted.path)]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    (import_id,) = document["secrets"]["api_key"]["imported"].values()
+    assert document["secrets"]["api_key"]["imported"] == {"api_key_v1": import_id}
+    (version,) = [r for r in document["resources"] if r["type"] == SECRET_TYPE]
+    assert version["imported"] == import_id
+    assert version["ignore_changes"] == ["value", "scopes", "comment"]
+    text = runner.invoke(app, ["plan", "--stack", "qa", "--config-file", str(adopted.path)])
+    assert f"api_key_v1 {IMPORTED}" in " ".join(text.output.split())
+
+
+def test_diff_lists_an_imported_version_as_an_import_and_ignores_its_value(
+    adopted: LiveStack,
+) -> None:
+    head = plan_stack("qa", config=load_stack_config("qa", adopted.path)).document
+    first = diff_plans(None, head)
+    assert [r["name"] for r in first["import"]] == ["api_key-v1"]
+    assert not [r for r in first["create"] if r["type"] == SECRET_TYPE]
+    assert first["versions_imported"] == ["api_key_v1"]
+    # A later change of the ignored value (the placeholder, or anything) is no update
+    base = json.loads(json.dumps(head))
+    (version,) = [r for r in base["resources"] if r["type"] == SECRET_TYPE]
+    version["inputs"]["value"] = "[something else]"
+    assert diff_plans(base, head)["update"] == []
+    markdown = render_diff_markdown(first)
+    assert f"`api_key_v1 {IMPORTED}`" in markdown and "1 to import" in markdown
