@@ -134,7 +134,7 @@ def dev_stack_file() -> Path:
     path = Path(tempfile.gettempdir()) / f"hostile-dev-{ACCOUNT_ID[:6]}" / "Pulumi.dev.yaml"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = (SOURCE_ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+        text = (SOURCE_ROOT / "tests" / "fixtures" / "stacks" / "Pulumi.dev.yaml").read_text()
         text = text.replace("REPLACE_ME_ACCOUNT_ID", ACCOUNT_ID)
         path.write_text(text.replace("REPLACE_ME_KV_NAMESPACE_ID", KV_ID))
     return path

@@ -134,7 +134,7 @@ def test_the_shipped_stacks_keep_every_urn_of_the_previous_naming(stack):
     from secretsctl.offline.plan import plan_stack
     from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config
 
-    config = load_stack_config(stack, SOURCE_ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    config = load_stack_config(stack, SOURCE_ROOT / "examples" / "stacks" / f"Pulumi.{stack}.yaml")
     run = plan_stack(stack, config=config).run
     secrets = run.of_type("secrets-store:index:VersionedSecret")
     assert secrets

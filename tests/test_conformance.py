@@ -42,7 +42,7 @@ def checked_types(run: ProgramRun) -> set[str]:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_registration_of_the_shipped_stacks_conforms(stack: str) -> None:
-    config = load_stack_config(stack, SOURCE_ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    config = load_stack_config(stack, SOURCE_ROOT / "examples" / "stacks" / f"Pulumi.{stack}.yaml")
     run = plan_stack(stack, config=config).run
     assert {SECRET_TYPE, SCRIPT_TYPE} <= checked_types(run)
     assert [p for r in run.resources for p in registration_problems(r)] == []

@@ -100,8 +100,10 @@ def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_fir
     adopted: LiveStack,
 ) -> None:
     deploy(adopted)
-    text = adopted.path.read_text().replace(
-        "      current: 1\n", "      current: 1\n      next: 2\n      stage: fallback\n"
+    text = adopted.path.read_text()
+    assert text.count("    api_key: {current: 1}\n") == 1, text  # init's rotation entry
+    text = text.replace(
+        "    api_key: {current: 1}\n", "    api_key: {current: 1, next: 2, stage: fallback}\n"
     )
     adopted.path.write_text(text + "  secrets-store:api_key_v2:\n    secure: v1:AAAA\n")
     run = plan_stack("qa", config=load_stack_config("qa", adopted.path)).run
@@ -114,16 +116,16 @@ def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_fir
 
 def test_plan_marks_imported_versions_in_json_and_text(adopted: LiveStack) -> None:
     result = runner.invoke(
-        app, ["plan", "--stack", "qa", "--format", "json", "--config-file", str(adopted.path)]
+        app, ["plan", "--stack", "qa", "--format", "json", "--cwd", str(adopted.root)]
     )
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     (import_id,) = document["secrets"]["api_key"]["imported"].values()
     assert document["secrets"]["api_key"]["imported"] == {"api_key_v1": import_id}
     (version,) = [r for r in document["resources"] if r["type"] == SECRET_TYPE]
     assert version["imported"] == import_id
     assert version["ignore_changes"] == ["value", "scopes", "comment"]
-    text = runner.invoke(app, ["plan", "--stack", "qa", "--config-file", str(adopted.path)])
+    text = runner.invoke(app, ["plan", "--stack", "qa", "--cwd", str(adopted.root)])
     assert f"api_key_v1 {IMPORTED}" in " ".join(text.output.split())
 
 

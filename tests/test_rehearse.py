@@ -342,16 +342,25 @@ def test_workerd_gets_the_registered_modules_not_the_files_on_disk(tmp_path: Pat
 # -- a TypeScript Worker, built by esbuild and uploaded as a bundle
 
 
-def test_stack_with_a_typescript_bundle_rotates_with_no_failed_request():
+def test_stack_with_a_typescript_bundle_rotates_with_no_failed_request(tmp_path):
+    import shutil
+
     from tests.example_support import build_edge_signer
 
-    # GIVEN a stack whose Worker is the esbuild output of the TypeScript example (it imports
-    # the helpers through the npm package's exports), with a Durable Object, a D1 and an R2
-    # binding passed through extraBindings, and its signing key mid-rotation
+    # GIVEN a project of its own (this repo's program, no topology file) whose one stack's
+    # Worker is the esbuild output of the TypeScript example (it imports the helpers through
+    # the npm package's exports), with a Durable Object, a D1 and an R2 binding passed
+    # through extraBindings, and its signing key mid-rotation
     build_edge_signer()
-    fixture = Path(__file__).parent / "fixtures" / "Pulumi.edge.yaml"
+    source = Path(__file__).resolve().parents[1]
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: edge\nruntime: python\nstackConfigDir: stacks\n")
+    shutil.copy(source / "__main__.py", tmp_path / "__main__.py")
+    shutil.copy(Path(__file__).parent / "fixtures" / "Pulumi.edge.yaml", tmp_path / "stacks")
+    dist = "workers/examples/edge-signer/dist"
+    shutil.copytree(source / dist, tmp_path / dist)
     # WHEN its next stage is rehearsed on workerd under live traffic
-    result = invoke("--stack", "edge", "--config-file", str(fixture), "--json")
+    result = invoke("--stack", "edge", "--cwd", str(tmp_path), "--json")
     report = result.json()
     # THEN signatures made and checked through fallback -> swapped never fail
     assert result.exit_code == 0, result.stdout + result.stderr

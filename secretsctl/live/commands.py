@@ -116,7 +116,10 @@ def init(
         out.print("Set each value (Cloudflare never returns one):", markup=False)
         for command in done.commands:
             out.print(f"  {command}", markup=False)
-    out.print("Imported versions keep their live values: review each kind:.", markup=False)
+    out.print(
+        "Imported versions keep their live values; review each kind: before the first deploy.",
+        markup=False,
+    )
     out.print(f"Then: secretsctl plan --stack {stack}, pulumi preview, pulumi up.", markup=False)
 
 
