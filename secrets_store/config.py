@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from secrets_store import sdk_internals
 from secrets_store.errors import SpecError
+from secrets_store.modules import module_graph_problem
 from secrets_store.spec import NAMESPACE, ConfigValue, StackSpec, parse_stack
 
 STRUCTURED_KEYS = ("store", "promotion", "secrets", "workers")
@@ -50,7 +51,7 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
         stack or pulumi.get_stack(),
         structured,
         values,
-        module_exists=lambda path: (root / path).is_file(),
+        module_check=lambda path: module_graph_problem(root, path),
     )
     if spec.placeholders and runtime_config.get_config(OFFLINE_KEY) != "true":
         # Before any resource: a placeholder account or store id would fail halfway through.

@@ -13,10 +13,11 @@ from typing import Any
 
 import pulumi
 
-from secrets_store.modules import collect_modules
+from secrets_store.errors import Problem, SpecError
+from secrets_store.modules import ModuleGraphError, collect_modules
 from secrets_store.rotation import bound_versions
 from secrets_store.secret import VersionedSecret, VersionedSecretArgs
-from secrets_store.spec import SecretSpec, StackSpec
+from secrets_store.spec import NAMESPACE, SecretSpec, StackSpec
 from secrets_store.store import SecretsStore, SecretsStoreArgs
 from secrets_store.worker import SecretBinding, SecretBindingArgs, Worker
 
@@ -106,9 +107,13 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
             binding: SecretBinding(secrets[bound.secret], fallback=bound.fallback)
             for binding, bound in worker.secrets.items()
         }
+        try:
+            graph = modules(worker.module)
+        except ModuleGraphError as exc:  # changed on disk since the spec checked it
+            raise SpecError([Problem(f"{NAMESPACE}:workers.{name}.module", str(exc))]) from None
         workers[name] = Worker(
             name,
-            modules=modules(worker.module),
+            modules=graph,
             account_id=account_id,
             script_name=spec.script_name(name),
             main_module=worker.module,

@@ -403,13 +403,14 @@ def parse_stack(
     config: Mapping[str, Any],
     values: Mapping[str, ConfigValue],
     *,
-    module_exists: Callable[[str], bool] = lambda _path: True,
+    module_check: Callable[[str], str | None] = lambda _path: None,
 ) -> StackSpec:
     """Validate a stack's `secrets-store:` config. Raises `SpecError` with every problem.
 
     `config`: the namespace's structured keys (accountId, store, secrets, ...), parsed.
     `values`: every other key of the namespace (`<secret>_v<N>`, legacy secret texts).
-    `module_exists`: how the caller checks a worker's module path (I/O stays outside).
+    `module_check`: how the caller checks a worker's module and what it imports (I/O stays
+    outside): why they cannot be uploaded, or None (`secrets_store.modules.module_graph_problem`).
     """
     problems: list[Problem] = []
 
@@ -531,7 +532,7 @@ def parse_stack(
 
     declared = set(raw_secrets)
     for name, worker in workers.items():
-        _worker_problems(name, worker, declared, set(raw_workers), values, module_exists, add)
+        _worker_problems(name, worker, declared, set(raw_workers), values, module_check, add)
         for binding, namespace_id in worker.kv.items():
             if is_placeholder(namespace_id):
                 placeholder(
@@ -721,16 +722,13 @@ def _worker_problems(
     declared: set[str],
     worker_names: set[str],
     values: Mapping[str, ConfigValue],
-    module_exists: Callable[[str], bool],
+    module_check: Callable[[str], str | None],
     add: Callable[[str, str], None],
 ) -> None:
     path = f"workers.{name}"
-    if not module_exists(worker.module):
-        add(
-            f"{path}.module",
-            f"file not found, got {shown(worker.module)} (a path relative to the "
-            "project root, for example workers/api.js)",
-        )
+    unusable = module_check(worker.module)
+    if unusable:
+        add(f"{path}.module", unusable)
     seen: dict[str, str] = {}
     for binding, where in worker.binding_names():
         if not BINDING_NAME.fullmatch(binding):
