@@ -86,6 +86,11 @@ def shown(value: Any, limit: int = MAX_SHOWN) -> str:
     return f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
+def follows_itself(stack: str) -> str:
+    """Why `promotion.after: <stack>` in the stack's own file is refused (the shortest cycle)."""
+    return f"names this stack itself, got {shown(stack)} (name the stack before it)"
+
+
 def module_problem(module: str) -> str | None:
     """Why `module` is not a worker module path inside the project; None when it is one."""
     fix = "(a path relative to the project root, for example workers/api.js)"
@@ -496,10 +501,7 @@ def parse_stack(
         )
     promotion = model(PromotionSpec, "promotion", config.get("promotion"))
     if promotion and promotion.after == stack:
-        add(
-            "promotion.after",
-            f"names this stack itself, got {shown(stack)} (name the stack before it)",
-        )
+        add("promotion.after", follows_itself(stack))
 
     # Names as declared (even when a declaration is invalid), for cross-references.
     raw_secrets = _mapping(config.get("secrets"), "secrets", add)

@@ -29,12 +29,12 @@ from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import PLAIN_NAME
-from secrets_store.ordering import ahead_problems
+from secrets_store.ordering import ahead_problems, cycle_problem
 from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
 from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT, NAMESPACE, is_placeholder, value_key
 from secretsctl.offline.gitbase import stack_file_at, verify_ref
 from secretsctl.offline.plan import plan_stack
-from secretsctl.offline.references import self_reference
+from secretsctl.offline.references import self_reference, stack_cycle
 from secretsctl.offline.stackfile import (
     STACKS_DIR,
     StackConfig,
@@ -404,7 +404,10 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
             lines.append(str(exc))
 
     def report(stack: str, problems: Iterable[Problem]) -> None:
-        lines.extend(f"{STACKS_DIR}/{stack_file_name(stack)}: {p}" for p in problems)
+        for problem in problems:
+            line = f"{STACKS_DIR}/{stack_file_name(stack)}: {problem}"
+            if line not in lines:  # a stack that follows itself: the spec and rule 2 agree
+                lines.append(line)
 
     # 1. Validity: the real program; its promotion guard answered by the stack itself,
     # because promotion is checked below against the other stack's file.
@@ -415,10 +418,18 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
         except SpecError as exc:
             report(stack, exc.problems)
 
-    # 2. Promotion order, file against file.
+    # 2. Promotion order, file against file, along a chain that ends: a cycle has no first
+    # stack, and is reported once, on the first of its stacks.
+    cycles: set[frozenset[str]] = set()
     for stack, config in configs.items():
         after = config.promotion_after
         if not after:
+            continue
+        cycle = stack_cycle(config, configs.get)
+        if cycle:
+            if stack not in cycle or frozenset(cycle) not in cycles:
+                report(stack, [cycle_problem(stack, cycle)])
+            cycles.add(frozenset(cycle))
             continue
         if after not in configs:
             report(

@@ -41,11 +41,11 @@ except ImportError:  # not POSIX: the check before the rename still refuses lost
     fcntl = None  # type: ignore[assignment]
 
 from secrets_store.errors import Problem
-from secrets_store.ordering import ahead_problems
+from secrets_store.ordering import ahead_problems, cycle_problem
 from secrets_store.rotation import Position, step_toward, steps_between
 from secrets_store.spec import NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
-from secretsctl.offline.references import directory_loader
+from secretsctl.offline.references import directory_loader, stack_cycle
 from secretsctl.offline.stackfile import (
     StackConfig,
     config_key,
@@ -489,6 +489,9 @@ def _promotion_problems(config: StackConfig, after_positions: Mapping[str, Posit
     after = config.promotion_after
     if not after:
         return []
+    cycle = stack_cycle(config)
+    if cycle:
+        return [str(cycle_problem(config.stack, cycle))]
     other = directory_loader(config.path.parent)(after)
     if other is None:
         return []
