@@ -31,11 +31,15 @@ from secrets_store.grammar import (
     ACCOUNT_ID,
     BINDING_NAME,
     IMPORT_ID,
+    KV_NAMESPACE_ID,
     NAME_PREFIX,
+    PLACEHOLDER,
     SCRIPT_NAME,
     SECRET_NAME,
     STACK_NAME,
+    STORE_ID,
     VALUE_KEY,
+    is_a,
 )
 from secrets_store.policy import rotate_every_problem, since_date, since_problem
 from secrets_store.rotation import Position, cloudflare_secret_name, fallback_binding_name
@@ -59,12 +63,9 @@ MAX_SHOWN = 80
 """Characters of a name or setting an error line shows at most (never a secret value)."""
 
 
-PLACEHOLDER_PREFIX = "REPLACE_ME"
-"""Example ids shipped in stacks/ start with this: visibly not real, refused by `pulumi up`."""
-
-
 def is_placeholder(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
+    """A shipped example value, whole: `REPLACE_ME_ACCOUNT_ID\\n` is not one (nor an id)."""
+    return is_a(PLACEHOLDER, value)
 
 
 def value_key(secret: str, version: int) -> str:
@@ -139,7 +140,25 @@ class StoreSpec(_Model):
     @field_validator("id")
     @classmethod
     def _placeholder_id_is_not_an_id(cls, value: str) -> str:
-        return "" if is_placeholder(value) else value
+        if is_placeholder(value) or value == "":
+            return ""
+        if not STORE_ID.fullmatch(value):
+            raise ValueError(
+                f"must be a 32-character lowercase hex store id, got {shown(value)} "
+                "(`npx wrangler secrets-store store list --remote` lists them)"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        # Looked up by exact name: a newline or NUL would only fail later, at the lookup.
+        if not value.isprintable() or value != value.strip():
+            raise ValueError(
+                f"holds a control character or surrounding spaces, got {shown(value)} "
+                "(write the store's name as the dashboard shows it)"
+            )
+        return value
 
 
 class PromotionSpec(_Model):
@@ -170,9 +189,11 @@ class SecretSpec(_Model):
     """api_key | encryption_key | signing_key | json | opaque. Decides the workers' helpers."""
     scopes: tuple[str, ...] = ("workers",)
     """Services that may read it: access, ai_gateway, dex, workers. Default [workers]."""
-    current: int = Field(default=1, ge=1)
+    # Strict: an integer as written, never the text "1\n" (lax mode strips and converts it,
+    # and every tool that reads the file would then read another number than it shows).
+    current: int = Field(default=1, ge=1, strict=True)
     """The version every primary binding uses while steady. Default 1."""
-    next: int | None = Field(default=None, ge=2)
+    next: int | None = Field(default=None, ge=2, strict=True)
     """The version being rotated in; set only while `stage` is fallback or swapped."""
     stage: str = "steady"
     """steady | fallback | swapped. One stage per deploy. Default steady."""
@@ -423,10 +444,9 @@ def parse_stack(
         return f"{NAMESPACE}:{path}"
 
     def add(path: str, message: str) -> None:
-        # A key path carries names from the file: each one is cut to a readable length.
-        path = ".".join(
-            p if len(p) <= MAX_SHOWN else p[: MAX_SHOWN - 1] + "…" for p in path.split(".")
-        )
+        # A key path carries names from the file: each one is cut to a readable length, and
+        # one with a line break or other control character is quoted (one line per problem).
+        path = ".".join(_key_part(p) for p in path.split("."))
         problems.append(Problem(key(path), message))
 
     def model(cls: type[_Model], path: str, data: Any) -> Any:
@@ -541,6 +561,12 @@ def parse_stack(
                     f"workers.{name}.kv.{binding}",
                     f"pulumi config set --path --stack {stack} "
                     f"'{NAMESPACE}:workers.{name}.kv.{binding}' <KV namespace id>",
+                )
+            elif not KV_NAMESPACE_ID.fullmatch(namespace_id):
+                add(
+                    f"workers.{name}.kv.{binding}",
+                    f"must be a 32-character lowercase hex KV namespace id, got "
+                    f"{shown(namespace_id)} (`npx wrangler kv namespace list` lists them)",
                 )
     cycle = _service_cycle(workers)
     if cycle:
@@ -667,6 +693,12 @@ def _mapping(data: Any, path: str, add: Callable[[str, str], None]) -> dict[str,
         add(path, f"must be a mapping of name to settings, got {type(data).__name__}")
         return {}
     return {str(k): v for k, v in data.items()}
+
+
+def _key_part(part: str) -> str:
+    """One part of a key path as an error line shows it: quoted unless printable, then cut."""
+    text = part if part.isprintable() else repr(part)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
 def _message(err: Any) -> str:
