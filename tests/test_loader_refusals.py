@@ -75,6 +75,25 @@ def test_a_stack_file_that_is_not_utf8_is_refused_in_one_line(repo, command):
     assert "save the file as UTF-8" in line
 
 
+@pytest.mark.parametrize("command", ["check --base", "diff --base"])
+def test_a_stack_file_not_utf8_at_the_base_ref_is_refused_in_one_line(repo, command):
+    # GIVEN a Latin-1 stack file committed at the base, and a UTF-8 one in the working tree
+    utf8 = repo.read("dev")
+    repo.path("dev").write_bytes(utf8.encode() + "# café\n".encode("latin-1"))
+    repo.commit("latin-1")
+    repo.write("dev", utf8)
+    # WHEN the gate or the diff reads the base (it decoded git's bytes as text and raised)
+    argv = {
+        "check --base": ["check", "--root", str(repo.root), "--base", "HEAD"],
+        "diff --base": ["diff", "--stack", "dev", "--base", "HEAD", "--root", str(repo.root)],
+    }[command]
+    result = secretsctl(*argv)
+    # THEN one line names the ref, the file, the line and the byte offset
+    line = refused(result, "--base HEAD: ", "Pulumi.dev.yaml: not UTF-8")
+    assert result.stderr.splitlines() == [line]
+    assert f"byte offset {len(utf8.encode()) + 5}" in line
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("top", ["- config\n- more\n", "just a sentence\n", "42\n"])
 def test_a_top_level_that_is_not_a_mapping_is_refused(repo, command, top):

@@ -10,6 +10,7 @@ from secretsctl.offline.references import Loader
 from secretsctl.offline.stackfile import (
     STACKS_DIR,
     StackConfig,
+    StackFileError,
     load_stack_config,
     stack_file_name,
     stack_path,
@@ -37,12 +38,17 @@ def verify_ref(root: Path, ref: str) -> str:
     return result.stdout.strip()
 
 
-def stack_file_at(root: Path, ref: str, stack: str) -> str | None:
-    """Text of stacks/Pulumi.<stack>.yaml at `ref`; None when the file is new since then."""
+def stack_file_at(root: Path, ref: str, stack: str) -> bytes | None:
+    """The bytes of stacks/Pulumi.<stack>.yaml at `ref`; None when the file is new since then.
+
+    Bytes, not text: the loader decides what it accepts (a file that is not UTF-8 is one
+    line naming its line and byte offset, as on disk), never a decoding error here."""
     spec = f"{ref}:{STACKS_DIR}/{stack_file_name(stack)}"
     if _git(root, "cat-file", "-e", spec).returncode != 0:
         return None
-    result = _git(root, "show", spec)
+    result = subprocess.run(
+        ["git", "-C", str(root), "show", spec], capture_output=True, check=False
+    )
     if result.returncode != 0:
         raise GitRefError(f"--base: cannot read {spec} (git show failed)")
     return result.stdout
@@ -52,9 +58,12 @@ def base_loader(root: Path, ref: str) -> Loader:
     """Stack configs as of `ref` (a stack missing there is None: a new stack)."""
 
     def load(stack: str) -> StackConfig | None:
-        text = stack_file_at(root, ref, stack)
-        if text is None:
+        raw = stack_file_at(root, ref, stack)
+        if raw is None:
             return None
-        return load_stack_config(stack, stack_path(root, stack), text=text)
+        try:
+            return load_stack_config(stack, stack_path(root, stack), text=raw)
+        except StackFileError as exc:  # say which side: the file at the ref, not on disk
+            raise StackFileError([f"--base {ref}: {line}" for line in exc.lines]) from None
 
     return load

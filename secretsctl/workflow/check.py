@@ -32,7 +32,7 @@ from secrets_store.grammar import PLAIN_NAME
 from secrets_store.ordering import ahead_problems, cycle_problem
 from secrets_store.rotation import Position, cloudflare_secret_name, steps_between
 from secrets_store.spec import MAX_SECRETS_PER_ACCOUNT, NAMESPACE, is_placeholder, value_key
-from secretsctl.offline.gitbase import stack_file_at, verify_ref
+from secretsctl.offline.gitbase import base_loader, verify_ref
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.references import self_reference, stack_cycle
 from secretsctl.offline.stackfile import (
@@ -110,8 +110,6 @@ def bound_names(plan: Mapping[str, Any]) -> dict[str, str]:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
 
 
 def named(name: str) -> str:
@@ -249,11 +247,9 @@ def account_limit_problems(
     return found
 
 
-def value_change_problems(
-    old: StackConfig, new: StackConfig, base: str, old_text: str | bytes | None
-) -> list[Problem]:
+def value_change_problems(old: StackConfig, new: StackConfig, base: str) -> list[Problem]:
     """`secure:` values changed in place for a version that stays live."""
-    before, after = secure_values(old_text), secure_values(new.raw)
+    before, after = secure_values(old.raw), secure_values(new.raw)
     problems = []
     for name in sorted(set(old.positions) & set(new.positions)):
         if old.secrets[name].source != "config" or new.secrets[name].source != "config":
@@ -450,18 +446,17 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
 
     # The base's files (a stack with no file there is new: every position is its first).
     olds: dict[str, StackConfig] = {}
-    texts: dict[str, str] = {}
     if base is not None:
         verify_ref(root, base)
-        for stack, config in configs.items():
-            text = stack_file_at(root, base, stack)
-            if text is None:
-                continue
+        load_base = base_loader(root, base)
+        for stack in configs:
             try:
-                olds[stack] = load_stack_config(stack, config.path, text=text)
-                texts[stack] = text
-            except StackFileError as exc:
-                lines.append(f"{base}: {exc}")
+                old = load_base(stack)
+            except StackFileError as exc:  # its lines name the ref
+                lines.extend(exc.lines)
+                continue
+            if old is not None:
+                olds[stack] = old
 
     # 3. One account, many stacks: no name managed twice, one limit for all.
     for stack, problem in collision_problems(configs) + account_limit_problems(configs, olds):
@@ -475,7 +470,7 @@ def check_stacks(root: Path, base: str | None = None) -> list[str]:
     for stack, old in olds.items():
         config = configs[stack]
         report(stack, move_problems(old.positions, config.positions, base))
-        report(stack, value_change_problems(old, config, base, texts[stack]))
+        report(stack, value_change_problems(old, config, base))
         report(stack, reencryption_problems(old, config))
         gone, covered = removal_problems(old, config, base, binders.get(str(old.account_id), {}))
         report(stack, gone)
