@@ -8,6 +8,7 @@ relative to the main module's folder, the name its importers resolve.
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import hashlib
 import os
@@ -84,31 +85,51 @@ def read_module(root: Path, relative: str) -> str:
     `ModuleGraphError` unless it is a regular UTF-8 file of at most MAX_MODULE_BYTES that
     lies inside `root` once every symlink on the way is followed.
 
-    The containment test comes after `resolve(strict=True)`: a string test on the path as
-    written passes `workers/env.js -> /proc/self/environ` and `workers/lib -> /etc`.
+    The containment test comes after the links are followed (`realpath(strict=True)`): a
+    string test on the path as written passes `workers/env.js -> /proc/self/environ` and
+    `workers/lib -> /etc`.
     """
-    real_root = root.resolve()
+    return _read_inside(os.path.realpath(root), relative, {})[1]
+
+
+def _real_path(real_root: str, relative: str, folders: dict[str, str]) -> str:
+    """Where `relative` leads once every link is followed. Each folder is resolved once per
+    graph (`folders`), each file with one lstat unless it is a link itself: a stack's
+    workers read about fifty files a run, most of them from the same two folders."""
+    folder, name = posixpath.split(relative)
+    real_folder = folders.get(folder)
+    if real_folder is None:
+        real_folder = os.path.realpath(os.path.join(real_root, folder), strict=True)
+        folders[folder] = real_folder
+    path = os.path.join(real_folder, name)
+    if stat.S_ISLNK(os.lstat(path).st_mode):
+        return os.path.realpath(path, strict=True)
+    return path
+
+
+def _read_inside(real_root: str, relative: str, folders: dict[str, str]) -> tuple[str, str]:
+    """`read_module` for a root already resolved: (the file's real path, its text)."""
     got = shown(relative)
-    if any(ord(c) < 32 or ord(c) == 127 for c in relative):
+    if not relative.isprintable():
         raise ModuleGraphError(f"holds a control character, got {got} (rename the file)")
     try:
-        real = (root / relative).resolve(strict=True)
+        real = _real_path(real_root, relative, folders)
     except FileNotFoundError:
         raise ModuleGraphError(
             f"does not exist (or is a link to nothing), got {got} "
             "(create it or fix the path, relative to the project root)"
         ) from None
-    except RuntimeError:  # how Python 3.11-3.12 report a symlink loop
-        raise ModuleGraphError(f"is a symlink loop, got {got} (fix the link)") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ModuleGraphError(f"is a symlink loop, got {got} (fix the link)") from None
         raise ModuleGraphError(
             f"cannot be read ({exc.strerror or 'error'}), got {got} (check the path)"
         ) from None
-    if not real.is_relative_to(real_root):
+    if not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise ModuleGraphError(
             f"lies outside the project once symlinks are followed, got {got} -> "
-            f"{shown(str(real))} (a worker's modules are uploaded: they must be files "
-            f"inside {shown(str(real_root))}; copy the file in instead of linking to it)"
+            f"{shown(real)} (a worker's modules are uploaded: they must be files inside "
+            f"{shown(real_root)}; copy the file in instead of linking to it)"
         )
     try:
         fd = os.open(real, _OPEN_FLAGS)
@@ -130,7 +151,7 @@ def read_module(root: Path, relative: str) -> str:
             "(Cloudflare refuses a Worker over 10 MB compressed: split or trim it)"
         )
     try:
-        return data.decode("utf-8")
+        return real, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ModuleGraphError(
             f"is not UTF-8 text (byte {exc.start:,}), got {got} (save it as UTF-8)"
@@ -140,16 +161,16 @@ def read_module(root: Path, relative: str) -> str:
 def collect_modules(root: Path, main: str) -> list[Module]:
     """The main module first, then each imported module once, in discovery order.
 
-    Every file is read by `read_module`: inside `root` after symlinks, regular, capped.
-    Imports resolve from the main module's real folder, as Node and esbuild resolve them.
+    Every file is read as `read_module` reads it: inside `root` after symlinks, regular,
+    capped. Imports resolve from the main module's real folder, as Node and esbuild do.
     """
-    main_source = read_module(root, main)
-    real_root = root.resolve()
-    main_path = (root / main).resolve()
-    base = main_path.parent
-    folder = base.relative_to(real_root).as_posix()  # "." for the project root
-    seen: dict[str, Module] = {main_path.name: _module(main_path.name, main_source)}
-    pending: list[tuple[str, str]] = [(main_path.name, main_source)]
+    real_root = os.path.realpath(root)
+    folders: dict[str, str] = {}
+    main_real, main_source = _read_inside(real_root, main, folders)
+    folder = Path(os.path.dirname(main_real)).relative_to(real_root).as_posix()  # "." at root
+    main_name = os.path.basename(main_real)
+    seen: dict[str, Module] = {main_name: _module(main_name, main_source)}
+    pending: list[tuple[str, str]] = [(main_name, main_source)]
     while pending:
         importer, source = pending.pop(0)
         for spec in _imports(source):
@@ -163,9 +184,9 @@ def collect_modules(root: Path, main: str) -> list[Module]:
                     f"{where} lies outside the main module's folder, got {shown(spec)} "
                     f"(modules are uploaded by their path under {folder}/: move it there)"
                 )
-            relative = posixpath.normpath(posixpath.join(folder, name))
             try:
-                text = read_module(real_root, relative)
+                relative = posixpath.normpath(posixpath.join(folder, name))
+                _, text = _read_inside(real_root, relative, folders)
             except ModuleGraphError as exc:
                 raise ModuleGraphError(f"{where} {exc}") from None
             seen[name] = _module(name, text)

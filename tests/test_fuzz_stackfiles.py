@@ -119,6 +119,8 @@ LINKED_MODULES = (
     f"{LINKED}/inside.js",  # -> ../api.js: stays inside, fine
     f"{LINKED}/indir/importer.js",  # its lib links to ../../lib: inside, fine
 )
+REFUSED_MODULES = LINKED_MODULES[:-2]
+"""Every linked module but the two that stay inside: no plan may pass with one of them."""
 
 
 def make_links(root: Path, outside: Path) -> None:
@@ -644,6 +646,12 @@ def run_case(repo: Repo, case: Case) -> None:
     outcomes.append(invoke("promote", "--from", "dev", "--to", "staging", "--root", root))
     stats = STATS[case.family]
     stats["cases"] += 1
+    if case.family == "symlinks" and any(
+        f"module: {m}\n" in str(case.dev) for m in REFUSED_MODULES
+    ):
+        # Not only clean: refused. Plan, check and diff read every worker's modules.
+        assert [o.exit_code for o in outcomes[:3]] == [2, 2, 2], [o.command for o in outcomes]
+        stats["cases with a module out of bounds"] += 1
     for outcome in outcomes:
         result = verdict(outcome)
         stats[f"runs {result}"] += 1
