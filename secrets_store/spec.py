@@ -189,11 +189,9 @@ class SecretSpec(_Model):
     """api_key | encryption_key | signing_key | json | opaque. Decides the workers' helpers."""
     scopes: tuple[str, ...] = ("workers",)
     """Services that may read it: access, ai_gateway, dex, workers. Default [workers]."""
-    # Strict: an integer as written, never the text "1\n" (lax mode strips and converts it,
-    # and every tool that reads the file would then read another number than it shows).
-    current: int = Field(default=1, ge=1, strict=True)
+    current: int = Field(default=1, ge=1)
     """The version every primary binding uses while steady. Default 1."""
-    next: int | None = Field(default=None, ge=2, strict=True)
+    next: int | None = Field(default=None, ge=2)
     """The version being rotated in; set only while `stage` is fallback or swapped."""
     stage: str = "steady"
     """steady | fallback | swapped. One stage per deploy. Default steady."""
@@ -219,6 +217,16 @@ class SecretSpec(_Model):
     since: str | None = None
     """The day the current version became steady, YYYY-MM-DD (`secretsctl rotate` writes it
     when a rotation finishes). Not written: the stack file's git history tells."""
+
+    @field_validator("current", "next", mode="before")
+    @classmethod
+    def _number_not_text(cls, value: Any) -> Any:
+        # Lax mode reads the text "1\n" (or " 1") as 1: every tool would then read another
+        # number than the file shows. A number stays a number (1.0 arrives from other
+        # languages' programs; the int check refuses 1.5).
+        if isinstance(value, str):
+            raise ValueError(f"must be a version number, got the text {shown(value)} (unquote it)")
+        return value
 
     @field_validator("rotate_every", mode="before")
     @classmethod
