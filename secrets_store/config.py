@@ -21,6 +21,7 @@ import pulumi.runtime
 from pydantic import SecretStr
 
 from secrets_store.errors import SpecError
+from secrets_store.modules import bundle_problem, module_graph_problem
 from secrets_store.spec import (
     NAMESPACE,
     ConfigValue,
@@ -89,7 +90,9 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
         stack or pulumi.get_stack(),
         structured,
         values,
-        module_exists=lambda path: (root / path).is_file(),
+        module_check=lambda module, bundle: (
+            bundle_problem(root, bundle, module) if bundle else module_graph_problem(root, module)
+        ),
         load_schema=lambda path: load_schema_file(root, path),
     )
     if spec.placeholders and offline.get("offline") != "true":

@@ -21,6 +21,10 @@ ACCOUNT_ID = re.compile(r"[0-9a-f]{32}")
 """A Cloudflare account id."""
 STORE_ID = re.compile(r"[0-9a-f]{32}")
 """A Secrets Store id as the API gives it."""
+KV_NAMESPACE_ID = re.compile(r"[0-9a-f]{32}")
+"""A Workers KV namespace id."""
+PLACEHOLDER = re.compile(r"REPLACE_ME[A-Z0-9_]*")
+"""A shipped example value (`REPLACE_ME_ACCOUNT_ID`): visibly not real, refused by `pulumi up`."""
 NAME_PREFIX = re.compile(r"[a-z0-9_-]{0,62}")
 """`namePrefix`, prefixed to secret and script names (both grammars must still hold)."""
 STORE_NAME = re.compile(r"[A-Za-z0-9_. -]{1,255}")

@@ -10,12 +10,17 @@ every file that is a module by Cloudflare's rules, named by its path in the fold
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import hashlib
+import os
 import posixpath
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from secrets_store.spec import shown
 
 # Static relative imports and re-exports: `import x from "./a.js"`, `import "./a.js"`,
 # `export { y } from "../b.js"`. Bare specifiers (`cloudflare:workers`) are runtime-provided.
@@ -39,6 +44,8 @@ CONTENT_TYPES = {
     ".sql": "text/plain",
     ".bin": "application/octet-stream",
 }
+BINARY = ("application/wasm", "application/octet-stream")
+"""Part types whose content is not text (never checked as UTF-8)."""
 TYPESCRIPT_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
 
 
@@ -67,7 +74,25 @@ class Module:
 
 
 class ModuleGraphError(ValueError):
-    """An import or bundle file that does not resolve to a file inside the worker's folder."""
+    """A module graph that cannot be uploaded: a file missing, outside the project once its
+    symlinks are followed, not a regular file, too large or not UTF-8. The message has no key:
+    the caller adds the config key or argument it came from."""
+
+
+MAX_MODULE_BYTES = 10 * 1024 * 1024
+"""Largest module file read, 10 MiB: Cloudflare refuses a Worker over 10 MB compressed on
+paid plans (3 MB on free), so no bigger file could deploy; the cap also bounds what reading
+and hashing a hostile file costs."""
+
+# Open without following a last-component link (the path is already resolved: a link put
+# there since is refused, not followed) and without blocking (a FIFO opens at once, and fstat
+# then refuses it instead of waiting for a writer forever).
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -77,42 +102,127 @@ def _module(name: str, data: bytes, content_type: str = MODULE_CONTENT_TYPE) -> 
     return Module(name, data, content_type)
 
 
-def inside(path: Path, root: Path) -> bool:
-    """Whether `path` stays under `root` once every symlink of both is followed."""
-    resolved, base = path.resolve(), root.resolve()
-    return resolved == base or base in resolved.parents
-
-
 @functools.lru_cache(maxsize=512)
 def _imports(source: str) -> tuple[str, ...]:
     return tuple(match["spec"] for match in IMPORT.finditer(source))
 
 
+def read_module(root: Path, relative: str) -> str:
+    """The text of the module at `relative` (a POSIX path under `root`), refused with a
+    `ModuleGraphError` unless it is a regular UTF-8 file of at most MAX_MODULE_BYTES that
+    lies inside `root` once every symlink on the way is followed.
+
+    The containment test comes after the links are followed (`realpath(strict=True)`): a
+    string test on the path as written passes `workers/env.js -> /proc/self/environ` and
+    `workers/lib -> /etc`.
+    """
+    return _read_inside(os.path.realpath(root), relative, {})[1].decode("utf-8")
+
+
+def _real_path(real_root: str, relative: str, folders: dict[str, str]) -> str:
+    """Where `relative` leads once every link is followed. Each folder is resolved once per
+    graph (`folders`), each file with one lstat unless it is a link itself: a stack's
+    workers read about fifty files a run, most of them from the same two folders."""
+    folder, name = posixpath.split(relative)
+    real_folder = folders.get(folder)
+    if real_folder is None:
+        real_folder = os.path.realpath(os.path.join(real_root, folder), strict=True)
+        folders[folder] = real_folder
+    path = os.path.join(real_folder, name)
+    if stat.S_ISLNK(os.lstat(path).st_mode):
+        return os.path.realpath(path, strict=True)
+    return path
+
+
+def _read_inside(
+    real_root: str, relative: str, folders: dict[str, str], *, text: bool = True
+) -> tuple[str, bytes]:
+    """`read_module` for a root already resolved: (the file's real path, its bytes, checked
+    to be UTF-8 text unless `text` is False: a bundle's .wasm and .bin parts are binary)."""
+    got = shown(relative)
+    if not relative.isprintable():
+        raise ModuleGraphError(f"holds a control character, got {got} (rename the file)")
+    try:
+        real = _real_path(real_root, relative, folders)
+    except FileNotFoundError:
+        raise ModuleGraphError(
+            f"does not exist (or is a link to nothing), got {got} "
+            "(create it or fix the path, relative to the project root)"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ModuleGraphError(f"is a symlink loop, got {got} (fix the link)") from None
+        raise ModuleGraphError(
+            f"cannot be read ({exc.strerror or 'error'}), got {got} (check the path)"
+        ) from None
+    if not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ModuleGraphError(
+            f"lies outside the project once symlinks are followed, got {got} -> "
+            f"{shown(real)} (a worker's modules are uploaded: they must be files inside "
+            f"{shown(real_root)}; copy the file in instead of linking to it)"
+        )
+    try:
+        fd = os.open(real, _OPEN_FLAGS)
+    except OSError as exc:
+        raise ModuleGraphError(
+            f"cannot be read ({exc.strerror or 'error'}), got {got} (check its permissions)"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # of what was opened, not of a name
+        os.close(fd)
+        raise ModuleGraphError(
+            f"is not a regular file (a folder, FIFO, device or socket), got {got} "
+            "(a module must be a plain file)"
+        )
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(MAX_MODULE_BYTES + 1)
+    if len(data) > MAX_MODULE_BYTES:
+        raise ModuleGraphError(
+            f"is larger than {MAX_MODULE_BYTES // (1024 * 1024)} MiB, got {got} "
+            "(Cloudflare refuses a Worker over 10 MB compressed: split or trim it)"
+        )
+    if text:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ModuleGraphError(
+                f"is not UTF-8 text (byte {exc.start:,}), got {got} (save it as UTF-8)"
+            ) from None
+    return real, data
+
+
 def collect_modules(root: Path, main: str) -> list[Module]:
-    """The main module first, then each imported module once, in discovery order."""
-    main_path = (root / main).resolve()
-    base = main_path.parent
-    seen: dict[str, Module] = {}
-    pending = [main_path.name]
+    """The main module first, then each imported module once, in discovery order.
+
+    Every file is read as `read_module` reads it: inside `root` after symlinks, regular,
+    capped. Imports resolve from the main module's real folder, as Node and esbuild do.
+    """
+    real_root = os.path.realpath(root)
+    folders: dict[str, str] = {}
+    main_real, main_data = _read_inside(real_root, main, folders)
+    folder = Path(os.path.dirname(main_real)).relative_to(real_root).as_posix()  # "." at root
+    main_name = os.path.basename(main_real)
+    seen: dict[str, Module] = {main_name: _module(main_name, main_data)}
+    pending: list[tuple[str, str]] = [(main_name, main_data.decode("utf-8"))]
     while pending:
-        name = pending.pop(0)
-        if name in seen:
-            continue
-        path = base / name
-        if not path.is_file():
-            raise ModuleGraphError(f"{main}: imports {name!r}, which does not exist")
-        data = path.read_bytes()  # read every time: the cache is keyed by the content
-        seen[name] = _module(name, data)
-        source = data.decode()
-        folder = posixpath.dirname(name)
+        importer, source = pending.pop(0)
         for spec in _imports(source):
-            target = posixpath.normpath(posixpath.join(folder, spec))
-            if target.startswith(".."):
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(importer), spec))
+            if name in seen:
+                continue
+            importer_path = posixpath.normpath(posixpath.join(folder, importer))
+            where = f"{importer_path} imports {shown(spec)}, which"
+            if name.startswith(".."):
                 raise ModuleGraphError(
-                    f"{main}: {name} imports {spec!r} from outside "
-                    f"{base.relative_to(root.resolve())}/"
+                    f"{where} lies outside the main module's folder, got {shown(spec)} "
+                    f"(modules are uploaded by their path under {folder}/: move it there)"
                 )
-            pending.append(target)
+            try:
+                relative = posixpath.normpath(posixpath.join(folder, name))
+                _, data = _read_inside(real_root, relative, folders)
+            except ModuleGraphError as exc:
+                raise ModuleGraphError(f"{where} {exc}") from None
+            seen[name] = _module(name, data)
+            pending.append((name, data.decode("utf-8")))
     return list(seen.values())
 
 
@@ -122,20 +232,30 @@ def collect_bundle(root: Path, bundle: str, main: str) -> list[Module]:
     Each file must resolve inside `root` after its symlinks are followed, so a link in a
     build output cannot upload a file from elsewhere on the machine.
     """
+    real_root = os.path.realpath(root)
     folder = root / bundle
-    if not inside(folder, root):
-        raise ModuleGraphError(f"{bundle}: resolves outside the project {root}")
-    if not folder.is_dir():
-        raise ModuleGraphError(f"{bundle}: is not a folder (build the bundle first)")
+    real_folder = os.path.realpath(folder)
+    if not (real_folder + os.sep).startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ModuleGraphError(
+            f"{shown(bundle)}: lies outside the project once symlinks are followed, got "
+            f"{shown(real_folder)} (build the bundle inside the project)"
+        )
+    if not os.path.isdir(real_folder):
+        raise ModuleGraphError(f"{shown(bundle)}: is not a folder (build the bundle first)")
     parts: dict[str, Module] = {}
+    folders: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         content_type = CONTENT_TYPES.get(path.suffix)
-        if content_type is None or not path.is_file():
+        if content_type is None or path.is_dir():
             continue
         name = path.relative_to(folder).as_posix()
-        if not inside(path, root):
-            raise ModuleGraphError(f"{bundle}/{name}: resolves outside the project {root}")
-        parts[name] = _module(name, path.read_bytes(), content_type)
+        relative = posixpath.join(Path(bundle).as_posix(), name)
+        # Each part as a module is read: inside the project after links, regular, capped.
+        try:
+            _, data = _read_inside(real_root, relative, folders, text=content_type not in BINARY)
+        except ModuleGraphError as exc:
+            raise ModuleGraphError(f"{shown(bundle)}/{shown(name)}: {exc}") from None
+        parts[name] = _module(name, data, content_type)
     entry = parts.pop(main, None)
     if entry is None or entry.content_type != MODULE_CONTENT_TYPE:
         found = ", ".join(n for n, m in parts.items() if m.content_type == MODULE_CONTENT_TYPE)
@@ -144,3 +264,22 @@ def collect_bundle(root: Path, bundle: str, main: str) -> list[Module]:
             "(main_module names the entry inside the bundle folder, for example index.js)"
         )
     return [entry, *parts.values()]
+
+
+def module_graph_problem(root: Path, main: str) -> str | None:
+    """Why the worker module `main` (or a module it imports) cannot be uploaded; None when
+    all of it can. The spec's check, run before any resource is registered."""
+    try:
+        collect_modules(root, main)
+    except ModuleGraphError as exc:
+        return str(exc)
+    return None
+
+
+def bundle_problem(root: Path, bundle: str, main: str) -> str | None:
+    """Why the bundle folder `bundle` (entry `main`) cannot be uploaded; None when it can."""
+    try:
+        collect_bundle(root, bundle, main)
+    except ModuleGraphError as exc:
+        return str(exc)
+    return None

@@ -18,14 +18,14 @@ For each secret both stacks declare:
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from secrets_store.errors import Problem
 from secrets_store.policy import moment_of
 from secrets_store.rotation import Position, is_ahead, position_from, target_version
-from secrets_store.spec import NAMESPACE
+from secrets_store.spec import NAMESPACE, follows_itself
 
 # What the local backend and Pulumi's mock runtime report as the organization.
 DEFAULT_ORGANIZATION = "organization"
@@ -38,6 +38,38 @@ def reference_name(
 ) -> str:
     """The StackReference name of the `promotion.after` stack."""
     return configured or f"{organization or DEFAULT_ORGANIZATION}/{project}/{after}"
+
+
+def promotion_cycle(stack: str, after_of: Callable[[str], str | None]) -> tuple[str, ...] | None:
+    """The cycle the `promotion.after` chain from `stack` runs into, its first stack repeated
+    at the end (`("dev", "prod", "staging", "dev")`, `("dev", "dev")`); None when the chain
+    ends. `after_of` gives a stack's `promotion.after` (None: it follows none, or no file).
+
+    Every tool that follows the chain (the offline plan's StackReference stand-in, check,
+    rotate) asks this first: a cycle has no first stack to compare with, and following it
+    recursed until a stack found itself with no `rotation` output.
+    """
+    chain = [stack]
+    while (after := after_of(chain[-1])) is not None:
+        if after in chain:
+            return (*chain[chain.index(after) :], after)
+        chain.append(after)
+    return None
+
+
+def cycle_problem(stack: str, cycle: tuple[str, ...]) -> Problem:
+    """The refusal of `stack`'s `promotion.after` when its chain runs into `cycle`."""
+    if cycle == (stack, stack):
+        return Problem(f"{NAMESPACE}:promotion.after", follows_itself(stack))
+    reached = "" if stack in cycle else f", reached from {stack}"
+    return Problem(
+        f"{NAMESPACE}:promotion.after",
+        f"stacks form a cycle{reached}, got {' -> '.join(cycle)} (the stack a change reaches "
+        "first follows no stack: remove promotion.after from its file, and let each other "
+        "stack follow the one before it)",
+    )
+
+
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
             if worker.bundle:
                 return bundles(worker.bundle, worker.module)
             return modules(worker.module)
-        except ModuleGraphError as exc:
+        except ModuleGraphError as exc:  # changed on disk since the spec checked it
             key = f"{NAMESPACE}:workers.{name}.{'bundle' if worker.bundle else 'module'}"
             raise SpecError([Problem(key, str(exc))]) from None
 

@@ -31,11 +31,15 @@ from secrets_store.grammar import (
     ACCOUNT_ID,
     BINDING_NAME,
     IMPORT_ID,
+    KV_NAMESPACE_ID,
     NAME_PREFIX,
+    PLACEHOLDER,
     SCRIPT_NAME,
     SECRET_NAME,
     STACK_NAME,
+    STORE_ID,
     VALUE_KEY,
+    is_a,
 )
 from secrets_store.policy import (
     moment_of,
@@ -80,12 +84,9 @@ MAX_SHOWN = 80
 """Characters of a name or setting an error line shows at most (never a secret value)."""
 
 
-PLACEHOLDER_PREFIX = "REPLACE_ME"
-"""Example ids shipped in stacks/ start with this: visibly not real, refused by `pulumi up`."""
-
-
 def is_placeholder(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
+    """A shipped example value, whole: `REPLACE_ME_ACCOUNT_ID\\n` is not one (nor an id)."""
+    return is_a(PLACEHOLDER, value)
 
 
 def value_key(secret: str, version: int) -> str:
@@ -105,6 +106,11 @@ def shown(value: Any, limit: int = MAX_SHOWN) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
+def follows_itself(stack: str) -> str:
+    """Why `promotion.after: <stack>` in the stack's own file is refused (the shortest cycle)."""
+    return f"names this stack itself, got {shown(stack)} (name the stack before it)"
 
 
 def module_problem(module: str, folder: bool = False) -> str | None:
@@ -163,7 +169,25 @@ class StoreSpec(_Model):
     @field_validator("id")
     @classmethod
     def _placeholder_id_is_not_an_id(cls, value: str) -> str:
-        return "" if is_placeholder(value) else value
+        if is_placeholder(value) or value == "":
+            return ""
+        if not STORE_ID.fullmatch(value):
+            raise ValueError(
+                f"must be a 32-character lowercase hex store id, got {shown(value)} "
+                "(`npx wrangler secrets-store store list --remote` lists them)"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        # Looked up by exact name: a newline or NUL would only fail later, at the lookup.
+        if not value.isprintable() or value != value.strip():
+            raise ValueError(
+                f"holds a control character or surrounding spaces, got {shown(value)} "
+                "(write the store's name as the dashboard shows it)"
+            )
+        return value
 
 
 class PromotionSpec(_Model):
@@ -298,6 +322,16 @@ class SecretSpec(_Model):
             assert parsed is not None
             out[stage] = moment_text(parsed)
         return out
+
+    @field_validator("current", "next", mode="before")
+    @classmethod
+    def _number_not_text(cls, value: Any) -> Any:
+        # Lax mode reads the text "1\n" (or " 1") as 1: every tool would then read another
+        # number than the file shows. A number stays a number (1.0 arrives from other
+        # languages' programs; the int check refuses 1.5).
+        if isinstance(value, str):
+            raise ValueError(f"must be a version number, got the text {shown(value)} (unquote it)")
+        return value
 
     @field_validator("rotate_every", mode="before")
     @classmethod
@@ -566,14 +600,16 @@ def parse_stack(
     config: Mapping[str, Any],
     values: Mapping[str, ConfigValue],
     *,
-    module_exists: Callable[[str], bool] = lambda _path: True,
+    module_check: Callable[[str, str | None], str | None] = lambda _module, _bundle: None,
     load_schema: Callable[[str], SchemaFile] | None = None,
 ) -> StackSpec:
     """Validate a stack's `secrets-store:` config. Raises `SpecError` with every problem.
 
     `config`: the namespace's structured keys (accountId, store, secrets, ...), parsed.
     `values`: every other key of the namespace (`<secret>_v<N>`, legacy secret texts).
-    `module_exists`: how the caller checks a worker's module path (I/O stays outside).
+    `module_check`: how the caller checks a worker's module and what it imports, or (given
+    a bundle folder) the bundle's files (I/O stays outside): why they cannot be uploaded, or
+    None (`secrets_store.modules.module_graph_problem` / `bundle_problem`).
     `load_schema`: how the caller reads a `schema:` that is a JSON Schema file path (None:
     such schemas are not read, and values are checked as JSON only).
     """
@@ -583,10 +619,9 @@ def parse_stack(
         return f"{NAMESPACE}:{path}"
 
     def add(path: str, message: str) -> None:
-        # A key path carries names from the file: each one is cut to a readable length.
-        path = ".".join(
-            p if len(p) <= MAX_SHOWN else p[: MAX_SHOWN - 1] + "…" for p in path.split(".")
-        )
+        # A key path carries names from the file: each one is cut to a readable length, and
+        # one with a line break or other control character is quoted (one line per problem).
+        path = ".".join(_key_part(p) for p in path.split("."))
         problems.append(Problem(key(path), message))
 
     def model(
@@ -663,10 +698,7 @@ def parse_stack(
         )
     promotion = model(PromotionSpec, "promotion", config.get("promotion"))
     if promotion and promotion.after == stack:
-        add(
-            "promotion.after",
-            f"names this stack itself, got {shown(stack)} (name the stack before it)",
-        )
+        add("promotion.after", follows_itself(stack))
 
     # Names as declared (even when a declaration is invalid), for cross-references.
     raw_secrets = _mapping(config.get("secrets"), "secrets", add)
@@ -711,13 +743,19 @@ def parse_stack(
 
     declared = set(raw_secrets)
     for name, worker in workers.items():
-        _worker_problems(name, worker, declared, set(raw_workers), values, module_exists, add)
+        _worker_problems(name, worker, declared, set(raw_workers), values, module_check, add)
         for binding, namespace_id in worker.kv.items():
             if is_placeholder(namespace_id):
                 placeholder(
                     f"workers.{name}.kv.{binding}",
                     f"pulumi config set --path --stack {stack} "
                     f"'{NAMESPACE}:workers.{name}.kv.{binding}' <KV namespace id>",
+                )
+            elif not KV_NAMESPACE_ID.fullmatch(namespace_id):
+                add(
+                    f"workers.{name}.kv.{binding}",
+                    f"must be a 32-character lowercase hex KV namespace id, got "
+                    f"{shown(namespace_id)} (`npx wrangler kv namespace list` lists them)",
                 )
     cycle = _service_cycle(workers)
     if cycle:
@@ -900,6 +938,12 @@ def _mapping(data: Any, path: str, add: Callable[[str, str], None]) -> dict[str,
     return {str(k): v for k, v in data.items()}
 
 
+def _key_part(part: str) -> str:
+    """One part of a key path as an error line shows it: quoted unless printable, then cut."""
+    text = part if part.isprintable() else repr(part)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
 def _message(err: Any) -> str:
     """Our message format from one pydantic error (config input only, never values)."""
     msg: str = err["msg"]
@@ -968,17 +1012,13 @@ def _worker_problems(
     declared: set[str],
     worker_names: set[str],
     values: Mapping[str, ConfigValue],
-    module_exists: Callable[[str], bool],
+    module_check: Callable[[str, str | None], str | None],
     add: Callable[[str, str], None],
 ) -> None:
     path = f"workers.{name}"
-    if not module_exists(worker.module_path):
-        add(
-            f"{path}.module",
-            f"file not found, got {shown(worker.module_path)} (a path relative to the "
-            "project root, for example workers/api.js; with bundle, the entry inside it: "
-            "build the bundle first)",
-        )
+    unusable = module_check(worker.module, worker.bundle)
+    if unusable:
+        add(f"{path}.bundle" if worker.bundle else f"{path}.module", unusable)
     seen: dict[str, str] = {}
     for binding, where in worker.binding_names():
         if not BINDING_NAME.fullmatch(binding):

@@ -199,3 +199,18 @@ def test_the_history_fallback_counts_from_the_day_a_change_landed(tmp_path):
     document = due_json(repo.root, "--today", "2025-07-09", "--stack", "dev")
     api = by_key(document["due"])[("dev", "api_key")]
     assert (api["since"], api["age_days"], api["every_days"]) == ("2025-04-10", 90, 90)
+
+
+def test_a_version_in_history_that_is_not_utf8_is_unreadable_not_guessed(tmp_path):
+    # GIVEN a Latin-1 version of dev between two UTF-8 ones
+    from secretsctl.schedule.history import stack_history
+
+    repo = Repo(tmp_path / "repo")
+    utf8 = repo.read("dev")
+    repo.path("dev").write_bytes(utf8.encode() + "# café\n".encode("latin-1"))
+    repo.commit("latin-1")
+    repo.write("dev", utf8)
+    repo.commit("utf-8 again")
+    # THEN the loader refuses that version's bytes (it read a U+FFFD guess before)
+    snapshots = stack_history(repo.root, "dev", datetime.date.fromisoformat(TODAY))
+    assert [s.config is not None for s in snapshots] == [True, False, True]

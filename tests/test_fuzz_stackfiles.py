@@ -10,6 +10,14 @@ and promote in-process, as a user would. For every run:
 - a rotate that succeeds moves exactly the secret it names: every other secret of the
   file keeps its position, and the file keeps its BOM, line endings and final newline.
 
+Families of hostile input the adversarial pass found, each also run on its own:
+`symlinks` (a worker module, or a folder of its imports, linked out of the project: to
+/proc/self/environ, /etc/passwd, a file beside the project, nothing, itself; a FIFO; a link
+that stays inside), `cycles` (promotion.after: dev and staging following each other or
+themselves) and `newlines` (a trailing line break on any name, key or value of the files).
+A symlinked run leaks when the process environment, /etc/passwd or the outside file's
+content reaches an output.
+
 `make test` runs a short, deterministic pass; `make fuzz` runs FUZZ_EXAMPLES=1000 and
 prints a table per family (cases, clean refusals, crashes, hangs, leaks).
 """
@@ -45,7 +53,7 @@ from secretsctl.offline.stackfile import (
     StackFileError,
 )
 from secretsctl.offline.stackfile import load_stack_config as load
-from tests.workflow_support import Repo
+from tests.workflow_support import Project, Repo
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))  # `make test`; `make fuzz` asks 1,000
 RUN_BUDGET_S = 30.0  # one command on one file; a real run takes well under a second
@@ -76,6 +84,70 @@ HOSTILE_MODULES = (
 )
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 ABSENT = object()
+
+
+def _first_entry(path: str, separator: bytes, holding: bytes) -> str | None:
+    """A recognisable piece of a file outside the project (None: not readable here)."""
+    try:
+        entries = Path(path).read_bytes().split(separator)
+    except OSError:
+        return None
+    entry = next((e for e in entries if len(e) >= 12 and holding in e), b"")
+    return entry[:40].decode(errors="ignore") or None
+
+
+# What the symlinks family links to, and the marks that say it leaked: the environment this
+# process started with (a PATH=... entry), the first line of /etc/passwd, and the content of
+# a module beside the project (it holds PLAINTEXT).
+ENVIRON_MARK = _first_entry("/proc/self/environ", b"\0", b"=")
+PASSWD_MARK = _first_entry("/etc/passwd", b"\n", b":")
+SYMLINK_MARKS = tuple(m for m in (ENVIRON_MARK, PASSWD_MARK) if m)
+OUTSIDE_MODULE = f"export const leaked = {PLAINTEXT!r};\n"
+LINKED = "workers/fuzz"
+"""The folder of links the symlinks family draws its modules from (made once per module)."""
+LINKED_MODULES = (
+    f"{LINKED}/env.js",  # -> /proc/self/environ
+    f"{LINKED}/passwd.js",  # -> /etc/passwd
+    f"{LINKED}/outside.js",  # -> a module beside the project
+    f"{LINKED}/dangling.js",  # -> nothing
+    f"{LINKED}/loop.js",  # -> itself
+    f"{LINKED}/outdir/api.js",  # a folder linked out of the project
+    f"{LINKED}/importer.js",  # imports ./lib/http.js, lib linked out of the project
+    f"{LINKED}/climb.js",  # imports ../../../../etc/x.js
+    f"{LINKED}/outclimb.js",  # -> an outside module whose import climbs further
+    f"{LINKED}/fifo.js",  # a FIFO: opening it to read would wait for a writer
+    f"{LINKED}/inside.js",  # -> ../api.js: stays inside, fine
+    f"{LINKED}/indir/importer.js",  # its lib links to ../../lib: inside, fine
+)
+REFUSED_MODULES = LINKED_MODULES[:-2]
+"""Every linked module but the two that stay inside: no plan may pass with one of them."""
+
+
+def make_links(root: Path, outside: Path) -> None:
+    """The links LINKED_MODULES name, under `root` (a project), pointing where they say."""
+    (outside / "lib").mkdir(parents=True)
+    (outside / "deep").mkdir()
+    (outside / "secret.js").write_text(OUTSIDE_MODULE)
+    (outside / "lib" / "http.js").write_text(OUTSIDE_MODULE)
+    (outside / "lib" / "api.js").write_text(OUTSIDE_MODULE)
+    (outside / "deep" / "m.js").write_text('import "../../../../etc/x.js";\n')
+    folder = root / LINKED
+    (folder / "indir").mkdir(parents=True)
+    (folder / "env.js").symlink_to("/proc/self/environ")
+    (folder / "passwd.js").symlink_to("/etc/passwd")
+    (folder / "outside.js").symlink_to(outside / "secret.js")
+    (folder / "dangling.js").symlink_to(outside / "nothing.js")
+    (folder / "loop.js").symlink_to(folder / "loop.js")
+    (folder / "outdir").symlink_to(outside / "lib", target_is_directory=True)
+    (folder / "importer.js").write_text('import { x } from "./lib/http.js";\nexport default {};\n')
+    (folder / "lib").symlink_to(outside / "lib", target_is_directory=True)
+    (folder / "climb.js").write_text('import "../../../../etc/x.js";\nexport default {};\n')
+    (folder / "outclimb.js").symlink_to(outside / "deep" / "m.js")
+    os.mkfifo(folder / "fifo.js")
+    (folder / "inside.js").symlink_to(Path("..") / "api.js")
+    (folder / "indir" / "importer.js").write_text('import "./lib/http.js";\nexport default {};\n')
+    (folder / "indir" / "lib").symlink_to(Path("..") / ".." / "lib", target_is_directory=True)
+
 
 STATS: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
@@ -325,6 +397,83 @@ def hostile_text(draw: st.DrawFn) -> str | bytes:
     return "config:\n\tsecrets-store:accountId: x\n"
 
 
+# ---- families the adversarial pass found: links, cycles, trailing newlines ---------------------
+
+
+@st.composite
+def linked_documents(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """dev and staging, well-formed, with one or two workers' modules from LINKED_MODULES."""
+    dev = draw(stack_document("dev", noisy=False))
+    workers = dev["config"].get("secrets-store:workers") or {}
+    if not workers:
+        workers = dev["config"]["secrets-store:workers"] = {"api": {"module": MODULES[0]}}
+    for name in draw(st.lists(st.sampled_from(sorted(workers)), min_size=1, max_size=2)):
+        workers[name]["module"] = draw(st.sampled_from(LINKED_MODULES))
+    return dev, following(dev, behind=draw(st.booleans()))
+
+
+@st.composite
+def cyclic_documents(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """dev and staging following each other, or themselves (or, to compare, a chain)."""
+    dev = draw(stack_document("dev", noisy=False))
+    staging = following(dev, behind=draw(st.booleans()))
+    dev["config"]["secrets-store:promotion"] = {"after": draw(st.sampled_from(("staging", "dev")))}
+    staging["config"]["secrets-store:promotion"] = {
+        "after": draw(st.sampled_from(("dev", "dev", "staging")))
+    }
+    return dev, staging
+
+
+NEWLINES = ("\n", "\n", "\r\n", "\n\n", " \n", "\r", "\u2028")
+
+
+def with_line_breaks(node: Any, chosen: set[int], suffix: str, site: list[int]) -> Any:
+    """`node` with `suffix` after every key and scalar whose number (in walk order) is chosen;
+    `site` counts them. A `secure:` value is left as it is (a ciphertext, not a name)."""
+
+    def mark(value: Any) -> Any:
+        site[0] += 1
+        if site[0] - 1 in chosen:
+            return f"{value}{suffix}"
+        return value
+
+    if isinstance(node, dict):
+        if set(node) == {"secure"}:
+            return node
+        return {mark(k): with_line_breaks(v, chosen, suffix, site) for k, v in node.items()}
+    if isinstance(node, list):
+        return [with_line_breaks(v, chosen, suffix, site) for v in node]
+    if isinstance(node, str) or (isinstance(node, int) and not isinstance(node, bool)):
+        return mark(node)
+    return node
+
+
+def count_sites(node: Any) -> int:
+    site = [0]
+    with_line_breaks(node, set(), "", site)
+    return site[0]
+
+
+@st.composite
+def newline_documents(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """dev and staging, well-formed, then a line break after one to three names or values."""
+    dev = draw(stack_document("dev", noisy=False))
+    staging = following(dev, behind=draw(st.booleans()))
+    both = [dev["config"], staging["config"]]
+    chosen = draw(st.sets(st.integers(0, count_sites(both) - 1), min_size=1, max_size=3))
+    dev_config, staging_config = with_line_breaks(
+        both, chosen, draw(st.sampled_from(NEWLINES)), [0]
+    )
+    return {**dev, "config": dev_config}, {**staging, "config": staging_config}
+
+
+FAMILY_DOCUMENTS = {
+    "symlinks": linked_documents,
+    "cycles": cyclic_documents,
+    "newlines": newline_documents,
+}
+
+
 @dataclass(frozen=True)
 class Case:
     family: str
@@ -334,10 +483,22 @@ class Case:
 
 
 @st.composite
+def family_case(draw: st.DrawFn, family: str) -> Case:
+    dev, staging = draw(FAMILY_DOCUMENTS[family]())
+    declared = dev["config"].get("secrets-store:secrets")
+    names = [str(n) for n in declared] if isinstance(declared, dict) else []
+    rotate = draw(st.sampled_from([*names, "api_key"]))
+    return Case(family, dump(dev), dump(staging), rotate)
+
+
+FAMILIES = ("valid", "careless", "encoding", "shared", "hostile", "hostile-staging")
+
+
+@st.composite
 def cases(draw: st.DrawFn) -> Case:
-    family = draw(
-        st.sampled_from(("valid", "careless", "encoding", "shared", "hostile", "hostile-staging"))
-    )
+    family = draw(st.sampled_from((*FAMILIES, *FAMILY_DOCUMENTS)))
+    if family in FAMILY_DOCUMENTS:
+        return draw(family_case(family))
     noisy = family == "careless" or (family != "valid" and draw(st.booleans()))
     dev_doc = draw(stack_document("dev", noisy))
     if noisy:
@@ -423,7 +584,7 @@ def verdict(outcome: Outcome) -> str:
         return "hang"
     if outcome.exception is not None or outcome.exit_code not in (0, 2):
         return "crash"
-    if any(mark in outcome.stdout + outcome.stderr for mark in LEAK_MARKS):
+    if any(mark in outcome.stdout + outcome.stderr for mark in (*LEAK_MARKS, *SYMLINK_MARKS)):
         return "leak"
     if outcome.exit_code == 0:
         return "ok"
@@ -447,9 +608,12 @@ def layout(data: bytes) -> tuple[bool, bool, bool]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
-    """One git repo for every example (its commit is diff's base); each example rewrites
-    dev and staging."""
-    repo = Repo(tmp_path_factory.mktemp("fuzz") / "repo")
+    """One project in one git repo for every example (its commit is diff's base); each
+    example rewrites dev and staging. Its own program and workers, and the symlinks
+    family's links, never this checkout's."""
+    base = tmp_path_factory.mktemp("fuzz")
+    repo = Project(base / "repo")
+    make_links(repo.root, base / "outside")
     repo.path("prod").unlink()  # two stacks are enough, and each check plans every stack
     repo.commit("dev and staging only")
     # Each example goes through five commands that run the program on the same files: a
@@ -484,13 +648,22 @@ def run_case(repo: Repo, case: Case) -> None:
     outcomes.append(invoke("promote", "--from", "dev", "--to", "staging", "--root", root))
     stats = STATS[case.family]
     stats["cases"] += 1
+    if case.family == "symlinks" and any(
+        f"module: {m}\n" in str(case.dev) for m in REFUSED_MODULES
+    ):
+        # Not only clean: refused. Plan, check and diff read every worker's modules.
+        assert [o.exit_code for o in outcomes[:3]] == [2, 2, 2], [o.command for o in outcomes]
+        stats["cases with a module out of bounds"] += 1
     for outcome in outcomes:
         result = verdict(outcome)
         stats[f"runs {result}"] += 1
+        # A leak's output is not repeated here: it holds what leaked (the environment).
+        shown = result != "leak"
         assert result in ("ok", "refused"), (
             f"{outcome.command}: {result} (exit {outcome.exit_code}, "
-            f"{outcome.seconds:.1f} s)\nstdout: {outcome.stdout[-2000:]}\n"
-            f"stderr: {outcome.stderr[-2000:]}\nexception: {outcome.exception!r}"
+            f"{outcome.seconds:.1f} s)\nstdout: {outcome.stdout[-2000:] if shown else '…'}\n"
+            f"stderr: {outcome.stderr[-2000:] if shown else '…'}\n"
+            f"exception: {outcome.exception!r}"
         )
     if rotated.exit_code == 0:
         # Exactly the named secret moved; the file kept its BOM, line endings, last newline.
@@ -512,13 +685,15 @@ def run_case(repo: Repo, case: Case) -> None:
         stats["cases all exit 0"] += 1
 
 
-def table() -> str:
+def table(families: tuple[str, ...] | None = None) -> str:
     rows = [
         "| family | cases tried | runs | exit 0 | clean refusals (exit 2) | crashes | hangs | "
         "leaks |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for family, c in sorted(STATS.items()):
+        if families is not None and family not in families:
+            continue
         runs = sum(v for k, v in c.items() if k.startswith("runs "))
         crashes = c["runs crash"] + c["runs unclean"]
         rows.append(
@@ -563,6 +738,32 @@ def test_generated_alias_sharing_never_moves_another_secret(repo):
         run_case(repo, Case("shared", text, STAGING, secret))
 
     property_holds()
+
+
+@pytest.mark.parametrize("family", list(FAMILY_DOCUMENTS))
+def test_each_family_the_adversarial_pass_found_ends_in_exit_0_or_a_clean_exit_2(repo, family):
+    # Each family on its own too, so that `make test`'s short pass runs every one of them.
+    STATS.pop(family, None)
+    examples = max(EXAMPLES // 5, 2)
+
+    @settings(FUZZ, max_examples=examples)
+    @given(case=family_case(family))
+    def property_holds(case: Case) -> None:
+        run_case(repo, case)
+
+    property_holds()
+    print(f"\nFamily {family} ({examples} examples requested):\n{table((family,))}")
+    assert STATS[family]["cases"] >= examples
+
+
+def test_the_symlinks_family_can_see_a_leak():
+    # The leak check is only as good as its marks: the environment and /etc/passwd each
+    # give one here (Linux), and the outside module holds a planted value.
+    assert ENVIRON_MARK and ENVIRON_MARK in Path("/proc/self/environ").read_bytes().decode(
+        errors="ignore"
+    )
+    assert PASSWD_MARK and PASSWD_MARK in Path("/etc/passwd").read_text()
+    assert any(mark in OUTSIDE_MODULE for mark in LEAK_MARKS)
 
 
 def test_leak_marks_cover_the_planted_values():

@@ -75,6 +75,25 @@ def test_a_stack_file_that_is_not_utf8_is_refused_in_one_line(repo, command):
     assert "save the file as UTF-8" in line
 
 
+@pytest.mark.parametrize("command", ["check --base", "diff --base"])
+def test_a_stack_file_not_utf8_at_the_base_ref_is_refused_in_one_line(repo, command):
+    # GIVEN a Latin-1 stack file committed at the base, and a UTF-8 one in the working tree
+    utf8 = repo.read("dev")
+    repo.path("dev").write_bytes(utf8.encode() + "# café\n".encode("latin-1"))
+    repo.commit("latin-1")
+    repo.write("dev", utf8)
+    # WHEN the gate or the diff reads the base (it decoded git's bytes as text and raised)
+    argv = {
+        "check --base": ["check", "--root", str(repo.root), "--base", "HEAD"],
+        "diff --base": ["diff", "--stack", "dev", "--base", "HEAD", "--root", str(repo.root)],
+    }[command]
+    result = secretsctl(*argv)
+    # THEN one line names the ref, the file, the line and the byte offset
+    line = refused(result, "--base HEAD: ", "Pulumi.dev.yaml: not UTF-8")
+    assert result.stderr.splitlines() == [line]
+    assert f"byte offset {len(utf8.encode()) + 5}" in line
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("top", ["- config\n- more\n", "just a sentence\n", "42\n"])
 def test_a_top_level_that_is_not_a_mapping_is_refused(repo, command, top):
@@ -444,3 +463,128 @@ def test_stack_files_read_the_same_with_the_c_reader_as_with_the_pure_python_one
     if name not in PURE_ONLY:  # read by the C reader itself, not through a fallback
         assert yamlfile._c_readable(text)
         assert repr(yamlfile._read(path, text, pure=False)) == pure
+
+
+# ---- a trailing newline in any name or value (`$` accepted one; the grammar does not) -----
+
+# field -> (pattern in dev's file, its replacement, the key the refusal names)
+TRAILING_NEWLINES = {
+    "rotateEvery": (r"rotateEvery: 90d ", r'rotateEvery: "90d\\n" ', "secrets.api_key.rotateEvery"),
+    "accountId": (
+        r"accountId: REPLACE_ME_ACCOUNT_ID ",
+        r'accountId: "0123456789abcdef0123456789abcdef\\n" ',
+        "accountId",
+    ),
+    "placeholder accountId": (
+        r"accountId: REPLACE_ME_ACCOUNT_ID ",
+        r'accountId: "REPLACE_ME_ACCOUNT_ID\\n" ',
+        "accountId",
+    ),
+    "namePrefix": (r"namePrefix: dev_ ", r'namePrefix: "dev_\\n" ', "namePrefix"),
+    "secret name": (r"^    hmac_key:", r'    "hmac_key\\n":', "secrets.'hmac_key\\n'"),
+    "worker name": (r"^    signer:", r'    "signer\\n":', "workers.'signer\\n'"),
+    "binding name": (
+        r"HMAC_SECRET: hmac_key",
+        r'"HMAC_SECRET\\n": hmac_key',
+        "workers.signer.secrets.'HMAC_SECRET\\n'",
+    ),
+    "bound secret": (
+        r"HMAC_SECRET: hmac_key",
+        r'HMAC_SECRET: "hmac_key\\n"',
+        "workers.signer.secrets.HMAC_SECRET",
+    ),
+    "promotion.after": (
+        r"^  secrets-store:secrets:\n",
+        r'  secrets-store:promotion:\n    after: "staging\\n"\n  secrets-store:secrets:\n',
+        "promotion.after",
+    ),
+    "importIds": (
+        r"^    hmac_key:\n",
+        r'    hmac_key:\n      importIds: {1: "' + "0" * 32 + "/" + "1" * 32 + r'/abc\\n"}\n',
+        "secrets.hmac_key.importIds",
+    ),
+    "current": (
+        r"current: 1\n      next: 2",
+        r'current: "1\\n"\n      next: 2',
+        "secrets.api_key.current",
+    ),
+    "stage": (r"stage: fallback", r'stage: "fallback\\n"', "secrets.api_key.stage"),
+    "since": (
+        r"^    hmac_key:\n",
+        r'    hmac_key:\n      since: "2026-01-01\\n"\n',
+        "secrets.hmac_key.since",
+    ),
+    "store.name": (
+        r"name: default_secrets_store",
+        r'name: "default_secrets_store\\n"',
+        "store.name",
+    ),
+    "store.id": (
+        r"name: default_secrets_store",
+        r'id: "0123456789abcdef0123456789abcdef\\n"',
+        "store.id",
+    ),
+    "kv namespace id": (
+        r"CACHE: REPLACE_ME_KV_NAMESPACE_ID",
+        r'CACHE: "0123456789abcdef0123456789abcdef\\n"',
+        "workers.vault.kv.CACHE",
+    ),
+    "scope": (r"scopes: \[workers\]", r'scopes: ["workers\\n"]', "secrets.api_key.scopes"),
+    "service": (r"AUTH: auth", r'AUTH: "auth\\n"', "workers.gateway.services.AUTH"),
+    "module": (
+        r"module: workers/signer\.js",
+        r'module: "workers/signer.js\\n"',
+        "workers.signer.module",
+    ),
+}
+
+
+def with_trailing_newline(repo: Repo, field: str) -> str:
+    """Write `field` of dev with a trailing newline (a YAML "\\n" escape); the key to name."""
+    pattern, replacement, key = TRAILING_NEWLINES[field]
+    repo.sub("dev", pattern, replacement)
+    return f"secrets-store:{key}"
+
+
+@pytest.mark.parametrize("field", list(TRAILING_NEWLINES))
+def test_plan_refuses_a_trailing_newline_in_one_line_naming_the_key(repo, field):
+    key = with_trailing_newline(repo, field)
+    result = secretsctl(*commands(repo)["plan"])
+    line = refused(result, key + ": ")
+    assert line.startswith(key + ": ") and "\\n'" in line, result.stderr
+
+
+# The fields the adversarial pass found accepted, through every command that reads them.
+ISSUE_FIELDS = [
+    "rotateEvery",
+    "accountId",
+    "secret name",
+    "worker name",
+    "importIds",
+    "promotion.after",
+]
+
+
+@pytest.mark.parametrize("command", ["due", "rotate", "check", "bot plan"])
+def test_commands_never_trace_back_on_a_trailing_newline(repo, command):
+    root = ["--root", str(repo.root)]
+    argv = {
+        "due": ["due", *root, "--today", "2027-06-01"],
+        "rotate": ["rotate", "api_key", "--stack", "dev", *root],
+        "check": ["check", *root],
+        "bot plan": ["bot", "plan", *root, "--today", "2027-06-01"],
+    }[command]
+    original = repo.read("dev")
+    for field in ISSUE_FIELDS:
+        repo.write("dev", original)
+        key = with_trailing_newline(repo, field)
+        result = secretsctl(*argv)  # an exception fails the test (catch_exceptions=False)
+        assert result.exit_code in (0, 1, 2), (field, result.output)
+        if command == "check":  # the gate validates every file: refused by its key
+            refused(result, key + ": ")
+        elif command == "rotate":  # refused (by its key, or the editor's layout rule first)
+            refused(result)
+        assert all(line.isprintable() for line in result.output.splitlines()), (
+            field,
+            result.output,
+        )

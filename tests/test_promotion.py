@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 import secretsctl.offline.mockrun as mockrun
-from secrets_store.ordering import ahead_problems, reference_name
+from secrets_store.ordering import ahead_problems, cycle_problem, promotion_cycle, reference_name
 from secrets_store.promotion import PromotionError
 from secrets_store.rotation import Position, is_ahead
 from tests.conftest import BASE_NAMESPACE, stack_config
@@ -121,9 +121,7 @@ def test_up_proceeds_when_this_stack_is_behind_the_stack_it_follows(registered):
     [{"name": "default_secrets_store"}, {"id": "6f1c2e9a7b3d4c5e8f9a0b1c2d3e4f5a"}],
     ids=["looked-up-store", "store-by-id"],
 )
-def test_up_is_refused_before_any_cloudflare_resource_when_this_stack_is_ahead(
-    registered, store
-):
+def test_up_is_refused_before_any_cloudflare_resource_when_this_stack_is_ahead(registered, store):
     # GIVEN staging swapped while dev is deployed at fallback (the store looked up, or given
     # by id: then its id is known at once, and the gate must still hold every secret back)
     namespace = following_dev({"current": 1, "next": 2, "stage": "swapped"})
@@ -191,3 +189,132 @@ def _values() -> dict[str, str]:
     from tests.conftest import BASE_VALUES
 
     return dict(BASE_VALUES)
+
+
+# ---- cycles: a chain of promotion.after that never ends -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("follows", "start", "cycle"),
+    [
+        ({"staging": "dev", "prod": "staging"}, "prod", None),  # ends at dev
+        (
+            {"dev": "prod", "prod": "staging", "staging": "dev"},
+            "dev",
+            ("dev", "prod", "staging", "dev"),
+        ),
+        (
+            {"dev": "prod", "prod": "staging", "staging": "dev"},
+            "staging",
+            ("staging", "dev", "prod", "staging"),
+        ),
+        ({"dev": "dev"}, "dev", ("dev", "dev")),  # a stack following itself
+        ({"x": "dev", "dev": "prod", "prod": "dev"}, "x", ("dev", "prod", "dev")),  # reached
+        ({"prod": "gone"}, "prod", None),  # a stack with no file ends the chain
+    ],
+)
+def test_promotion_cycle_table(follows, start, cycle):
+    assert promotion_cycle(start, follows.get) == cycle
+
+
+def test_cycle_problem_names_the_cycle_and_the_fix_in_one_line():
+    problem = cycle_problem("dev", ("dev", "prod", "staging", "dev"))
+    assert str(problem) == (
+        "secrets-store:promotion.after: stacks form a cycle, got dev -> prod -> staging -> dev "
+        "(the stack a change reaches first follows no stack: remove promotion.after from its "
+        "file, and let each other stack follow the one before it)"
+    )
+    assert str(cycle_problem("x", ("dev", "prod", "dev"))).startswith(
+        "secrets-store:promotion.after: stacks form a cycle, reached from x, got dev -> prod -> dev"
+    )
+    assert cycle_problem("dev", ("dev", "dev")).message == (
+        "names this stack itself, got 'dev' (name the stack before it)"
+    )
+
+
+@pytest.fixture(scope="module")
+def cycle_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    """dev after prod, prod after staging (as shipped), staging after dev (as shipped)."""
+    repo = Repo(tmp_path_factory.mktemp("cycle") / "repo")
+    repo.sub(
+        "dev",
+        r"^  secrets-store:secrets:\n",
+        "  secrets-store:promotion:\n    after: prod\n  secrets-store:secrets:\n",
+    )
+    return repo
+
+
+CYCLE = "secrets-store:promotion.after: stacks form a cycle, got "
+
+CYCLE_RUNS = {
+    "plan": (["plan", "--stack", "dev", "--config-file", "{dev}"], "dev -> prod -> staging -> dev"),
+    "diff": (
+        ["diff", "--stack", "prod", "--base", "HEAD", "--root", "{root}"],
+        "prod -> staging -> dev -> prod",
+    ),
+    "export": (
+        [
+            "export",
+            "wrangler",
+            "--stack",
+            "staging",
+            "--worker",
+            "api",
+            "--config-file",
+            "{staging}",
+        ],
+        "staging -> dev -> prod -> staging",
+    ),
+    "rotate": (
+        ["rotate", "api_key", "--stack", "dev", "--root", "{root}"],
+        "dev -> prod -> staging -> dev",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", list(CYCLE_RUNS))
+def test_every_command_refuses_a_promotion_cycle_in_one_line_naming_it(cycle_repo, command):
+    argv, cycle = CYCLE_RUNS[command]
+    paths = {"root": cycle_repo.root, **{s: cycle_repo.path(s) for s in ("dev", "staging")}}
+    before = cycle_repo.read("dev")
+    result = secretsctl(*(arg.format(**paths) for arg in argv))
+    assert (result.exit_code, result.stdout) == (2, ""), result.output
+    assert result.stderr.splitlines() == [
+        line for line in result.stderr.splitlines() if "Traceback" not in line
+    ]
+    assert [line for line in result.stderr.splitlines() if line.startswith(CYCLE)] == [
+        result.stderr.splitlines()[-1]
+    ], result.stderr
+    assert result.stderr.splitlines()[-1].startswith(CYCLE + cycle + " ("), result.stderr
+    assert cycle_repo.read("dev") == before  # rotate wrote nothing
+
+
+@pytest.mark.parametrize("base", [None, "HEAD"])
+def test_check_names_the_cycle_once_and_no_ahead_noise(cycle_repo, base):
+    args = ["--base", base] if base else []
+    result = secretsctl("check", "--root", str(cycle_repo.root), *args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"stacks/Pulumi.dev.yaml: {CYCLE}dev -> prod -> staging -> dev (the stack a change "
+        "reaches first follows no stack: remove promotion.after from its file, and let each "
+        "other stack follow the one before it)"
+    ]
+
+
+def test_a_stack_following_itself_is_refused_by_plan_and_check_alike(tmp_path):
+    repo = Repo(tmp_path / "repo")
+    repo.sub("staging", r"after: dev", "after: staging")
+    line = (
+        "secrets-store:promotion.after: names this stack itself, got 'staging' (name the "
+        "stack before it)"
+    )
+    plan = secretsctl("plan", "--stack", "staging", "--config-file", str(repo.path("staging")))
+    assert (plan.exit_code, plan.stderr.splitlines()) == (2, [line])
+    checked = secretsctl("check", "--root", str(repo.root))
+    assert checked.exit_code == 2
+    assert checked.stderr.splitlines() == [
+        f"stacks/Pulumi.staging.yaml: {line}",
+        f"stacks/Pulumi.prod.yaml: {CYCLE.replace(', got', ', reached from prod, got')}"
+        "staging -> staging (the stack a change reaches first follows no stack: remove "
+        "promotion.after from its file, and let each other stack follow the one before it)",
+    ]

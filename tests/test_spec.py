@@ -232,11 +232,15 @@ def test_every_problem_is_reported_at_once():
     ]
 
 
-def test_a_missing_module_file_is_refused():
+def test_a_module_the_caller_refuses_is_reported_at_its_worker_key():
+    def check(path: str, bundle: str | None) -> str | None:
+        return f"does not exist, got {path!r} (fix it)" if "api" in path else None
+
     with pytest.raises(
-        SpecError, match=r"workers\.api\.module: file not found, got 'workers/api.js'"
-    ):
-        parse(copy.deepcopy(BASE_NAMESPACE), module_exists=lambda path: "api" not in path)
+        SpecError, match=r"workers\.api\.module: does not exist, got 'workers/api.js'"
+    ) as info:
+        parse(copy.deepcopy(BASE_NAMESPACE), module_check=check)
+    assert info.value.keys == ["secrets-store:workers.api.module"]
 
 
 @pytest.mark.parametrize("scope", ["access", "ai_gateway", "dex"])

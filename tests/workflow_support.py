@@ -173,3 +173,19 @@ class Repo:
     def commit(self, message: str) -> None:
         git(self.root, "add", "-A")
         git(self.root, "commit", "-q", "--allow-empty", "-m", message)
+
+
+class Project(Repo):
+    """A Repo that is a whole Pulumi project: Pulumi.yaml, the program and the workers'
+    modules copied too, so commands resolve module paths inside it (a bare Repo runs this
+    checkout's program against this checkout's workers/)."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        for name in ("Pulumi.yaml", "__main__.py"):
+            shutil.copy(PROJECT_ROOT / name, root / name)
+        (root / "workers").mkdir()
+        for path in (PROJECT_ROOT / "workers").glob("*.js"):
+            shutil.copy(path, root / "workers" / path.name)
+        shutil.copytree(PROJECT_ROOT / "workers" / "lib", root / "workers" / "lib")
+        super().__init__(root)

@@ -12,6 +12,7 @@ from secretsctl.offline.project import project_at
 from secretsctl.offline.references import Loader
 from secretsctl.offline.stackfile import (
     StackConfig,
+    StackFileError,
     load_stack_config,
     stack_of,
     stack_path,
@@ -39,14 +40,19 @@ def verify_ref(root: Path, ref: str) -> str:
     return result.stdout.strip()
 
 
-def stack_file_at(root: Path, ref: str, stack: str, path: Path | None = None) -> str | None:
-    """Text of the stack's file (`path`, default the project's Pulumi.<stack>.yaml) at `ref`;
-    None when the file is new since then."""
+def stack_file_at(root: Path, ref: str, stack: str, path: Path | None = None) -> bytes | None:
+    """The bytes of the stack's file (`path`, default the project's Pulumi.<stack>.yaml) at
+    `ref`; None when the file is new since then.
+
+    Bytes, not text: the loader decides what it accepts (a file that is not UTF-8 is one
+    line naming its line and byte offset, as on disk), never a decoding error here."""
     where = os.path.relpath(path or stack_path(root, stack), root).replace(os.sep, "/")
     spec = f"{ref}:./{where}"  # relative to the project folder, wherever the repository is
     if _git(root, "cat-file", "-e", spec).returncode != 0:
         return None
-    result = _git(root, "show", spec)
+    result = subprocess.run(
+        ["git", "-C", str(root), "show", spec], capture_output=True, check=False
+    )
     if result.returncode != 0:
         raise GitRefError(f"--base: cannot read {spec} (git show failed)")
     return result.stdout
@@ -58,10 +64,13 @@ def base_loader(root: Path, ref: str, files: Mapping[str, Path] | None = None) -
 
     def load(stack: str) -> StackConfig | None:
         path = (files or {}).get(stack) or stack_path(root, stack)
-        text = stack_file_at(root, ref, stack, path)
-        if text is None:
+        raw = stack_file_at(root, ref, stack, path)
+        if raw is None:
             return None
-        return load_stack_config(stack, path, text=text)
+        try:
+            return load_stack_config(stack, path, text=raw)
+        except StackFileError as exc:  # say which side: the file at the ref, not on disk
+            raise StackFileError([f"--base {ref}: {line}" for line in exc.lines]) from None
 
     return load
 

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from secrets_store.errors import Problem, SpecError
-from secrets_store.ordering import promotion_problems, reference_name
+from secrets_store.ordering import (
+    cycle_problem,
+    promotion_cycle,
+    promotion_problems,
+    reference_name,
+)
 from secrets_store.promotion import PromotionError
 from secrets_store.spec import NAMESPACE
 from secretsctl.offline.mockrun import run_program, runtime_project
@@ -86,11 +91,33 @@ def offline_promotion_problems(
     return promotion_problems(config.stack, after, config.standings, rotation, soak=config.soak)
 
 
+def stack_cycle(config: StackConfig, load: Loader | None = None) -> tuple[str, ...] | None:
+    """The cycle the `promotion.after` chain from `config` runs into, read from the stack
+    files (None: it ends). A stack whose file cannot be read ends it (its own refusal says
+    why)."""
+    load = load or directory_loader(config.path.parent)
+
+    def after_of(stack: str) -> str | None:
+        if stack == config.stack:
+            return config.promotion_after
+        try:
+            other = load(stack)
+        except StackFileError:
+            return None
+        return other.promotion_after if other is not None else None
+
+    return promotion_cycle(config.stack, after_of)
+
+
 def run_options(config: StackConfig, load: Loader | None = None) -> dict[str, Any]:
     """Keyword arguments for `run_program`/`plan_stack` that satisfy the StackReference.
 
-    Raises `PromotionError` when this stack is ahead of the stack it follows.
+    Raises `SpecError` when the stacks it follows form a cycle, `PromotionError` when this
+    stack is ahead of the stack it follows.
     """
+    cycle = stack_cycle(config, load)
+    if cycle:
+        raise SpecError([cycle_problem(config.stack, cycle)])
     outputs = reference_outputs(config, load)
     problems = offline_promotion_problems(config, outputs)
     if problems:

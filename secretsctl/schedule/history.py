@@ -93,8 +93,9 @@ def _repository(root: Path) -> Path:
     return Path(top.stdout.strip())
 
 
-def _read_blobs(root: Path, specs: list[str]) -> list[str | None]:
-    """The text of each `<commit>:<path>` (None: missing there), in one `git cat-file`."""
+def _read_blobs(root: Path, specs: list[str]) -> list[bytes | None]:
+    """The bytes of each `<commit>:<path>` (None: missing there), in one `git cat-file`;
+    the loader decides what it accepts (a version that is not UTF-8 is skipped)."""
     if not specs:
         return []
     result = subprocess.run(
@@ -104,7 +105,7 @@ def _read_blobs(root: Path, specs: list[str]) -> list[str | None]:
         check=False,
     )
     data, at = result.stdout, 0
-    texts: list[str | None] = []
+    texts: list[bytes | None] = []
     for _ in specs:
         end = data.index(b"\n", at)
         header = data[at:end].decode(errors="replace").split()
@@ -113,7 +114,7 @@ def _read_blobs(root: Path, specs: list[str]) -> list[str | None]:
             texts.append(None)
             continue
         size = int(header[2])
-        texts.append(data[at : at + size].decode("utf-8", errors="replace"))
+        texts.append(data[at : at + size])
         at += size + 1
     return texts
 
@@ -145,16 +146,16 @@ def stack_history(
     if working_tree and path.is_file():
         current = _load(stack, path, None)
         committed = texts[-1] if texts else None
-        if current is not None and (committed is None or current.raw != committed.encode()):
+        if current is not None and (committed is None or current.raw != committed):
             snapshots.append(Snapshot(WORKING_TREE, today, current))
     return snapshots
 
 
-def _load(stack: str, path: Path, text: str | None) -> StackConfig | None:
+def _load(stack: str, path: Path, raw: bytes | None) -> StackConfig | None:
     try:
-        if text is None:
+        if raw is None:
             return load_stack_config(stack, path)
-        return load_stack_config(stack, path, text=text.encode())
+        return load_stack_config(stack, path, text=raw)
     except StackFileError:
         return None
 

@@ -44,7 +44,7 @@ from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import PLAIN_NAME
-from secrets_store.ordering import promotion_problems
+from secrets_store.ordering import cycle_problem, promotion_problems
 from secrets_store.rotation import (
     Position,
     cloudflare_secret_name,
@@ -61,7 +61,7 @@ from secrets_store.spec import (
 from secretsctl.offline.gitbase import stack_file_at, stacks_at, verify_ref
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.project import project_at
-from secretsctl.offline.references import self_reference
+from secretsctl.offline.references import self_reference, stack_cycle
 from secretsctl.offline.stackfile import (
     ROTATION,
     Emergency,
@@ -387,11 +387,9 @@ def account_limit_problems(
     return found
 
 
-def value_change_problems(
-    old: StackConfig, new: StackConfig, base: str, old_text: str | bytes | None
-) -> list[Problem]:
+def value_change_problems(old: StackConfig, new: StackConfig, base: str) -> list[Problem]:
     """`secure:` values changed in place for a version that stays live."""
-    before, after = secure_values(old_text), secure_values(new.raw)
+    before, after = secure_values(old.raw), secure_values(new.raw)
     problems = []
     for name in sorted(set(old.positions) & set(new.positions)):
         if source_of(old, name) != "config" or source_of(new, name) != "config":
@@ -798,7 +796,10 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         return project.stack_label(stack_file_name(named(stack)))
 
     def report(stack: str, problems: Iterable[Problem]) -> None:
-        lines.extend(f"{where(stack)}: {p}" for p in problems)
+        for problem in problems:
+            line = f"{where(stack)}: {problem}"
+            if line not in lines:  # a stack that follows itself: the spec and rule 2 agree
+                lines.append(line)
 
     def warn(stack: str, problems: Iterable[Problem]) -> None:
         found.notices.extend(f"Warning: {where(stack)}: {p}" for p in problems)
@@ -815,10 +816,18 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         except SpecError as exc:
             report(stack, exc.problems)
 
-    # 2. Promotion order, file against file.
+    # 2. Promotion order, file against file, along a chain that ends: a cycle has no first
+    # stack, and is reported once, on the first of its stacks.
+    cycles: set[frozenset[str]] = set()
     for stack, config in configs.items():
         after = config.promotion_after
         if not after:
+            continue
+        cycle = stack_cycle(config, configs.get)
+        if cycle:
+            if stack not in cycle or frozenset(cycle) not in cycles:
+                report(stack, [cycle_problem(stack, cycle)])
+            cycles.add(frozenset(cycle))
             continue
         if after not in configs:
             report(
@@ -847,7 +856,7 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
     # The base's files: of stacks here (a stack with no file there is new: every position
     # is its first) and of stacks whose file is gone.
     olds: dict[str, StackConfig] = {}
-    texts: dict[str, str] = {}
+    texts: dict[str, bytes] = {}
     removed: dict[str, StackConfig] = {}
     added: dict[str, StackConfig] = {}
     if base is not None:
@@ -856,19 +865,19 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         for stack in sorted(here | set(stacks_at(root, base))):
             if stack in here and stack not in configs:
                 continue  # its file does not load here: reported above
-            text = stack_file_at(root, base, stack)
-            if text is None:
+            raw = stack_file_at(root, base, stack)
+            if raw is None:
                 if stack in configs:
                     added[stack] = configs[stack]
                 continue
             path = project.stacks_dir / stack_file_name(stack)
             try:
-                old = load_stack_config(stack, path, text=text, project=project)
-            except StackFileError as exc:
-                lines.append(f"{base}: {exc}")
+                old = load_stack_config(stack, path, text=raw, project=project)
+            except StackFileError as exc:  # say which side: the file at the ref, not on disk
+                lines.extend(f"--base {base}: {line}" for line in exc.lines)
                 continue
             if stack in configs:
-                olds[stack], texts[stack] = old, text
+                olds[stack], texts[stack] = old, raw
             else:
                 removed[stack] = old
 
@@ -915,7 +924,7 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 "counts as changed (check never decrypts: review that this is all the PR does)",
             )
         else:
-            report(stack, value_change_problems(old, config, base, texts[stack]))
+            report(stack, value_change_problems(old, config, base))
         report(stack, reencryption_problems(old, config))
         gone, covered = removal_problems(old, config, base, sites)
         report(stack, gone)

@@ -41,7 +41,7 @@ except ImportError:  # not POSIX: the check before the rename still refuses lost
     fcntl = None  # type: ignore[assignment]
 
 from secrets_store.errors import Problem
-from secrets_store.ordering import Standing, promotion_problems
+from secrets_store.ordering import Standing, cycle_problem, promotion_problems
 from secrets_store.policy import moment_text
 from secrets_store.rotation import (
     Position,
@@ -54,7 +54,7 @@ from secrets_store.rotation import (
 from secrets_store.spec import MAX_REASON, NAMESPACE, shown, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import project_at
-from secretsctl.offline.references import Loader, directory_loader
+from secretsctl.offline.references import Loader, directory_loader, stack_cycle
 from secretsctl.offline.stackfile import (
     StackConfig,
     StackFileError,
@@ -716,6 +716,9 @@ def _promotion_problems(
     after = config.promotion_after
     if not after:
         return []
+    cycle = stack_cycle(config, load)
+    if cycle:
+        return [str(cycle_problem(config.stack, cycle))]
     other = load(after)
     if other is None:
         return []
