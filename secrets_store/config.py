@@ -40,9 +40,10 @@ PLAIN_KEYS = ("accountId", "namePrefix")
 OFFLINE_NAMESPACE = "secretsctl"
 OPAQUE_KEYS = f"{OFFLINE_NAMESPACE}:opaqueKeys"
 OFFLINE_KEY = f"{OFFLINE_NAMESPACE}:offline"
-# Set only by secretsctl's offline runs: the topology file of the stack file's project ("":
-# none), which may not be the one next to the program it runs (a scratch copy of a stack).
-TOPOLOGY_KEY = f"{OFFLINE_NAMESPACE}:topologyFile"
+# Set only by secretsctl's offline runs: the topology of the stack file's project as JSON
+# ("": none), which may not be the file next to the program it runs (a scratch copy of a
+# stack) nor the one on disk (a stack file as of a base git ref, with the base's topology).
+TOPOLOGY_KEY = f"{OFFLINE_NAMESPACE}:topology"
 
 
 class PlaceholderError(SpecError, pulumi.RunError):
@@ -69,14 +70,15 @@ def read_stack_spec(root: Path, stack: str | None = None) -> StackSpec:
             structured[key] = SecretStr(text)  # refused by parse_stack without being shown
         else:
             structured[key] = text if key in PLAIN_KEYS else _decode(text)
-    given = offline.get("topologyFile")
-    if given is None:
+    given = offline.get("topology")
+    if given is None:  # `pulumi up`: the project's own file, beside the program
         topology = read_topology(topology_path(root))
-    else:
-        topology = read_topology(Path(given)) if given else None
-    if topology is not None:
+        shared = topology.data if topology is not None else None
+    else:  # secretsctl: the data of the stack's project's file, as of the ref it plans
+        shared = json.loads(given) if given else None
+    if shared is not None:
         # Shared declarations under the stack's own (`secrets-store.yaml`, README).
-        structured = merged(topology.data, structured)
+        structured = merged(shared, structured)
     values: dict[str, ConfigValue] = {}
     for key in sorted(_named_value_keys(structured) | _handed_keys()):
         text = config.get(key)

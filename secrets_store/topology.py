@@ -21,7 +21,7 @@ from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.spec import POSITION_FIELDS, shown
-from secrets_store.yamlfile import YamlFileError, parse_yaml, read_text
+from secrets_store.yamlfile import YamlFileError, decode_bytes, parse_yaml, read_text
 
 TOPOLOGY_FILE = "secrets-store.yaml"
 TOPOLOGY_KEYS = ("secrets", "workers")
@@ -66,6 +66,17 @@ def read_topology(path: Path) -> Topology | None:
         return None
     try:
         text, _ = read_text(path, WHAT, "create it, or remove the link")
+    except YamlFileError as exc:
+        raise TopologyError([Problem(str(path), str(exc).removeprefix(f"{path}: "))]) from None
+    return parse_topology(path, text)
+
+
+def parse_topology(path: Path, text: str | bytes) -> Topology:
+    """The topology in `text` (or its bytes: a file at a git ref), as if read from `path`.
+    Raises `TopologyError` as `read_topology` does."""
+    try:
+        if isinstance(text, bytes):
+            text = decode_bytes(path, text, WHAT)
         document = parse_yaml(path, text, WHAT)
     except YamlFileError as exc:
         raise TopologyError([Problem(str(path), str(exc).removeprefix(f"{path}: "))]) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from secrets_store.rotation import Position
 from secretsctl.workflow.check import move_problems
 from tests.workflow_support import (
     CANARY_CIPHERTEXT,
+    PROJECT_ROOT,
     Repo,
     git,
     secretsctl,
@@ -884,3 +887,36 @@ def test_a_secrets_provider_change_that_changes_anything_else_is_not_exempt(repo
     assert "secrets-provider change" not in result.stderr
     assert "secrets-store:api_key_v2" in live_value_lines(result)
     assert not [c for c in repo.ciphertexts() if c in result.output]
+
+
+# -- the topology file is part of what the base meant ---------------------------------------
+
+
+def new_form_repo(root) -> Path:
+    """A project in the new form: Pulumi.yaml, the example topology, the example stacks."""
+    root.mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text(
+        "name: secrets-store\nruntime: python\nstackConfigDir: stacks\n"
+    )
+    shutil.copy(PROJECT_ROOT / "secrets-store.yaml", root / "secrets-store.yaml")
+    shutil.copytree(PROJECT_ROOT / "examples" / "stacks", root / "stacks")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+def test_a_kind_changed_in_the_topology_file_is_compared_with_the_base_topology(tmp_path):
+    # GIVEN a new-form project whose topology binds vault_key (an encryption_key) to vault
+    root = new_form_repo(tmp_path / "project")
+    passes(secretsctl("check", "--cwd", str(root), "--base", "HEAD"))
+    # WHEN a change turns it into an opaque secret in secrets-store.yaml alone
+    topology = root / "secrets-store.yaml"
+    text = topology.read_text()
+    assert text.count("kind: encryption_key") == 1
+    topology.write_text(text.replace("kind: encryption_key", "kind: opaque"))
+    result = secretsctl("check", "--cwd", str(root), "--base", "HEAD")
+    # THEN the gate sees the base's files with the base's topology: a kind change, refused
+    assert result.exit_code == 2, result.output
+    assert "secrets-store:secrets.vault_key.kind" in result.stderr
+    assert "got opaque here and encryption_key at HEAD" in result.stderr

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from secrets_store.errors import Problem
+from secrets_store.topology import Topology, TopologyError, parse_topology, topology_path
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import Loader
@@ -62,13 +65,15 @@ def base_loader(root: Path, ref: str, files: Mapping[str, Path] | None = None) -
     """Stack configs as of `ref` (a stack missing there is None: a new stack). `files`: stacks
     read from another file than the project's (a --config-file)."""
 
+    topology = functools.cache(lambda: topology_at(root, ref))
+
     def load(stack: str) -> StackConfig | None:
         path = (files or {}).get(stack) or stack_path(root, stack)
         raw = stack_file_at(root, ref, stack, path)
         if raw is None:
             return None
         try:
-            return load_stack_config(stack, path, text=raw)
+            return load_stack_config(stack, path, text=raw, topology=topology())
         except StackFileError as exc:  # say which side: the file at the ref, not on disk
             raise StackFileError([f"--base {ref}: {line}" for line in exc.lines]) from None
 
@@ -93,3 +98,28 @@ def stacks_at(root: Path, ref: str) -> list[str]:
         return []
     names = (os.fsdecode(n) for n in result.stdout.split(b"\0") if n)
     return sorted(s for s in map(stack_of, names) if s)
+
+
+def topology_at(root: Path, ref: str) -> Topology | None:
+    """The project's `secrets-store.yaml` as it was at `ref` (None: none then). A stack file
+    at the base means what it meant with the base's topology: a change to the topology is a
+    change the gate compares, like one to a stack file."""
+    project = project_at(root)
+    if project.file is None:
+        return None  # a bare folder of stack files: the legacy form only
+    path = topology_path(project.root)
+    where = os.path.relpath(path, root).replace(os.sep, "/")
+    spec = f"{ref}:./{where}"
+    if _git(root, "cat-file", "-e", spec).returncode != 0:
+        return None
+    result = subprocess.run(
+        ["git", "-C", str(root), "show", spec], capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        raise GitRefError(f"--base: cannot read {spec} (git show failed)")
+    try:
+        return parse_topology(path, result.stdout)
+    except TopologyError as exc:  # say which side: the file at the ref, not on disk
+        raise TopologyError(
+            [Problem(f"--base {ref}: {p.key}", p.message) for p in exc.problems]
+        ) from None

@@ -492,7 +492,7 @@ def _run(
     if config.opaque_keys:
         config_values["secretsctl:opaqueKeys"] = json.dumps(config.opaque_keys)
     # The stack file's project's topology, not necessarily the one beside the program run.
-    config_values[TOPOLOGY_KEY] = str(config.topology.path) if config.topology else ""
+    config_values[TOPOLOGY_KEY] = json.dumps(config.topology.data) if config.topology else ""
     set_all_config(config_values, list(config.secret_keys))
 
     # The SDK schedules registrations on the current loop from set_mocks on.

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from secrets_store.grammar import STACK_NAME
 from secrets_store.ordering import Standing, reached_of
@@ -504,10 +504,20 @@ def _environments(path: Path, document: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+FROM_PROJECT: Literal["project"] = "project"
+
+
 def load_stack_config(
-    stack: str, path: Path, text: str | bytes | None = None, project: Project | None = None
+    stack: str,
+    path: Path,
+    text: str | bytes | None = None,
+    project: Project | None = None,
+    topology: Topology | Literal["project"] | None = FROM_PROJECT,
 ) -> StackConfig:
     """Read a stack file (or its `text`, for example from a base git ref).
+
+    `topology`: the project's `secrets-store.yaml` as read from disk (the default), or the
+    one to merge instead (a base git ref's own, or None for none).
 
     Raises `StackFileError` (one line, never the file's content) for a file that is
     missing, unreadable, not UTF-8, not YAML, not a mapping, too large, or whose
@@ -563,7 +573,7 @@ def load_stack_config(
         (),
         raw,
         project=project,
-        topology=project_topology(path, project),
+        topology=project_topology(path, project) if isinstance(topology, str) else topology,
     )
     _notice_legacy(loaded)
     if not environments:

@@ -58,7 +58,7 @@ from secrets_store.spec import (
     is_placeholder,
     value_key,
 )
-from secretsctl.offline.gitbase import stack_file_at, stacks_at, verify_ref
+from secretsctl.offline.gitbase import stack_file_at, stacks_at, topology_at, verify_ref
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference, stack_cycle
@@ -862,6 +862,7 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
     if base is not None:
         verify_ref(root, base)
         here = set(list_stacks(root))  # a file here that does not load is not removed
+        base_topology = topology_at(root, base)  # the base's files mean what they meant then
         for stack in sorted(here | set(stacks_at(root, base))):
             if stack in here and stack not in configs:
                 continue  # its file does not load here: reported above
@@ -872,7 +873,9 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 continue
             path = project.stacks_dir / stack_file_name(stack)
             try:
-                old = load_stack_config(stack, path, text=raw, project=project)
+                old = load_stack_config(
+                    stack, path, text=raw, project=project, topology=base_topology
+                )
             except StackFileError as exc:  # say which side: the file at the ref, not on disk
                 lines.extend(f"--base {base}: {line}" for line in exc.lines)
                 continue
