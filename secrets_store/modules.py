@@ -237,11 +237,11 @@ def collect_bundle(root: Path, bundle: str, main: str) -> list[Module]:
     real_folder = os.path.realpath(folder)
     if not (real_folder + os.sep).startswith(real_root.rstrip(os.sep) + os.sep):
         raise ModuleGraphError(
-            f"{shown(bundle)}: lies outside the project once symlinks are followed, got "
+            f"lies outside the project once symlinks are followed, got {shown(bundle)} -> "
             f"{shown(real_folder)} (build the bundle inside the project)"
         )
     if not os.path.isdir(real_folder):
-        raise ModuleGraphError(f"{shown(bundle)}: is not a folder (build the bundle first)")
+        raise ModuleGraphError(f"is not a folder, got {shown(bundle)} (build the bundle first)")
     parts: dict[str, Module] = {}
     folders: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
@@ -251,10 +251,7 @@ def collect_bundle(root: Path, bundle: str, main: str) -> list[Module]:
         name = path.relative_to(folder).as_posix()
         relative = posixpath.join(Path(bundle).as_posix(), name)
         # Each part as a module is read: inside the project after links, regular, capped.
-        try:
-            _, data = _read_inside(real_root, relative, folders, text=content_type not in BINARY)
-        except ModuleGraphError as exc:
-            raise ModuleGraphError(f"{shown(bundle)}/{shown(name)}: {exc}") from None
+        _, data = _read_inside(real_root, relative, folders, text=content_type not in BINARY)
         parts[name] = _module(name, data, content_type)
     entry = parts.pop(main, None)
     if entry is None or entry.content_type != MODULE_CONTENT_TYPE:

@@ -322,9 +322,7 @@ def project_repo(tmp_path: Path) -> Project:
 
 
 def plan(project: Project) -> Result:
-    return secretsctl(
-        "plan", "--stack", "dev", "--format", "json", "--config-file", str(project.path("dev"))
-    )
+    return secretsctl("plan", "--stack", "dev", "--format", "json", "--cwd", str(project.root))
 
 
 def test_plan_refuses_a_module_linked_to_etc_passwd(project_repo):

@@ -233,5 +233,7 @@ def test_a_bundle_file_linked_from_outside_the_project_is_refused(
     with pytest.raises(SpecError) as refused:
         run(BUNDLE_WORKER)
     assert str(refused.value) == (
-        f"Worker edge.bundle: dist/leak.js: resolves outside the project {project}"
+        "Worker edge.bundle: lies outside the project once symlinks are followed, got "
+        f"'dist/leak.js' -> '{outside}' (a worker's modules are uploaded: they must be files "
+        f"inside '{project}'; copy the file in instead of linking to it)"
     )
