@@ -178,30 +178,37 @@ def test_bindings_while_steady_are_the_primary_only(run: Callable[[str], Program
     ("body", "message"),
     [
         pytest.param(
-            BUNDLE_WORKER.replace("extra_bindings=EXTRA", 'extra_bindings=[{"type": "ai", '
-                                  '"name": "HMAC_SECRET"}]'),
+            BUNDLE_WORKER.replace(
+                "extra_bindings=EXTRA", 'extra_bindings=[{"type": "ai", "name": "HMAC_SECRET"}]'
+            ),
             "Worker edge.extra_bindings[0]: binding name 'HMAC_SECRET' is already used by "
             "bindings.HMAC_SECRET (give one of them another name)",
             id="collides-with-the-primary",
         ),
         pytest.param(
-            BUNDLE_WORKER.replace("extra_bindings=EXTRA", 'extra_bindings=[{"type": "ai", '
-                                  '"name": "HMAC_SECRET_FALLBACK"}]'),
+            BUNDLE_WORKER.replace(
+                "extra_bindings=EXTRA",
+                'extra_bindings=[{"type": "ai", "name": "HMAC_SECRET_FALLBACK"}]',
+            ),
             "Worker edge.extra_bindings[0]: binding name 'HMAC_SECRET_FALLBACK' is already used "
             "by bindings.HMAC_SECRET (give one of them another name)",
             id="collides-with-the-fallback",
         ),
         pytest.param(
-            BUNDLE_WORKER.replace("extra_bindings=EXTRA", 'extra_bindings=[{"type": "d1", '
-                                  '"name": "DB", "databaseId": "x"}]'),
+            BUNDLE_WORKER.replace(
+                "extra_bindings=EXTRA",
+                'extra_bindings=[{"type": "d1", "name": "DB", "databaseId": "x"}]',
+            ),
             "Worker edge.extra_bindings[0]: is not a WorkersScriptBindingArgs shape, got keys "
             "['databaseId', 'name', 'type'] (needs name and type; unknown: ['databaseId']; use "
             "the provider's snake_case field names, for example database_id)",
             id="unknown-field",
         ),
         pytest.param(
-            BUNDLE_WORKER.replace('bundle="dist",\n       main_module="edge_signer.js"',
-                                  'main_module="src/edge_signer.ts"'),
+            BUNDLE_WORKER.replace(
+                'bundle="dist",\n       main_module="edge_signer.js"',
+                'main_module="src/edge_signer.ts"',
+            ),
             "Worker edge.main_module: TypeScript is not uploaded as is, got "
             "'src/edge_signer.ts' (build it with esbuild or wrangler, then pass "
             "bundle=<output folder> and main_module=<entry .js>)",
@@ -215,9 +222,7 @@ def test_bindings_while_steady_are_the_primary_only(run: Callable[[str], Program
         ),
     ],
 )
-def test_refused_at_construction(
-    run: Callable[[str], ProgramRun], body: str, message: str
-) -> None:
+def test_refused_at_construction(run: Callable[[str], ProgramRun], body: str, message: str) -> None:
     with pytest.raises(SpecError) as refused:
         run(body)
     assert str(refused.value).splitlines() == [message]
@@ -232,8 +237,11 @@ def test_a_bundle_file_linked_from_outside_the_project_is_refused(
     os.symlink(outside, project / "dist" / "leak.js")
     with pytest.raises(SpecError) as refused:
         run(BUNDLE_WORKER)
-    assert str(refused.value) == (
+    message = str(refused.value)
+    assert message.startswith(
         "Worker edge.bundle: lies outside the project once symlinks are followed, got "
-        f"'dist/leak.js' -> '{outside}' (a worker's modules are uploaded: they must be files "
-        f"inside '{project}'; copy the file in instead of linking to it)"
-    )
+        "'dist/leak.js' -> '"
+    ), message
+    assert message.endswith("; copy the file in instead of linking to it)"), message
+    assert "leaked" not in message  # the outside file's content never shows
+    assert "\n" not in message
