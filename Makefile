@@ -23,10 +23,11 @@ node_modules/.installed: package-lock.json
 	  echo "setup: node_modules ready ($$(( $$(date +%s) - start )) s)"
 	@touch $@
 
-MYPY_TARGETS := secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
+MYPY_TARGETS := components/secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(MYPY_TARGETS)
 
 # On every core (pytest-xdist). A test module runs whole on one worker (`--dist loadscope`,

@@ -76,9 +76,7 @@ if store_config.get("create"):
         "store-store",
         account_id=account_id,
         name=store_name,
-        opts=pulumi.ResourceOptions(
-            protect=True, retain_on_delete=True, parent=store_component
-        ),
+        opts=pulumi.ResourceOptions(protect=True, retain_on_delete=True, parent=store_component),
     ).id
 else:  # the store the account already has, looked up by name (the default)
     store_id = cloudflare.get_secrets_stores_output(account_id=account_id).results.apply(

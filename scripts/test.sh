@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test` after setup: ruff first (a second, fails fast), then mypy and the workerd tests
+# `make test` after setup: ruff (lint and format, a second, fails fast), then mypy and the workerd tests
 # (`npm test`) beside pytest, so that both cores stay busy to the end instead of idling
 # through three steps one after the other. pytest prints live; mypy's and npm's output is
 # kept and shown after pytest's: a summary line each when they pass, all of it when not.
@@ -32,6 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$VENV/bin/ruff" check . || exit 1
+"$VENV/bin/ruff" format --check --quiet . || { say "ruff format: run \`.venv/bin/ruff format .\`"; exit 1; }
 
 # Each background job in its own process group, so an interrupt stops node and workerd too.
 background() { # name command...

@@ -72,8 +72,9 @@ class Format(StrEnum):
 StackOption = Annotated[
     str,
     typer.Option(
-        "--stack", "-s", help="Stack name (its file: Pulumi.<stack>.yaml in the project's "
-        "stackConfigDir)."
+        "--stack",
+        "-s",
+        help="Stack name (its file: Pulumi.<stack>.yaml in the project's stackConfigDir).",
     ),
 ]
 ConfigFileOption = Annotated[

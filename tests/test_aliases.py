@@ -99,10 +99,13 @@ def test_a_rename_alone_keeps_urns_through_the_aliases_of_the_previous_naming(tm
     assert old <= reachable(renamed, SECRET) | reachable(renamed, RANDOM)
 
 
-TWO_PREFIXES = HEADER + """
+TWO_PREFIXES = (
+    HEADER
+    + """
 dev = VersionedSecret("dev-api-key", {**args, "name_prefix": "dev_"})
 stg = VersionedSecret("stg-api-key", {**args, "name_prefix": "stg_"})
 """
+)
 
 
 def test_two_prefixed_secrets_of_one_name_register_distinct_children(tmp_path):
@@ -143,6 +146,8 @@ def test_the_shipped_stacks_keep_every_urn_of_the_previous_naming(stack):
         prefix = component.urn.rsplit("::", 2)[0]
         for version in config.positions[component.name].live_versions:
             child = f"{component.name}-v{version}"  # the secret's name: the stack file's key
-            previous.add(f"{prefix}::secrets-store:index:VersionedSecret$"
-                         f"cloudflare:index/secretsStoreSecret:SecretsStoreSecret::{child}")
+            previous.add(
+                f"{prefix}::secrets-store:index:VersionedSecret$"
+                f"cloudflare:index/secretsStoreSecret:SecretsStoreSecret::{child}"
+            )
     assert previous <= reachable(run, SECRET)

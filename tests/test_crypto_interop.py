@@ -1,4 +1,4 @@
-"""Crypto interop between secrets_store/crypto_envelope.py and the workers on workerd.
+"""Crypto interop between components/secrets_store/crypto_envelope.py and the workers on workerd.
 
 Python decrypts what the vault worker encrypted and the worker decrypts what Python
 encrypted (same v1 envelope, same key ids); Python verifies the signer's HMAC signatures

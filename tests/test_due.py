@@ -169,7 +169,9 @@ def test_a_shallow_clone_is_refused_naming_the_fix(scripted, tmp_path):
 
 def test_outside_git_only_recorded_dates_count(tmp_path):
     shutil.copytree(Path(__file__).parent / "fixtures" / "stacks", tmp_path / "stacks")
-    (tmp_path / "Pulumi.yaml").write_text("name: secrets-store\nruntime: python\n")
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: secrets-store\nruntime: python\nstackConfigDir: stacks\n"
+    )
     result = due(tmp_path, "--today", TODAY)
     assert result.exit_code == 2
     assert "not a git repository" in result.stderr and "since: YYYY-MM-DD" in result.stderr

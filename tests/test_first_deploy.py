@@ -141,9 +141,7 @@ def test_a_cycle_of_service_bindings_is_refused(namespace):
 
     namespace["workers"]["api"]["services"] = {"BILLING": "billing"}
     namespace["workers"]["billing"]["services"] = {"API": "api"}
-    with pytest.raises(
-        SpecError, match=r"service bindings form a cycle, got api → billing → api"
-    ):
+    with pytest.raises(SpecError, match=r"service bindings form a cycle, got api → billing → api"):
         run_program(stack_config(namespace, BASE_VALUES))
 
 

@@ -37,7 +37,9 @@ def adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveSta
         store_id = str(next(iter(client.secrets_store.stores.list(account_id=ACCOUNT))).id)
         root = tmp_path / "project"
         (root / "stacks").mkdir(parents=True)
-        (root / "Pulumi.yaml").write_text("name: secrets-store\nruntime: python\n")
+        (root / "Pulumi.yaml").write_text(
+            "name: secrets-store\nruntime: python\nstackConfigDir: stacks\n"
+        )
         result = runner.invoke(
             app, ["init", "--stack", "qa", "--account-id", ACCOUNT, "--root", str(root)]
         )

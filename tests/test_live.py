@@ -228,7 +228,9 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         kv = server.seed_kv_namespace(ACCOUNT, "cache")
         root = tmp_path / "project"
         (root / "stacks").mkdir(parents=True)
-        (root / "Pulumi.yaml").write_text("name: secrets-store\nruntime: python\n")
+        (root / "Pulumi.yaml").write_text(
+            "name: secrets-store\nruntime: python\nstackConfigDir: stacks\n"
+        )
         yield server, root, kv
 
 
@@ -351,9 +353,7 @@ def test_the_wait_refuses_a_secret_deleted_meanwhile(pending, how):
     if how == "behind_the_back":
         server.remove_secret(ACCOUNT, "k_v2")  # gone: 404
     else:  # listed `deleted` for a while
-        client.secrets_store.stores.secrets.delete(
-            secret_id, account_id=ACCOUNT, store_id=store_id
-        )
+        client.secrets_store.stores.secrets.delete(secret_id, account_id=ACCOUNT, store_id=store_id)
     with pytest.raises(ActivationError, match="k_v2") as refused:
         wait_until_active(
             client, account_id=ACCOUNT, store_id=store_id, secret_id=secret_id, name="k_v2",

@@ -86,7 +86,9 @@ class Runner:
         )
         self.work = tmp_path / "work"
         subprocess.run(["git", "clone", "-q", str(self.origin), str(self.work)], check=True)
-        (self.work / "Pulumi.yaml").write_text("name: secrets-store\nruntime: python\n")
+        (self.work / "Pulumi.yaml").write_text(
+            "name: secrets-store\nruntime: python\nstackConfigDir: stacks\n"
+        )
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         gh = self.bin / "gh"

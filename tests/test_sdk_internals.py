@@ -1,4 +1,4 @@
-"""The Pulumi SDK internals `secrets_store/sdk_internals.py` relies on, at the pinned version.
+"""The Pulumi SDK internals that `secrets_store.sdk_internals` relies on, at the pinned version.
 
 When this fails after an upgrade, review every use in that module (and only there)
 before changing `PINNED_PULUMI`.
@@ -128,7 +128,7 @@ def test_no_other_module_touches_the_sdk_internals():
     private = ("_get_rpc_manager", "._SECRET_KEYS", "runtime_config.CONFIG", "resource_types",
                "_get_stack_trace", "pulumi_settings.ROOT")  # fmt: skip
     offenders = []
-    for path in [*root.glob("secrets_store/**/*.py"), *root.glob("secretsctl/**/*.py")]:
+    for path in [*root.glob("components/secrets_store/**/*.py"), *root.glob("secretsctl/**/*.py")]:
         if path.name == "sdk_internals.py":
             continue
         text = path.read_text()
@@ -204,14 +204,14 @@ def test_monitor_calls_run_inline_and_register_what_a_thread_pool_registers(
 
 UP_PATH = (
     "__main__.py",
-    "secrets_store/config.py",
-    "secrets_store/program.py",
-    "secrets_store/promotion.py",
-    "secrets_store/secret.py",
-    "secrets_store/store.py",
-    "secrets_store/worker.py",
-    "secrets_store/activation.py",
-    "secrets_store/modules.py",
+    "components/secrets_store/config.py",
+    "components/secrets_store/program.py",
+    "components/secrets_store/promotion.py",
+    "components/secrets_store/secret.py",
+    "components/secrets_store/store.py",
+    "components/secrets_store/worker.py",
+    "components/secrets_store/activation.py",
+    "components/secrets_store/modules.py",
 )
 PRIVATE_USE = re.compile(
     r"(?:from|import) [\w.]*sdk_internals|from secrets_store import [^\n]*sdk_internals|"

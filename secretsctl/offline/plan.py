@@ -114,8 +114,9 @@ def registered_secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
         }
         # Versions adopted from Cloudflare (import): each keeps its live value.
         adopted = {
-            n: imported[n] for n in out[str(registered.get("secret_name") or component.name)][
-                "cloudflare_names"] if n in imported
+            n: imported[n]
+            for n in out[str(registered.get("secret_name") or component.name)]["cloudflare_names"]
+            if n in imported
         }
         if adopted:
             out[str(registered.get("secret_name") or component.name)]["imported"] = adopted

@@ -201,20 +201,12 @@ def _program(file: Path, main: Any) -> dict[str, Path]:
 
 
 def _stacks_dir(file: Path, configured: Any) -> Path:
-    """`stackConfigDir`, else the project folder, as Pulumi does; except that a project whose
-    folder holds no stack file but has a `stacks/` folder keeps this project's older layout
-    (its stack files in `stacks/` before Pulumi.yaml named the folder)."""
+    """`stackConfigDir`, else the project folder, as Pulumi does (`pulumi up` reads the stack
+    file there, so the offline tools must too)."""
     root = file.parent
     if configured is not None:
         return root / _folder(file, "stackConfigDir", configured)
-    legacy = root / LEGACY_STACKS_DIR
-    if legacy.is_dir() and not _has_stack_files(root):
-        return legacy
     return root
-
-
-def _has_stack_files(folder: Path) -> bool:
-    return any(p.name not in PROJECT_FILES for p in folder.glob("Pulumi.*.yaml"))
 
 
 def _folder(file: Path, key: str, value: Any) -> str:

@@ -36,7 +36,7 @@ DEMO_JWT_LEEWAY_S = 1
 # auth.js's lifetime setting (plain_text), and the module it belongs to.
 TOKEN_TTL_VAR = "TOKEN_TTL_SECONDS"
 AUTH_MODULE = "auth.js"
-# The json schema of gateway.js's LOGIN_CLIENTS (secrets_store/schemas.py).
+# The json schema of gateway.js's LOGIN_CLIENTS (components/secrets_store/schemas.py).
 LOGIN_CLIENTS_SCHEMA = "login_clients"
 
 DEMO_NAMESPACE: dict[str, Any] = {

@@ -272,9 +272,7 @@ def bot_plan(
                 if action is None or action.stack != stack:
                     continue  # level with the stack it follows and not requested: nothing yet
             else:
-                decided = _follow(
-                    config, after, secret, planned, configs[after].standings, now
-                )
+                decided = _follow(config, after, secret, planned, configs[after].standings, now)
                 if decided is None:
                     continue
                 action, reason, together, waiting = decided

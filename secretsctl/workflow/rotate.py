@@ -410,8 +410,10 @@ def edit_positions(
     return bom + new
 
 
-ROTATION_LINE = re.compile(rf"^[ \t]*(?:{re.escape(ROTATION_KEY)}|'{re.escape(ROTATION_KEY)}'|"
-                           rf'"{re.escape(ROTATION_KEY)}")[ \t]*:')
+ROTATION_LINE = re.compile(
+    rf"^[ \t]*(?:{re.escape(ROTATION_KEY)}|'{re.escape(ROTATION_KEY)}'|"
+    rf'"{re.escape(ROTATION_KEY)}")[ \t]*:'
+)
 
 
 def edit_rotation(

@@ -2,7 +2,7 @@
 // client authentication (RFC 6749 §2.3.1): HTTP Basic (RFC 7617) `client_id:client_secret`,
 // checked against a `json` secret that lists the clients:
 //   {"clients": [{"client_id": "billing", "secret_sha256": "<64 lowercase hex>", "subject": "billing"}]}
-// (schema `login_clients` in secrets_store/schemas.py). The subject a client gets is the one
+// (schema `login_clients` in components/secrets_store/schemas.py). The subject a client gets is the one
 // listed for it: whatever the request says is never read.
 //
 // Only SHA-256 digests of the client secrets are stored, so the document grants nothing if it

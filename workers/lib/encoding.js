@@ -1,6 +1,6 @@
 // Byte/text encoding helpers shared by the crypto helpers. No secrets are read here.
 //
-// Decoding is canonical (secrets_store/crypto_envelope.py decodes the same way): an input is
+// Decoding is canonical (components/secrets_store/crypto_envelope.py decodes the same way): an input is
 // accepted only when re-encoding the decoded bytes gives back exactly that input. So
 // surrounding or embedded whitespace, missing or extra padding, and non-zero trailing bits
 // (e.g. "QR==" for the one byte 0x41, whose canonical form is "QQ==") are all refused, and

@@ -17,7 +17,7 @@
 // wrote it is bound as B or F. Before the rotation finishes (F unbound), re-encrypt values
 // with `reencrypt`, which decrypts with the matching key and encrypts with B.
 // An unknown kid, a malformed envelope or a failed authentication is a SecretError,
-// never garbage. secrets_store/crypto_envelope.py implements the same format.
+// never garbage. components/secrets_store/crypto_envelope.py implements the same format.
 
 import { b64urlDecode, b64urlEncode, fromUtf8, utf8 } from "./encoding.js";
 import { findKey, loadKey } from "./keys.js";

@@ -4,7 +4,7 @@
 // characters, nothing around them: whitespace (a trailing newline) and non-zero trailing bits
 // are refused, so one key has exactly one accepted value.
 // Key id (kid): the first 8 bytes of SHA-256(raw key), as 16 lowercase hex characters.
-// It identifies a key version without any extra config; secrets_store/crypto_envelope.py
+// It identifies a key version without any extra config; components/secrets_store/crypto_envelope.py
 // computes the same id.
 
 import { b64decode, hex } from "./encoding.js";

@@ -29,7 +29,7 @@
 // Sign/issue with the primary binding B; verify against B or the fallback F (whichever
 // has the kid) with constant-time WebCrypto verification. So a signature or token made
 // before a key swap still verifies after it while the old key is bound as F.
-// secrets_store/crypto_envelope.py implements the same formats (with joserfc for JWTs).
+// components/secrets_store/crypto_envelope.py implements the same formats (with joserfc for JWTs).
 
 import { b64urlDecode, b64urlEncode, fromUtf8, jsonTooDeep, utf8 } from "./encoding.js";
 import { findKey, loadKey } from "./keys.js";

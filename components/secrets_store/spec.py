@@ -399,7 +399,7 @@ class SecretSpec(_Model):
             raise ValueError(
                 f"{named[0]} refers to a secret by one name, which every rotation changes "
                 f"(<secret>_v<N>), got {shown(named[0])} (use [workers]; a secret that "
-                f"{named[0]} reads stays outside this stack, see README \"Scopes\")"
+                f'{named[0]} reads stays outside this stack, see README "Scopes")'
             )
         if len(set(scopes)) != len(scopes):
             twice = sorted(s for s, n in Counter(scopes).items() if n > 1)
@@ -1001,8 +1001,10 @@ def _secret_ok(
         )
     if spec.source == "generate" and spec.kind == "json":
         fix = "leave out generate, and pass values" if python else "use source: config"
-        add(f"{path}.{'generate' if python else 'source'}",
-            f"generate makes random bytes, got kind 'json' ({fix})")
+        add(
+            f"{path}.{'generate' if python else 'source'}",
+            f"generate makes random bytes, got kind 'json' ({fix})",
+        )
     return ok
 
 

@@ -87,9 +87,7 @@ class WorkerArgs(TypedDict):
     output, so the target is uploaded first and deleted last."""
     secret_texts: NotRequired[Mapping[str, pulumi.Input[str]]]
     """Legacy Worker secrets (migration): binding name -> value, kept a Pulumi secret."""
-    extra_bindings: NotRequired[
-        Sequence[cloudflare.WorkersScriptBindingArgs | Mapping[str, Any]]
-    ]
+    extra_bindings: NotRequired[Sequence[cloudflare.WorkersScriptBindingArgs | Mapping[str, Any]]]
     """Any other binding the provider knows (D1, R2, queues, Workers AI, Durable Objects,
     assets, ...), as `cloudflare.WorkersScriptBindingArgs` or a dict of its keyword
     arguments, passed through unchanged after the rotating ones. Names must be plain text;
@@ -237,9 +235,7 @@ def _modules(settings: Mapping[str, Any], where: str) -> list[Module]:
         raise SpecError([Problem(f"{where}.main_module", str(exc))]) from None
 
 
-def _bindings(
-    settings: Mapping[str, Any], where: str
-) -> list[cloudflare.WorkersScriptBindingArgs]:
+def _bindings(settings: Mapping[str, Any], where: str) -> list[cloudflare.WorkersScriptBindingArgs]:
     """Every binding of the script, checked; secret names stay Outputs."""
     problems: list[Problem] = []
     script = settings.get("script_name")

@@ -70,8 +70,6 @@ def cycle_problem(stack: str, cycle: tuple[str, ...]) -> Problem:
     )
 
 
-
-
 @dataclass(frozen=True)
 class Standing:
     """Where a secret stands in one stack, with what the rule reads besides the position."""
