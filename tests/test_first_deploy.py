@@ -33,6 +33,27 @@ def test_the_default_store_is_looked_up_by_name_and_adopted(namespace):
     assert run.outputs["store_id"] == STORE_ID
 
 
+def test_a_program_of_its_own_gets_the_missing_store_in_its_arguments_terms(tmp_path):
+    # GIVEN a program that adopts a store by name with the component's own arguments
+    program = tmp_path / "infra.py"
+    program.write_text(
+        "from secrets_store import SecretsStore\n"
+        f"SecretsStore('shop', account_id={ACCOUNT!r}, store_name='team_store')\n"
+    )
+    with pytest.raises(ValueError, match=r"StoreNotFound|no Secrets Store named") as refused:
+        run_program(
+            stack_config({}, {}),
+            program=program,
+            stores=[{"id": STORE_ID, "name": "default_secrets_store"}],
+            offline=False,
+        )
+    # THEN the refusal names the component's argument and the arguments that fix it
+    message = str(refused.value)
+    assert "SecretsStore shop.store_name: no Secrets Store named 'team_store'" in message
+    assert "store_id=<id>" in message and "create=True" in message
+    assert "secrets-store:store" not in message
+
+
 def test_a_missing_store_stops_the_deploy_before_any_resource_naming_both_fixes(namespace):
     # GIVEN an account with no store of that name
     namespace["store"] = {"name": "team_store"}

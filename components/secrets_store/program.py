@@ -50,7 +50,7 @@ def build(spec: StackSpec, root: Path, gate: pulumi.Output[Any] | None = None) -
     }
     if spec.store.id:
         store_args["store_id"] = spec.store.id
-    store = SecretsStore("store", store_args)
+    store = SecretsStore("store", store_args, stack_file_terms=True)
     # Every Cloudflare resource waits for the store (and, through it, for the gate): a failed
     # lookup or a refused promotion stops them all unsent. Secrets and their activations
     # take the store's id anyway, so their account id stays plain text (an Output per

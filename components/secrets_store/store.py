@@ -68,7 +68,12 @@ class SecretsStore(pulumi.ComponentResource):
 
     @overload
     def __init__(
-        self, name: str, args: SecretsStoreArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: SecretsStoreArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        stack_file_terms: bool = False,
     ) -> None: ...
 
     @overload
@@ -77,6 +82,7 @@ class SecretsStore(pulumi.ComponentResource):
         name: str,
         *,
         opts: pulumi.ResourceOptions | None = None,
+        stack_file_terms: bool = False,
         **kwargs: Unpack[SecretsStoreArgs],
     ) -> None: ...
 
@@ -85,8 +91,12 @@ class SecretsStore(pulumi.ComponentResource):
         name: str,
         args: SecretsStoreArgs | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        stack_file_terms: bool = False,
         **kwargs: Any,
     ) -> None:
+        """`stack_file_terms`: word a failed lookup in `secrets-store:store.*` keys (the
+        stack-file front end's); by default it names this component's arguments."""
         # Releases before 0.3 named this type `Store`: the alias keeps a created store's URN.
         renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE)])
         super().__init__(TYPE, name, None, pulumi.ResourceOptions.merge(opts, renamed))
@@ -111,8 +121,9 @@ class SecretsStore(pulumi.ComponentResource):
             stores = cloudflare.get_secrets_stores_output(
                 account_id=account_id, opts=pulumi.InvokeOutputOptions(parent=self)
             )
+            where = None if stack_file_terms else f"SecretsStore {name}"
             self.store_id = pulumi.Output.all(stores.results, account_id).apply(
-                lambda found: store_by_name(found[0], store_name, str(found[1]))
+                lambda found: store_by_name(found[0], store_name, str(found[1]), where)
             )
             self.adopted = pulumi.Output.from_input(True)
         self.account_id = pulumi.Output.from_input(account_id)
@@ -121,8 +132,12 @@ class SecretsStore(pulumi.ComponentResource):
         )
 
 
-def store_by_name(results: Sequence[Any], name: str, account_id: str) -> str:
-    """The id of the store called `name` among the data source's results."""
+def store_by_name(
+    results: Sequence[Any], name: str, account_id: str, component: str | None = None
+) -> str:
+    """The id of the store called `name` among the data source's results. A refusal is
+    worded for `component` (`SecretsStore <name>`: its arguments) or, when None, for the
+    stack file (`secrets-store:store.*` keys)."""
     for result in results or ():
         found = result.get("name") if isinstance(result, dict) else getattr(result, "name", None)
         if found == name:
@@ -132,13 +147,19 @@ def store_by_name(results: Sequence[Any], name: str, account_id: str) -> str:
         str(r.get("name") if isinstance(r, dict) else getattr(r, "name", "")) for r in results or ()
     )
     have = f"the account has {', '.join(names)}" if names else "the account has no store yet"
+    if component is None:
+        key = "secrets-store:store.name"
+        fixes = "set store.id to adopt a store by id, or set store.create: true to create"
+    else:
+        key = f"{component}.store_name"
+        fixes = "pass store_id=<id> to adopt a store by id, or create=True to create"
     raise StoreNotFoundError(
         [
             Problem(
-                "secrets-store:store.name",
+                key,
                 f"no Secrets Store named {name!r} in account {account_id}, got none ({have}; "
-                "set store.id to adopt a store by id, or set store.create: true to create "
-                f"{name!r}; opening Secrets Store in the dashboard creates {DEFAULT_STORE_NAME})",
+                f"{fixes} {name!r}; opening Secrets Store in the dashboard creates "
+                f"{DEFAULT_STORE_NAME})",
             )
         ]
     )
