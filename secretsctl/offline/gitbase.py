@@ -49,7 +49,13 @@ def stack_file_at(root: Path, ref: str, stack: str, path: Path | None = None) ->
 
     Bytes, not text: the loader decides what it accepts (a file that is not UTF-8 is one
     line naming its line and byte offset, as on disk), never a decoding error here."""
-    where = os.path.relpath(path or stack_path(root, stack), root).replace(os.sep, "/")
+    return file_at(root, ref, path or stack_path(root, stack))
+
+
+def file_at(root: Path, ref: str, path: Path) -> bytes | None:
+    """The bytes of `path` (a file of the project at `root`) at `ref`; None when it did not
+    exist then."""
+    where = os.path.relpath(path, root).replace(os.sep, "/")
     spec = f"{ref}:./{where}"  # relative to the project folder, wherever the repository is
     if _git(root, "cat-file", "-e", spec).returncode != 0:
         return None
@@ -108,17 +114,11 @@ def topology_at(root: Path, ref: str) -> Topology | None:
     if project.file is None:
         return None  # a bare folder of stack files: the legacy form only
     path = topology_path(project.root)
-    where = os.path.relpath(path, root).replace(os.sep, "/")
-    spec = f"{ref}:./{where}"
-    if _git(root, "cat-file", "-e", spec).returncode != 0:
+    raw = file_at(root, ref, path)
+    if raw is None:
         return None
-    result = subprocess.run(
-        ["git", "-C", str(root), "show", spec], capture_output=True, check=False
-    )
-    if result.returncode != 0:
-        raise GitRefError(f"--base: cannot read {spec} (git show failed)")
     try:
-        return parse_topology(path, result.stdout)
+        return parse_topology(path, raw)
     except TopologyError as exc:  # say which side: the file at the ref, not on disk
         raise TopologyError(
             [Problem(f"--base {ref}: {p.key}", p.message) for p in exc.problems]

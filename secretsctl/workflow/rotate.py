@@ -182,6 +182,27 @@ def _lines(text: str) -> list[str]:
     return [line for line in LINE.findall(text) if line]
 
 
+def _split(text: str, key: str) -> tuple[str, list[str], str, bool, list[str]]:
+    """A stack file's text as the line editors take it: (its BOM, its lines as written, the
+    line ending new lines take, whether the last line lacked one (now added), and the lines
+    with LF endings). A bare CR ending is refused, naming `key`: no edit could keep it."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    raw_lines = _lines(text[len(bom) :])
+    if any("\r" in line.removesuffix("\r\n") for line in raw_lines):
+        raise RotationRefused(
+            [
+                f"{key}: the stack file breaks lines with a bare carriage return, "
+                "got CR line endings (convert the file to LF or CRLF line endings)"
+            ]
+        )
+    newline = "\r\n" if 2 * sum(x.endswith("\r\n") for x in raw_lines) > len(raw_lines) else "\n"
+    unterminated = bool(raw_lines) and raw_lines[-1][-1] not in "\n\x85\u2028\u2029"
+    if unterminated:
+        raw_lines[-1] += newline
+    lines = [x.removesuffix("\r\n") + "\n" if x.endswith("\r\n") else x for x in raw_lines]
+    return bom, raw_lines, newline, unterminated, lines
+
+
 def _pairs(node: Node) -> list[tuple[Node, Node]]:
     return list(node.value) if isinstance(node, MappingNode) else []
 
@@ -332,20 +353,7 @@ def edit_positions(
     usual ending. Raises `RotationRefused` if the round trip would change any line outside
     those secrets, or if a secret's entry or position is shared through YAML anchors.
     """
-    bom = "\ufeff" if text.startswith("\ufeff") else ""
-    raw_lines = _lines(text[len(bom) :])
-    if any("\r" in line.removesuffix("\r\n") for line in raw_lines):
-        raise RotationRefused(
-            [
-                f"{NAMESPACE}:secrets: the stack file breaks lines with a bare carriage return, "
-                "got CR line endings (convert the file to LF or CRLF line endings)"
-            ]
-        )
-    newline = "\r\n" if 2 * sum(x.endswith("\r\n") for x in raw_lines) > len(raw_lines) else "\n"
-    unterminated = bool(raw_lines) and raw_lines[-1][-1] not in "\n\x85\u2028\u2029"
-    if unterminated:
-        raw_lines[-1] += newline
-    lines = [x.removesuffix("\r\n") + "\n" if x.endswith("\r\n") else x for x in raw_lines]
+    bom, raw_lines, newline, unterminated, lines = _split(text, f"{NAMESPACE}:secrets")
     source = "".join(lines)
     shared = _sharing_problems(source, list(changes))
     if shared:
@@ -430,20 +438,7 @@ def edit_rotation(
     (comments, `secure:` values, line endings, a BOM, a missing final newline). Raises
     `RotationRefused` when the round trip would change any other line, or when the rotation
     block uses YAML anchors, aliases or merge keys."""
-    bom = "\ufeff" if text.startswith("\ufeff") else ""
-    raw_lines = _lines(text[len(bom) :])
-    if any("\r" in line.removesuffix("\r\n") for line in raw_lines):
-        raise RotationRefused(
-            [
-                f"{ROTATION_KEY}: the stack file breaks lines with a bare carriage return, "
-                "got CR line endings (convert the file to LF or CRLF line endings)"
-            ]
-        )
-    newline = "\r\n" if 2 * sum(x.endswith("\r\n") for x in raw_lines) > len(raw_lines) else "\n"
-    unterminated = bool(raw_lines) and raw_lines[-1][-1] not in "\n\x85\u2028\u2029"
-    if unterminated:
-        raw_lines[-1] += newline
-    lines = [x.removesuffix("\r\n") + "\n" if x.endswith("\r\n") else x for x in raw_lines]
+    bom, raw_lines, newline, unterminated, lines = _split(text, ROTATION_KEY)
     old_block = _rotation_block(lines)
     if old_block is not None and any(
         re.search(r"(^|[\s\[{,])[&*][^\s]|<<", lines[i]) for i in old_block
