@@ -256,7 +256,7 @@ def plan_rehearsal(
 
 def _declared_in_code(
     config: StackConfig,
-) -> tuple[dict[str, Position], dict[str, str], dict[str, dict[str, str]]]:
+) -> tuple[Mapping[str, Position], Mapping[str, str], Mapping[str, Mapping[str, str]]]:
     """Positions, kinds and {kind, source} of the secrets a program declares in code, as its
     VersionedSecrets registered them in the stack's plan. A secret whose versions the stack
     config holds values for reads them there (`config`: versions the rehearsal creates get
@@ -669,9 +669,7 @@ class _Run:
             self.tally.rows(),
             lost,
             len(self.traffic.values),
-            notes=[
-                f"upstream schedule {s.name}: {s.what}" for s in self.schedules if self.upstream
-            ]
+            notes=[f"upstream schedule {s.name}: {s.what}" for s in self.schedules if self.upstream]
             + self.notes,
             deploys=self.deploys,
         )
