@@ -11,7 +11,8 @@ from pathlib import Path
 from tests.test_adopt import CIPHERTEXTS, write_project
 from tests.workflow_support import Result, secretsctl
 
-# The user's worker reads its secret binding with `.get()`; a read that fails answers 500.
+# The user's worker reads its secret binding with `.get()`; a read that fails answers 500,
+# careless enough to put its PRIMARY_KEY value in the error body (never to be printed).
 EDGE_READS = """\
 import {{ greet }} from "./greet.js";
 export default {{
@@ -19,7 +20,8 @@ export default {{
     try {{
       await env.{binding}.get();
     }} catch {{
-      return new Response("secret unavailable", {{ status: 500 }});
+      const error = await env.PRIMARY_KEY.get();
+      return Response.json({{ error }}, {{ status: 500 }});
     }}
     return new Response(greet());
   }},

@@ -381,7 +381,9 @@ def _upstream(secret: str, schedule: str | None) -> Check:
 def _answered(secret: str) -> Check:
     def check(r: Response) -> Outcome:
         ok = 0 < r.status < 500
-        return Outcome(secret, None, ok, r.fallback, r.ms, None if ok else f"get: {r.error_code()}")
+        # The status only: a worker we know nothing of may put anything in its body.
+        reason = None if ok else f"get: http_{r.status}" if r.status else "get: no_answer"
+        return Outcome(secret, None, ok, r.fallback, r.ms, reason)
 
     return check
 
