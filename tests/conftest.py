@@ -146,6 +146,7 @@ SLOW_FIRST = (
     "test_live",  # ~8 s
     "test_crypto_interop",  # ~6 s
     "test_fuzz_stackfiles",  # ~6 s
+    "test_rehearse_program",  # ~5 s: two rehearsals on workerd
     "test_safe_writes",  # ~5 s
     "test_local_cloudflare",  # ~3 s
     "test_plugin_schema",  # ~3 s

@@ -74,14 +74,18 @@ class Row:
 class Tally:
     """Outcomes grouped by (secret, schedule, stage), rows in order of first appearance."""
 
-    def __init__(self, kinds: Mapping[str, str]) -> None:
+    def __init__(self, kinds: Mapping[str, str], upstream: Iterable[str] | None = None) -> None:
         self.kinds = dict(kinds)
+        self.upstream = set(
+            upstream if upstream is not None else (n for n, k in kinds.items() if k == "api_key")
+        )
+        """Secrets with a row per upstream schedule (default: every api_key)."""
         self._rows: dict[tuple[str, str | None, str], Row] = {}
 
     def open(self, labels: Mapping[str, str], schedules: Iterable[str | None]) -> None:
         """Create every secret's row for these stages (a stage with no traffic shows 0)."""
         for secret, stage in labels.items():
-            for schedule in schedules if self.kinds.get(secret) == "api_key" else [None]:
+            for schedule in schedules if secret in self.upstream else [None]:
                 self._row(secret, schedule, stage)
 
     def _row(self, secret: str, schedule: str | None, stage: str) -> Row:

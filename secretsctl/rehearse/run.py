@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from secrets_store.crypto_envelope import key_id
-from secrets_store.rotation import Position, emergency_position, step_toward
+from secrets_store.rotation import Position, emergency_position, position_from, step_toward
+from secrets_store.spec import NAMESPACE
 from secretsctl.errors import InvalidInput
+from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.project import Project
 from secretsctl.offline.stackfile import StackConfig, StackFileError, load_stack_config, read_stack
 from secretsctl.rehearse.driver import (
@@ -71,6 +73,7 @@ from secretsctl.rehearse.stages import (
     with_token_lifetime,
 )
 from secretsctl.rehearse.traffic import Check, Outcome, Sizes, Traffic
+from secretsctl.workflow.rotate import fixed_in_code, registered_position
 
 STAGE_RANK = {"steady": 0, "fallback": 1, "swapped": 2, "finished": 3}
 # Moments within one transition, in order: before any step, after new versions are
@@ -190,6 +193,7 @@ def plan_rehearsal(
             f"{'--unsafe' if options.unsafe else '--stack'} (drop one of them)"
         )
     client = LoginClient.generate()
+    declared: Mapping[str, Mapping[str, Any]] | None = None
     if options.emergency:
         base = demo_config(options.api_key_values, client)
         start = key_positions(base)
@@ -204,20 +208,23 @@ def plan_rehearsal(
             + "; then, once re-encrypted, the encryption_key finishes"
         )
         path = [start, jump, finish]
+        kinds = base.kinds
     elif options.stack is None:
         base = demo_config(options.api_key_values, client)
         start = key_positions(base)
         path = full_rotation(start, skip)
+        kinds = base.kinds
     else:
         config = read_stack(options.stack, options.config_file, options.project)
-        if not config.secrets:
-            raise RehearsalInputError(
-                f"--stack {options.stack}: the rehearsal reads the secrets and workers the stack "
-                "file declares (secrets-store:secrets), got none (a program that declares them in "
-                "code is not rehearsed yet: rehearse a stack-file stack, or the demo)"
+        in_code = _declared_in_code(config) if not config.secrets else None
+        if in_code is not None:
+            every, kinds, declared = in_code
+            notes.append(
+                f"{config.owner().program.name} declares the secrets in code: their kinds and "
+                "positions are those its VersionedSecrets registered"
             )
-        every = config.positions
-        kinds = config.kinds
+        else:
+            every, kinds, declared = config.positions, config.kinds, None
         for name in options.secrets:
             if name not in every:
                 raise RehearsalInputError(
@@ -237,12 +244,57 @@ def plan_rehearsal(
                 + " is mid-rotation (finish it first or pick --secret)"
             )
         path = full_rotation(start, True) if skip else [start, target]
-        base, standin_notes = with_standins(config, path, client)
+        base, standin_notes = with_standins(config, path, client, declared)
         notes += standin_notes
     base, lifetime_notes = with_token_lifetime(base, options.token_ttl_s)
     notes += lifetime_notes
-    kinds = {n: k for n, k in base.kinds.items() if n in path[0]}
-    return plan_stages(base, path, modules_dir), kinds, notes, client
+    stages = plan_stages(base, path, modules_dir)
+    if options.stack is not None and declared is not None:
+        _refuse_fixed_in_code(stages, path[0])
+    return stages, {n: k for n, k in kinds.items() if n in path[0]}, notes, client
+
+
+def _declared_in_code(
+    config: StackConfig,
+) -> tuple[Mapping[str, Position], Mapping[str, str], Mapping[str, Mapping[str, str]]]:
+    """Positions, kinds and {kind, source} of the secrets a program declares in code, as its
+    VersionedSecrets registered them in the stack's plan. A secret whose versions the stack
+    config holds values for reads them there (`config`: versions the rehearsal creates get
+    stand-ins); any other draws or gets its values in code (`generate`)."""
+    registered = plan_stack(config.stack, config=config).document["secrets"]
+    if not registered:
+        raise RehearsalInputError(
+            f"--stack {config.stack}: the rehearsal rotates the secrets the stack declares, got "
+            "none in the stack file (secrets-store:secrets) nor in the program (declare them "
+            "there, or with the VersionedSecret component)"
+        )
+    held = {
+        name
+        for key in config.config
+        for name, _, version in [key.removeprefix(f"{NAMESPACE}:").rpartition("_v")]
+        if key.startswith(f"{NAMESPACE}:") and version.isdigit()
+    }
+    positions = {
+        name: placed
+        for name, entry in registered.items()
+        if (placed := position_from(entry)) is not None
+    }
+    kinds = {name: str(entry.get("kind") or "") for name, entry in registered.items()}
+    declared = {
+        name: {"kind": kind, "source": "config" if name in held else "generate"}
+        for name, kind in kinds.items()
+    }
+    return positions, kinds, declared
+
+
+def _refuse_fixed_in_code(stages: list[Stage], start: Mapping[str, Position]) -> None:
+    """A program that fixes a secret's position in code does not follow the rehearsal's
+    config: refuse, rather than rehearse the same deploy as if it were the next one."""
+    for stage in stages:
+        for name, position in stage.positions.items():
+            placed = registered_position(stage.plan.document, name)
+            if placed is not None and placed != position:
+                raise RehearsalInputError(fixed_in_code(name, start[name]))
 
 
 def _next_deploy(
@@ -377,16 +429,25 @@ class _Run:
             sizes,
             safety_margin_s=1.0 if options.load else None,
         )
-        self.tally = Tally(kinds)
-        self.deploys: list[dict[str, object]] = []
-        self.notes: list[str] = []
-        # Secret name in Cloudflare -> secret, over every stage (for attributing traffic).
+        # Secret name in Cloudflare -> secret, over every stage (for attributing traffic), as
+        # the VersionedSecrets registered them (whether the stack file or code declares them).
         self.secret_of = {
             cf: name
             for s in stages
-            for name, info in s.plan.run.outputs.get("rotation", {}).items()
+            for name, info in s.plan.document["secrets"].items()
             for cf in info.get("cloudflare_names", [])
         }
+        deployments = [s.deployment for s in stages]
+        # Upstream schedules apply (events, rows) only where a worker calls the upstream.
+        self.upstream = {
+            secret
+            for d in deployments
+            for _, profile, secret in self.traffic.targets(d, self.secret_of)
+            if profile == "upstream"
+        }
+        self.tally = Tally(kinds, self.upstream)
+        self.deploys: list[dict[str, object]] = []
+        self.notes: list[str] = self.traffic.unprofiled(deployments, self.secret_of)
         first, last = stages[0].positions, stages[-1].positions
         self.old = {n: self._value(n, first[n].current) for n in kinds}
         self.new = {n: self._value(n, last[n].next or last[n].current) for n in kinds}
@@ -410,7 +471,7 @@ class _Run:
     # -- the upstream
 
     def _api_keys(self) -> list[str]:
-        return [n for n, k in self.kinds.items() if k == "api_key"]
+        return [n for n, k in self.kinds.items() if k == "api_key" and n in self.upstream]
 
     def _events(self, labels: Mapping[str, str], moment: str, passed: bool = False) -> None:
         """Apply schedule events at (stage, moment); `passed`: all events up to this stage."""
@@ -608,7 +669,8 @@ class _Run:
             self.tally.rows(),
             lost,
             len(self.traffic.values),
-            notes=[f"upstream schedule {s.name}: {s.what}" for s in self.schedules] + self.notes,
+            notes=[f"upstream schedule {s.name}: {s.what}" for s in self.schedules if self.upstream]
+            + self.notes,
             deploys=self.deploys,
         )
         report.emergency = self.o.emergency

@@ -165,13 +165,13 @@ def with_token_lifetime(config: StackConfig, seconds: int) -> tuple[StackConfig,
 
 def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> StackConfig:
     """`config` with the given secrets moved to the given positions (one config change),
-    each written where the stack writes it: `rotation.<secret>`, or (legacy) inside
-    `secrets.<secret>`."""
+    each written where the stack writes it: `rotation.<secret>` (also for a secret the
+    program declares in code), or (legacy) inside `secrets.<secret>`."""
     secrets = json.loads(config.config.get(SECRETS_KEY) or "{}")
     rotation = json.loads(config.config.get(ROTATION_KEY) or "{}")
     for name, position in positions.items():
         legacy = isinstance(secrets.get(name), dict) and "current" in secrets[name]
-        target = secrets if legacy or name not in config.namespace.get("secrets", {}) else rotation
+        target = secrets if legacy else rotation
         entry = dict(target.get(name) or {})
         entry["current"] = position.current
         entry.pop("next", None)
@@ -180,7 +180,9 @@ def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> Stac
             entry["next"] = position.next
             entry["stage"] = position.stage
         target[name] = entry
-    changed = {SECRETS_KEY: json.dumps(secrets)}
+    changed: dict[str, str] = {}
+    if secrets or SECRETS_KEY in config.config:
+        changed[SECRETS_KEY] = json.dumps(secrets)
     if rotation:
         changed[ROTATION_KEY] = json.dumps(rotation)
     return replace(config, config={**config.config, **changed})
@@ -368,15 +370,19 @@ def standin(kind: str, schema: str | None, client: LoginClient) -> str:
 
 
 def with_standins(
-    config: StackConfig, path: list[dict[str, Position]], client: LoginClient
+    config: StackConfig,
+    path: list[dict[str, Position]],
+    client: LoginClient,
+    declared: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[StackConfig, list[str]]:
     """`config` where every value the rehearsal cannot read is a local stand-in.
 
     Covers opaque (`secure:`, undecryptable here) values and the values of versions
     the path creates that the stack file does not hold yet; a LOGIN_CLIENTS stand-in
-    lists `client`. Returns notes naming the keys replaced (never a value).
+    lists `client`. `declared`: each secret's {kind, schema, source} (default: the stack
+    file's `secrets`). Returns notes naming the keys replaced (never a value).
     """
-    secrets = config.namespace.get("secrets") or {}
+    secrets = declared if declared is not None else config.namespace.get("secrets") or {}
     values = dict(config.config)
     secret_keys = list(config.secret_keys)
     opaque = set(config.opaque_keys)

@@ -14,11 +14,11 @@ import base64
 import json
 import secrets as pysecrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from secretsctl.rehearse.driver import Request, Response
-from secretsctl.rehearse.stages import Deployment, LoginClient
+from secretsctl.rehearse.stages import AUTH_MODULE, Deployment, LoginClient
 
 # Main module -> (its secret binding, traffic profile). auth.js is reached through gateway.
 PROFILES: dict[str, tuple[str, str]] = {
@@ -32,6 +32,12 @@ PROFILES: dict[str, tuple[str, str]] = {
     # The TypeScript example, built by esbuild (workers/examples/edge-signer).
     "edge_signer.js": ("HMAC_SECRET", "signer"),
 }
+# Exercised through another worker's profile (gateway.js logs in at auth.js): no traffic
+# of its own.
+REACHED_THROUGH = frozenset({AUTH_MODULE})
+# A worker whose module no profile knows: plain GET requests, where a 5xx (or no answer)
+# fails, as a worker that cannot read its secret binding answers.
+PLAIN = "plain"
 DEFAULT_JWT_LEEWAY_S = 30  # gateway.js's default when JWT_LEEWAY_SECONDS is not bound
 SAFETY_MARGIN_S = 0.5  # stop expecting a token to verify this long before it expires
 
@@ -74,6 +80,7 @@ class Sizes:
     reads: int = 8
     issues: int = 4
     verifies: int = 8
+    plain: int = 4
 
 
 Check = Callable[[Response], Outcome]
@@ -112,16 +119,36 @@ class Traffic:
     # -- which worker exercises which secret
 
     def targets(self, dep: Deployment, secret_of: Mapping[str, str]) -> list[tuple[str, str, str]]:
-        """(script, profile, secret) for every worker whose main binding is a rotated secret."""
+        """(script, profile, secret) for every worker whose main binding is a rotated secret;
+        a worker with no profile, once per rotated secret it binds (profile `plain`)."""
         out = []
         for script, module in sorted(dep.modules.items()):
+            if module in REACHED_THROUGH:
+                continue
             if module not in PROFILES:
+                bound = {secret_of.get(cf) for cf in dep.bindings.get(script, {}).values()}
+                out += [(script, PLAIN, s) for s in sorted(self.rotated) if s in bound]
                 continue
             binding, profile = PROFILES[module]
             secret = secret_of.get(dep.bindings.get(script, {}).get(binding, ""))
             if secret in self.rotated:
                 out.append((script, profile, secret))
         return out
+
+    def unprofiled(self, deps: Iterable[Deployment], secret_of: Mapping[str, str]) -> list[str]:
+        """One note per worker no traffic profile knows: what it was sent, if anything."""
+        modules = {script: m for dep in deps for script, m in dep.modules.items()}
+        reached = {script for dep in deps for script, _, _ in self.targets(dep, secret_of)}
+        return [
+            f"worker {script} ({module}) has no traffic profile: "
+            + (
+                "it got plain GET / requests only (a 5xx answer, or none, counts as a failure)"
+                if script in reached
+                else "it binds none of the secrets rotated here, so it got no traffic"
+            )
+            for script, module in sorted(modules.items())
+            if module not in PROFILES and module not in REACHED_THROUGH
+        ]
 
     def _id(self) -> str:
         self._counter += 1
@@ -185,6 +212,9 @@ class Traffic:
                             self._verified(t),
                         )
                     )
+            elif profile == PLAIN:
+                for _ in range(s.plain):
+                    out.append((Request(script, "GET", "/"), _answered(secret)))
             elif profile == "signer":
                 window = self.token_ttl_s + 1  # held to the same lifetime as the tokens
                 for _ in range(s.issues):
@@ -344,6 +374,16 @@ def _upstream(secret: str, schedule: str | None) -> Check:
         return Outcome(
             secret, schedule, ok, r.fallback, r.ms, None if ok else f"upstream: {r.error_code()}"
         )
+
+    return check
+
+
+def _answered(secret: str) -> Check:
+    def check(r: Response) -> Outcome:
+        ok = 0 < r.status < 500
+        # The status only: a worker we know nothing of may put anything in its body.
+        reason = None if ok else f"get: http_{r.status}" if r.status else "get: no_answer"
+        return Outcome(secret, None, ok, r.fallback, r.ms, reason)
 
     return check
 

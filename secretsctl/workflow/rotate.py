@@ -693,16 +693,20 @@ def _fixed_in_code(moves: list[Move], config: StackConfig, plan: Mapping[str, An
         placed = registered_position(plan, move.secret)
         if placed is None or placed == move.after:
             continue
-        held = move.before
-        arguments = f"current={held.current}" + (
-            f", next={held.next}, stage={held.stage!r}" if held.next is not None else ""
-        )
-        lines.append(
-            f"{ROTATION_KEY}.{move.secret}: the program fixes this secret's position in code "
-            f"(VersionedSecret(..., {arguments})), so config cannot move it (remove "
-            "current/next/stage from the VersionedSecret call to hand the position to config)"
-        )
+        lines.append(fixed_in_code(move.secret, move.before))
     return lines
+
+
+def fixed_in_code(secret: str, held: Position) -> str:
+    """The one-line refusal for a secret whose position the program fixes in code at `held`."""
+    arguments = f"current={held.current}" + (
+        f", next={held.next}, stage={held.stage!r}" if held.next is not None else ""
+    )
+    return (
+        f"{ROTATION_KEY}.{secret}: the program fixes this secret's position in code "
+        f"(VersionedSecret(..., {arguments})), so config cannot move it (remove "
+        "current/next/stage from the VersionedSecret call to hand the position to config)"
+    )
 
 
 def _promotion_problems(
