@@ -180,6 +180,8 @@ def test_the_installed_cli_plans_rotates_and_checks_a_program_of_its_own(
         "SIGNING_KEY": "signing_key_v1",
     }
     assert plan["workers"]["edge"]["script_name"] == "shop_edge"
+    # a program that exports nothing still shows its store (looked up by name at deploy)
+    assert plan["store_id"] == "<default_secrets_store: looked up at deploy>"
 
     # From a sub-folder, as `pulumi` finds its project: one stage, in Pulumi.dev.yaml.
     code, stdout, stderr = run(

@@ -85,7 +85,7 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
     ]
     return {
         "stack": run.stack,
-        "store_id": run.outputs.get("store_id"),
+        "store_id": run.outputs.get("store_id") or _store_of(run),
         "resources": resources,
         "secrets": registered_secrets(run),
         "workers": registered_workers(run),
@@ -155,3 +155,12 @@ def _bindings(script: Registration) -> dict[str, dict[str, Any]]:
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _store_of(run: ProgramRun) -> str | None:
+    """The store a program's secrets are registered in, when it exports none (a program of
+    one's own): the `storeId` every version is sent with (a looked-up store shows as such)."""
+    stores = {
+        str(r.inputs.get("storeId")) for r in run.of_type(SECRET_TYPE) if r.inputs.get("storeId")
+    }
+    return stores.pop() if len(stores) == 1 else None
