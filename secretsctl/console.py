@@ -18,6 +18,7 @@ from rich.console import Console
 from typer.core import TyperOption
 
 from secrets_store.errors import SpecError
+from secretsctl import notices
 from secretsctl.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -51,13 +52,18 @@ def exits(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from secretsctl.offline.stackfile import legacy_notice_once
-
-        try:
-            with legacy_notice_once():
-                return command(*args, **kwargs)
-        except (SpecError, InvalidInput) as exc:
-            raise fail_invalid(problem_lines(exc)) from None
+        with notices.collected() as recorded:
+            try:
+                result = command(*args, **kwargs)
+            except (SpecError, InvalidInput) as exc:
+                # Refused input: stderr holds one line per problem, and nothing else.
+                raise fail_invalid(problem_lines(exc)) from None
+            except typer.Exit as exit_:
+                if exit_.exit_code != 2:
+                    _print_notice(recorded)
+                raise
+            _print_notice(recorded)
+            return result
 
     return run
 
@@ -142,3 +148,9 @@ def _flags_show_no_type() -> None:
 
 
 _flags_show_no_type()
+
+
+def _print_notice(notices: list[str | None]) -> None:
+    """The one legacy-form notice of a command run, if it recorded one."""
+    if notices and notices[0]:
+        err.print(notices[0], markup=False)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from secrets_store.spec import shown
+from secrets_store.yamlfile import YamlFileError, parse_yaml
 from secretsctl.errors import InvalidInput
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
@@ -159,17 +160,15 @@ def _read_project(file: Path, _mtime: int, size: int) -> Project:
             f"{file}: too large for a project file, got {size:,} bytes "
             f"(at most {MAX_PROJECT_FILE_BYTES:,})"
         )
-    from secretsctl.offline.stackfile import StackFileError, parse_document
-
     try:
         text = file.read_bytes().decode("utf-8")
-        document = parse_document(file, text)  # the stack files' reading limits
+        document = parse_yaml(file, text, "project file")  # the stack files' reading limits
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError(
             f"{file}: cannot read it, got {exc.__class__.__name__} (save it as UTF-8 text)"
         ) from None
-    except StackFileError as exc:
-        raise ProjectError(exc.lines) from None
+    except YamlFileError as exc:
+        raise ProjectError(str(exc)) from None
     if not isinstance(document, dict):
         raise ProjectError(
             f"{file}: must be a mapping with name: and runtime:, got "

@@ -51,6 +51,7 @@ from secrets_store.yamlfile import (  # the reading limits, for callers of this 
 from secrets_store.yamlfile import MAX_INDICATORS as MAX_INDICATORS
 from secrets_store.yamlfile import MAX_LINES as MAX_LINES
 from secrets_store.yamlfile import MAX_OPEN_BRACKETS as MAX_OPEN_BRACKETS
+from secretsctl import notices
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import SOURCE_ROOT as SOURCE_ROOT  # this checkout, re-exported
 from secretsctl.offline.project import Project, find_project, project_at, project_of_stack_file
@@ -596,54 +597,10 @@ def load_stack_config(
     )
 
 
-_notices: list[str | None] | None = None
-"""While a command runs (`legacy_notice_once`): [] until a legacy-form file is read, then
-[its notice]; [None] once settled (printed, or not to be printed)."""
-
-
-@contextlib.contextmanager
-def legacy_notice_once() -> Iterator[None]:
-    """Within (one command run): reading a legacy-form stack file records one notice line
-    pointing at `secretsctl migrate`, printed on stderr when the command ends, unless it ends
-    refusing its input (exit 2: stderr holds one line per problem, nothing else). Every
-    other stack and secret stays quiet."""
-    import typer
-
-    from secrets_store.errors import SpecError
-
-    global _notices
-    outer, _notices = _notices, []
-    try:
-        yield
-    except typer.Exit as exit_:
-        if exit_.exit_code != 2:
-            _print_notice()
-        raise
-    except (SpecError, InvalidInput):
-        raise
-    else:
-        _print_notice()
-    finally:
-        _notices = outer
-
-
-def _print_notice() -> None:
-    if _notices and _notices[0]:
-        from secretsctl.console import err  # the CLI's stderr (this module stays below it)
-
-        err.print(_notices[0], markup=False)
-
-
-def no_legacy_notice() -> None:
-    """This command run prints no legacy notice (`migrate` is what it points at)."""
-    if _notices is not None:
-        _notices[:] = [None]
-
-
 def _notice_legacy(config: StackConfig) -> None:
-    if _notices is None or _notices or config.legacy_form is None:
-        return  # outside a command run, already noted, or in the new form
-    _notices.append(
+    if config.legacy_form is None:
+        return  # the new form
+    notices.note_once(
         f"Note: {config.path.name} is in the legacy form ({config.legacy_form}): it works "
         f"unchanged; `secretsctl migrate` moves the shared topology to {TOPOLOGY_FILE} and "
         f"positions to {NAMESPACE}:rotation"

@@ -376,10 +376,10 @@ def migrate(
 
     Example: secretsctl migrate --dry-run
     """
-    from secretsctl.offline.stackfile import no_legacy_notice
+    from secretsctl import notices
     from secretsctl.workflow.migrate import migrate as do_migrate
 
-    no_legacy_notice()
+    notices.silence()
     root = project_of(cwd, None).root
     rewrites = do_migrate(root, dry_run=dry_run)
     if not rewrites:
