@@ -192,3 +192,46 @@ def test_due_history_and_the_timeline_show_the_emergency(repo, tmp_path):
     picture = svg.read_text()
     assert 'class="span steady emergency"' in picture
     assert "EMERGENCY: INC-42" in picture
+
+
+# -- the new form: positions and their records in secrets-store:rotation --------------------
+
+
+def test_the_new_form_takes_an_emergency_and_its_finish_in_rotation(tmp_path: Path) -> None:
+    # GIVEN a project in the new form: the example topology and example stacks, deployed
+    from tests.workflow_support import PROJECT_ROOT
+
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text(
+        "name: secrets-store\nruntime: python\nstackConfigDir: stacks\n"
+    )
+    (root / "secrets-store.yaml").write_text((PROJECT_ROOT / "secrets-store.yaml").read_text())
+    for stack in STACKS:
+        source = PROJECT_ROOT / "examples" / "stacks" / f"Pulumi.{stack}.yaml"
+        (root / "stacks" / source.name).write_text(source.read_text())
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "deployed")
+
+    def run(*args: str):
+        return secretsctl(*args, "--cwd", str(root))
+
+    # WHEN vault_key takes the emergency path, then its finish once values are re-encrypted
+    moved = run("rotate", "vault_key", "--emergency", "--reason", REASON)
+    assert moved.exit_code == 0, moved.output
+    text = (root / "stacks" / "Pulumi.prod.yaml").read_text()
+    assert re.search(r"    vault_key:\n(      .*\n)*      emergency: \{reason: '?INC-42", text)
+    accepted = run("check", "--base", "HEAD")
+    assert accepted.exit_code == 0, accepted.output
+    git(root, "commit", "-q", "-am", "emergency merged")
+    done = run("rotate", "vault_key", "--emergency", "--reencrypted", "--reason", f"{REASON}: done")
+    assert done.exit_code == 0, done.output
+    # THEN the records live beside the position in rotation, every stack plans, and the
+    # gate reads the re-encryption from there
+    assert "      reencrypted: 2\n" in (root / "stacks" / "Pulumi.prod.yaml").read_text()
+    for stack in STACKS:
+        planned = run("plan", "--stack", stack)
+        assert planned.exit_code == 0, planned.output
+    finished = run("check", "--base", "HEAD")
+    assert finished.exit_code == 0, finished.output

@@ -405,7 +405,9 @@ def rotation_bindings(
 
 POSITION_ARGS = ("current", "next", "stage")
 ROTATION_KEY = f"{NAMESPACE}:rotation"
-ROTATION_FIELDS = (*POSITION_ARGS, "since", "reencrypted")
+ROTATION_FIELDS = (*POSITION_ARGS, "since", "reencrypted", "reached", "emergency")
+"""What `rotation.<secret>` may hold: the position, and the records secretsctl writes beside
+it (read by secretsctl; the component takes the position and `since`)."""
 
 
 def configured_position(secret: str) -> dict[str, Any]:

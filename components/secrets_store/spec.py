@@ -593,6 +593,9 @@ TOP_LEVEL_KEYS = (
 )
 POSITION_FIELDS = ("current", "next", "stage", "since")
 """A secret's rotation position: `rotation.<secret>` (or, legacy, inside `secrets.<secret>`)."""
+ROTATION_ENTRY_FIELDS = (*POSITION_FIELDS, "reencrypted", "reached", "emergency")
+"""What `rotation.<secret>` holds: the position and the records `secretsctl rotate` writes
+beside it (the re-encryption step, when each stage was reached, an emergency's reason)."""
 
 
 def parse_stack(
@@ -846,16 +849,16 @@ def _positions_from_rotation(
                 f"{type(entry).__name__} (for example {{current: 1}})",
             )
             continue
-        for unknown in sorted(str(k) for k in entry if k not in POSITION_FIELDS):
+        for unknown in sorted(str(k) for k in entry if k not in ROTATION_ENTRY_FIELDS):
             add(
                 f"rotation.{name}.{unknown}",
                 f"unknown key, got {shown(unknown)} (a rotation entry holds "
-                f"{_one_of(POSITION_FIELDS)})",
+                f"{_one_of(ROTATION_ENTRY_FIELDS)})",
             )
         declared = raw_secrets[name]
         if not isinstance(declared, Mapping):
             continue  # refused on its own key
-        position = {f: entry[f] for f in POSITION_FIELDS if f in entry}
+        position = {f: entry[f] for f in ROTATION_ENTRY_FIELDS if f in entry}
         for setting, value in position.items():
             if setting in declared and declared[setting] != value:
                 add(

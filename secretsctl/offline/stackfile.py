@@ -120,6 +120,9 @@ class SecretEntry:
     """`reached:`, when this rotation reached each stage (valid moments only)."""
     emergency: Emergency | None = None
     """`emergency: {reason, at}` next to the position (None: not written, or no reason)."""
+    reencrypted: Any = None
+    """`reencrypted:` as written next to the position (a version number, `retired`, or
+    None): the re-encryption step of an encryption_key."""
 
     @property
     def standing(self) -> Standing | None:
@@ -256,6 +259,8 @@ class StackConfig:
                 since=since_date(since),
                 reached=reached_of(where.get("reached")),
                 emergency=Emergency.read(where.get("emergency")),
+                # `rotate` writes it next to the position: in rotation.<S> in the new form
+                reencrypted=where.get("reencrypted", entry.get("reencrypted")),
             )
         return out
 
@@ -266,6 +271,15 @@ class StackConfig:
         raw = self.namespace.get(ROTATION)
         entries = raw if isinstance(raw, Mapping) else {}
         return {str(n): e for n, e in entries.items() if isinstance(e, Mapping)}
+
+    def reencrypted(self, secret: str) -> Any:
+        """`reencrypted:` of a secret as written next to its position (a version number,
+        `retired`, or None), whether the file declares the secret or only positions it (a
+        program that declares it in code)."""
+        entry = self.secrets.get(secret)
+        if entry is not None:
+            return entry.reencrypted
+        return self.rotation.get(secret, {}).get("reencrypted")
 
     def position_in_entry(self, secret: str) -> bool:
         """True when the secret's position is written in this file's own

@@ -420,7 +420,7 @@ def reencryption_problems(old: StackConfig, new: StackConfig) -> list[Problem]:
         gone = set(before.live_versions) - set(after.live_versions)
         if before.stage == "fallback" and before.next is not None:
             gone.discard(before.next)  # only ever a fallback: nothing was encrypted with it
-        record = secret_setting(new, name, "reencrypted")
+        record = new.reencrypted(name)
         if not gone or (type(record) is int and record == after.current):
             continue
         versions = ", ".join(value_key(name, v) for v in sorted(gone))
@@ -491,7 +491,7 @@ def removal_problems(
             for v in old.positions[name].live_versions
         ]
         kinds = (old.kinds.get(name), entry.kind if entry is not None else None)
-        retired = secret_setting(old, name, "reencrypted") == RETIRED
+        retired = old.reencrypted(name) == RETIRED
         binder = next((sites[n] for n in names if n in sites), None)
         if "encryption_key" in kinds and not retired:
             message = (
