@@ -105,21 +105,19 @@ def registered_secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
         registered = run.component_outputs.get(component.urn, {})
         if "current" not in registered:
             continue  # its construction failed before it registered anything
-        out[str(registered.get("secret_name") or component.name)] = {
+        names = list(registered.get("names") or [])
+        entry: dict[str, Any] = {
             "kind": registered.get("kind"),
             "current": registered["current"],
             "next": registered.get("next"),
             "stage": registered.get("stage"),
-            "cloudflare_names": list(registered.get("names") or []),
+            "cloudflare_names": names,
         }
         # Versions adopted from Cloudflare (import): each keeps its live value.
-        adopted = {
-            n: imported[n]
-            for n in out[str(registered.get("secret_name") or component.name)]["cloudflare_names"]
-            if n in imported
-        }
+        adopted = {n: imported[n] for n in names if n in imported}
         if adopted:
-            out[str(registered.get("secret_name") or component.name)]["imported"] = adopted
+            entry["imported"] = adopted
+        out[str(registered.get("secret_name") or component.name)] = entry
     return dict(sorted(out.items()))
 
 
