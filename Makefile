@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup test test-py test-workers lint demo bench fuzz clean
+.PHONY: setup engine test test-py test-workers lint demo bench fuzz clean
 
 # The Python venv and node_modules are built side by side (each says what it is doing).
 setup:
@@ -23,6 +23,13 @@ node_modules/.installed: package-lock.json
 	  echo "setup: node_modules ready ($$(( $$(date +%s) - start )) s)"
 	@touch $@
 
+# The real Pulumi engine (CLI, Python language host, Cloudflare and random plugins), built from
+# Go modules into ~/.cache/secrets-store-engine/<key>/bin (scripts/engine.py; the key covers
+# engine/ and the Go version): 20-40 minutes the first time on 2 cores, a second after that.
+# Its last line is the folder to put on PATH.
+engine:
+	@$(PYTHON) scripts/engine.py
+
 MYPY_TARGETS := components/secrets_store secretsctl policies/secrets_store_policies.py benchmarks tests
 
 lint: setup
@@ -41,6 +48,7 @@ test-py: setup
 test-workers: setup
 	npm test
 
+# The engine first (where Go is installed: the engine suite runs `pulumi up` for real), then
 # ruff, then mypy and `npm test` beside pytest (scripts/test.sh): both cores busy to the end.
 test: setup
 	@VENV=$(VENV) PYTEST_WORKERS=$(PYTEST_WORKERS) MYPY_TARGETS="$(MYPY_TARGETS)" scripts/test.sh

@@ -31,6 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--pending-seconds", type=float, default=0.0, help="how long a new secret stays pending"
     )
+    parser.add_argument(
+        "--kv-namespace",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="seed this KV namespace id in every --account; repeatable",
+    )
     args = parser.parse_args(argv)
     tokens = args.token or [os.environ.get("CLOUDFLARE_API_TOKEN") or "local-token"]
     server = LocalCloudflare(
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
     )
+    for account in args.account:
+        for namespace_id in args.kv_namespace:
+            server.seed_kv_namespace(account, f"namespace {namespace_id}", namespace_id)
     print(f"local Cloudflare API on {server.base_url} (set CLOUDFLARE_BASE_URL to it)", flush=True)
     try:
         server.serve_forever()

@@ -11,7 +11,8 @@ What it mirrors of api.cloudflare.com/client/v4:
   alike). A credential limited to some accounts (`reach`) answers 403, code 10000, for any
   other, as Cloudflare does for an account a token cannot reach. Every request records
   which credential was used on which account, refused or not (`accounts_used_by`). A path
-  no route knows answers 404, code 7000 "No route for that URI".
+  no route knows answers 404, code 7000 "No route for that URI: <method> <path>", and is
+  kept in `unrouted` so that a test can assert the provider made no call unknown here.
 - DELETE of a secret answers 202 Accepted, the v4 envelope around the deleted secret.
 - Lists paginate with `page` (from 1) and `per_page` and say where they are in
   `result_info` (`page`, `per_page`, `count`, `total_count`, `total_pages`); a page past the
@@ -254,6 +255,32 @@ def _script_content(s: State, r: Request) -> Reply:
     return Reply(raw=main.content, headers={"Content-Type": main.content_type})
 
 
+@route("GET", SCRIPT + "/content/v2")
+def _script_content_v2(s: State, r: Request) -> Reply:
+    """The main module's text, as the Terraform provider reads it back on refresh."""
+    return _script_content(s, r)
+
+
+@route("GET", ACCOUNT + "/workers/services/{script_name}")
+def _service(s: State, r: Request) -> Reply:
+    """A Worker as a service: its production environment's script (the provider's Read)."""
+    script = s.script(r.params["account_id"], r.params["script_name"])
+    view = script.view()
+    return Reply(
+        {
+            "id": script.name,
+            "created_on": view["created_on"],
+            "modified_on": view["modified_on"],
+            "default_environment": {
+                "environment": "production",
+                "created_on": view["created_on"],
+                "modified_on": view["modified_on"],
+                "script": view,
+            },
+        }
+    )
+
+
 @route("DELETE", SCRIPT)
 def _delete_script(s: State, r: Request) -> Reply:
     s.delete_script(r.params["account_id"], r.params["script_name"])
@@ -364,6 +391,7 @@ class LocalCloudflare:
         )
         self.requests: Counter[tuple[str, str]] = Counter()
         self.used: set[tuple[str, str]] = set()  # (account id, credential fingerprint)
+        self.unrouted: list[tuple[str, str]] = []  # (method, path) no route knew
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         for account_id in accounts:
@@ -445,9 +473,9 @@ class LocalCloudflare:
         with self._lock:
             return self.state.seed_store(account_id, name)
 
-    def seed_kv_namespace(self, account_id: str, title: str) -> str:
+    def seed_kv_namespace(self, account_id: str, title: str, namespace_id: str = "") -> str:
         with self._lock:
-            return self.state.seed_kv_namespace(account_id, title)
+            return self.state.seed_kv_namespace(account_id, title, namespace_id)
 
     def plant_secret(
         self,
@@ -516,7 +544,11 @@ class LocalCloudflare:
                 if (credential := self._authenticate(headers)) is None:
                     raise CloudflareError(401, AUTH_ERROR, "Authentication error")
                 if handler is None:
-                    raise CloudflareError(404, NO_ROUTE, "No route for that URI")
+                    # Loud, never a silent success: the route is named, and kept for tests.
+                    self.unrouted.append((method, url.path))
+                    raise CloudflareError(
+                        404, NO_ROUTE, f"No route for that URI: {method} {url.path}"
+                    )
                 secret, known_as = credential
                 account_id = params["account_id"]
                 self.used.add((account_id, _fingerprint(secret)))

@@ -374,8 +374,8 @@ class State:
         """How many times the named secret's value was written (see `Secret.value_writes`)."""
         return self._named_secret(account_id, name).value_writes
 
-    def seed_kv_namespace(self, account_id: str, title: str) -> str:
-        namespace_id = new_id()
+    def seed_kv_namespace(self, account_id: str, title: str, namespace_id: str = "") -> str:
+        namespace_id = namespace_id or new_id()
         self.account(account_id).kv[namespace_id] = title
         return namespace_id
 

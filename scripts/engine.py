@@ -136,8 +136,8 @@ def bridged(go: str, name: str, upstream: str, build: Path, env: dict[str, str])
     if folder.exists():
         shutil.rmtree(folder, onerror=_writable_then_retry)
     folder.mkdir(parents=True)
-    for file in ("go.mod", "go.sum", "main.go"):
-        shutil.copy2(source / file, folder / file)
+    for file in [source / "go.mod", source / "go.sum", *source.glob("*.go")]:
+        shutil.copy2(file, folder / file.name)
     version = required(source, upstream)
     original = module_dir(go, upstream, version, folder, env)
     shutil.copytree(original, folder / "upstream")

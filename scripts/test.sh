@@ -31,6 +31,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The engine suite (tests/test_engine_*.py) runs real `pulumi` commands: build the engine
+# first (a second when cached). Without Go it cannot run, and this says so in one line.
+if command -v go >/dev/null 2>&1; then
+  python3 scripts/engine.py >/dev/null || { say "make engine failed: the engine suite cannot run"; exit 1; }
+else
+  say "engine suite did not run: no Go toolchain on PATH (install Go 1.26.8 or newer, then make engine)"
+fi
+
 "$VENV/bin/ruff" check . || exit 1
 "$VENV/bin/ruff" format --check --quiet . || { say "ruff format: run \`.venv/bin/ruff format .\`"; exit 1; }
 

