@@ -35,15 +35,17 @@ GOAL = 1.15
 
 
 def one_up(program: str) -> float:
-    with tempfile.TemporaryDirectory(prefix="engine-bench-") as folder:
-        with engine_project(Path(folder)) as project:
-            if program == "baseline":
-                shutil.copy2(ROOT / "benchmarks" / "baseline_program.py", project.root / "__main__.py")
-            kv_id = project.server.state.seed_kv_namespace(ACCOUNT, "dev-cache")
-            (project.root / "stacks" / "Pulumi.dev.yaml").write_text(example_stack_text("dev", kv_id))
-            project.stack_init("dev")
-            result = project.up("dev")
-            return result.seconds
+    with (
+        tempfile.TemporaryDirectory(prefix="engine-bench-") as folder,
+        engine_project(Path(folder)) as project,
+    ):
+        if program == "baseline":
+            shutil.copy2(ROOT / "benchmarks" / "baseline_program.py", project.root / "__main__.py")
+        kv_id = project.server.state.seed_kv_namespace(ACCOUNT, "dev-cache")
+        (project.root / "stacks" / "Pulumi.dev.yaml").write_text(example_stack_text("dev", kv_id))
+        project.stack_init("dev")
+        result = project.up("dev")
+        return result.seconds
 
 
 def main(argv: list[str]) -> int:

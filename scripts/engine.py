@@ -36,6 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "engine"
 BUILD_TAGS = "osusergo,grpcnotrace"
 COMPLETE = ".complete"
+# The bridged plugins build in one folder per plugin that never moves (not under the keyed
+# folder): Go's build cache keys each package on its folder, so a rebuild after any change
+# to engine/ recompiles only what changed, not the upstream provider's ~1,000 packages.
+SOURCES = "probe-build"
 
 
 def say(message: str) -> None:
@@ -50,7 +54,7 @@ def fail(message: str) -> None:
 def go_binary() -> str:
     go = shutil.which("go")
     if go is None:
-        fail("no Go toolchain on PATH: install Go 1.26.8 or newer (https://go.dev/dl), then run `make engine`")
+        fail("no Go toolchain on PATH: install Go 1.26.8 or newer, then run `make engine`")
     return go
 
 
@@ -109,7 +113,10 @@ def run(cmd: list[str], cwd: Path, what: str, env: dict[str, str]) -> None:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
-        fail(f"{what} failed after {ticker.elapsed():.0f} s (exit {proc.returncode}): {' '.join(cmd)}")
+        fail(
+            f"{what} failed after {ticker.elapsed():.0f} s (exit {proc.returncode}): "
+            + " ".join(cmd)
+        )
     say(f"  {what}: done in {ticker.elapsed():.0f} s")
 
 
@@ -135,7 +142,7 @@ def bridged(go: str, name: str, upstream: str, build: Path, env: dict[str, str])
     folder = build / name
     if folder.exists():
         shutil.rmtree(folder, onerror=_writable_then_retry)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True)  # the same files at the same path: Go's cache still holds
     for file in [source / "go.mod", source / "go.sum", *source.glob("*.go")]:
         shutil.copy2(file, folder / file.name)
     version = required(source, upstream)
@@ -167,14 +174,24 @@ def build_all(go: str, out: Path, build: Path) -> None:
         (
             "pulumi (the CLI)",
             ENGINE / "cli",
-            ["-ldflags", f"-s -w -X {version_flag}={cli_version}", "-o", str(staging / "pulumi"),
-             "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
+            [
+                "-ldflags",
+                f"-s -w -X {version_flag}={cli_version}",
+                "-o",
+                str(staging / "pulumi"),
+                "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+            ],
         ),
         (
             "pulumi-language-python (this project's host)",
             ENGINE / "python-host",
-            ["-ldflags", f"-s -w -X {version_flag}={cli_version}", "-o",
-             str(staging / "pulumi-language-python"), "."],
+            [
+                "-ldflags",
+                f"-s -w -X {version_flag}={cli_version}",
+                "-o",
+                str(staging / "pulumi-language-python"),
+                ".",
+            ],
         ),
     ]
     for name, upstream in (
@@ -182,11 +199,13 @@ def build_all(go: str, out: Path, build: Path) -> None:
         ("random", "github.com/hashicorp/terraform-provider-random"),
     ):
         folder = bridged(go, name, upstream, build, env)
-        steps.append((
-            f"pulumi-resource-{name} (bridged from {upstream.split('/')[-1]})",
-            folder,
-            ["-ldflags", "-s -w", "-o", str(staging / f"pulumi-resource-{name}"), "."],
-        ))
+        steps.append(
+            (
+                f"pulumi-resource-{name} (bridged from {upstream.split('/')[-1]})",
+                folder,
+                ["-ldflags", "-s -w", "-o", str(staging / f"pulumi-resource-{name}"), "."],
+            )
+        )
     for index, (what, cwd, args) in enumerate(steps, 1):
         say(f"[{index}/{len(steps)}] building {what}")
         run([go, "build", "-tags", BUILD_TAGS, *args], cwd, what, env)
@@ -197,7 +216,9 @@ def build_all(go: str, out: Path, build: Path) -> None:
         target = staging / Path(script).name
         shutil.copy2(sdk / "python" / script, target)
         target.chmod(0o755)
-    (staging / COMPLETE).write_text(json.dumps({"go": go_version(go), "pulumi": cli_version}) + "\n")
+    (staging / COMPLETE).write_text(
+        json.dumps({"go": go_version(go), "pulumi": cli_version}) + "\n"
+    )
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)  # a killed build never leaves a folder that looks complete
@@ -220,8 +241,7 @@ def main(argv: list[str]) -> int:
     else:
         say(f"building {key} into {root / key} (first build: 20 to 40 minutes on 2 cores)")
         start = time.monotonic()
-        build_all(go, out, root / key / "build")
-        shutil.rmtree(root / key / "build", ignore_errors=True)
+        build_all(go, out, root / SOURCES)
         say(f"built in {time.monotonic() - start:.0f} s")
     print(out)
     return 0

@@ -199,7 +199,9 @@ def engine_project(
             shutil.copytree(
                 source,
                 root / name,
-                ignore=shutil.ignore_patterns("node_modules", "venv", "__pycache__", "test", "dist"),
+                ignore=shutil.ignore_patterns(
+                    "node_modules", "venv", "__pycache__", "test", "dist"
+                ),
             )
         else:
             shutil.copy2(source, root / name)

@@ -12,21 +12,29 @@ THEN  the program ran in the folder Pulumi gives it (infra/), the Worker was upl
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.engine_support import ACCOUNT, SCRIPT_TYPE, SECRET_TYPE, EngineProject, engine_project
+from tests.engine_support import (
+    ACCOUNT,
+    REPO,
+    SCRIPT_TYPE,
+    SECRET_TYPE,
+    VENV,
+    EngineProject,
+    engine_project,
+)
 
 pytestmark = pytest.mark.engine
 
-PROJECT_FILE = f"""\
+PROJECT_FILE = """\
 name: shop-edge
 runtime:
   name: python
   options:
-    virtualenv: {{venv}}
+    virtualenv: {venv}
 main: infra/__main__.py
 stackConfigDir: envs
 """
@@ -54,16 +62,30 @@ Worker(
     }},
 )
 pulumi.export("ran_in", Path(os.getcwd()).name)
+
+if pulumi.Config().get_bool("plantViolation"):
+    # Written by hand, past the components: scopes out of order, which the policy pack refuses.
+    import pulumi_cloudflare as cloudflare
+
+    cloudflare.SecretsStoreSecret(
+        "stray",
+        account_id=ACCOUNT,
+        store_id=store.store_id,
+        name="stray_v1",
+        value=pulumi.Output.secret("stray-value-not-deployed"),
+        scopes=["workers", "access"],
+    )
 """
-EDGE = 'import { greet } from "./lib/greet.js";\nexport default { fetch: () => new Response(greet()) };\n'
+EDGE = (
+    'import { greet } from "./lib/greet.js";\n'
+    "export default { fetch: () => new Response(greet()) };\n"
+)
 GREET = 'export function greet() { return "hello from edge"; }\n'
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProject]:
     with engine_project(tmp_path_factory.mktemp("engine-codefirst"), files=()) as project:
-        from tests.engine_support import VENV
-
         (project.root / "Pulumi.yaml").write_text(PROJECT_FILE.format(venv=VENV))
         (project.root / "stacks").rmdir()
         (project.root / "envs").mkdir()
@@ -76,7 +98,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProject]
         yield project
 
 
-def test_code_first_project_deploys_from_the_folder_pulumi_runs_it_in(project: EngineProject) -> None:
+def test_code_first_project_deploys_from_the_folder_pulumi_runs_it_in(
+    project: EngineProject,
+) -> None:
     document = json.loads(project.secretsctl("plan", "--stack", "dev", "--format", "json").stdout)
     project.up("dev")
     outputs = json.loads(project.pulumi("stack", "output", "--json", stack="dev").stdout)
@@ -90,15 +114,15 @@ def test_code_first_project_deploys_from_the_folder_pulumi_runs_it_in(project: E
         "the imported module was uploaded with the Worker"
     )
     bindings = project.script_bindings("shop_edge")
-    assert bindings["SIGNING_KEY"]["secret_name"] == bindings["VERIFY_KEY"]["secret_name"] == (
-        "signing_key_v1"
+    assert (
+        bindings["SIGNING_KEY"]["secret_name"]
+        == bindings["VERIFY_KEY"]["secret_name"]
+        == ("signing_key_v1")
     )
 
     # The offline plan registered what the engine deployed, resource for resource.
     exported = project.export("dev")["deployment"]["resources"]
-    engine = sorted(
-        r["urn"] for r in exported if r["type"] in (SECRET_TYPE, SCRIPT_TYPE)
-    )
+    engine = sorted(r["urn"] for r in exported if r["type"] in (SECRET_TYPE, SCRIPT_TYPE))
     offline = sorted(
         r["urn"] for r in document["resources"] if r["type"] in (SECRET_TYPE, SCRIPT_TYPE)
     )
@@ -118,9 +142,39 @@ def test_changing_an_imported_module_redeploys_the_worker(project: EngineProject
     project.pulumi("preview", "--expect-no-changes", stack="dev")
 
 
+def test_the_policy_pack_refuses_a_violation_at_preview(project: EngineProject) -> None:
+    policies = project.root / "policies"
+    shutil.copytree(
+        REPO / "policies", policies, ignore=shutil.ignore_patterns("venv", "__pycache__")
+    )
+    policy_file = policies / "PulumiPolicy.yaml"
+    policy_file.write_text(
+        policy_file.read_text().replace("virtualenv: venv", f"virtualenv: {VENV}")
+    )
+
+    clean = project.pulumi("preview", "--policy-pack", str(policies), stack="dev")
+    assert "secret-scopes-allowed-and-sorted" not in clean.output
+
+    project.config_set("dev", "shop-edge:plantViolation", "true")
+    try:
+        refused = project.pulumi(
+            "preview", "--policy-pack", str(policies), stack="dev", check=False
+        )
+    finally:
+        project.pulumi("config", "rm", "shop-edge:plantViolation", stack="dev")
+    assert refused.returncode != 0, refused.output
+    assert "secret-scopes-allowed-and-sorted" in refused.output
+    assert "stray_v1" in refused.output
+    assert "stray-value-not-deployed" not in refused.output
+
+
+def test_destroy_removes_versions_and_workers_and_leaves_the_store(project: EngineProject) -> None:
+    store = project.store_id()
+    project.pulumi("destroy", "--yes", "--skip-preview", stack="dev")
+    assert project.store_id() == store, "the adopted store stays in the account"
+    assert project.secrets() == {}
+    assert project.client.workers.scripts.list(account_id=ACCOUNT).result == []
+
+
 def test_no_call_the_provider_made_was_unknown_to_the_local_api(project: EngineProject) -> None:
     assert project.server.unrouted == []
-
-
-def _unused(path: Path) -> None:  # keeps the Path import honest for type checkers
-    del path

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,7 +55,11 @@ def secret_values(project: EngineProject, stack: str = "dev") -> list[str]:
     env = project.env()
     config = subprocess.run(
         ["pulumi", "config", "--show-secrets", "--json", "--stack", stack],
-        cwd=project.root, env=env, capture_output=True, text=True, check=True,
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     values = [
         entry["value"]
@@ -65,7 +68,11 @@ def secret_values(project: EngineProject, stack: str = "dev") -> list[str]:
     ]
     state = subprocess.run(
         ["pulumi", "stack", "export", "--show-secrets", "--stack", stack],
-        cwd=project.root, env=env, capture_output=True, text=True, check=True,
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     for resource in json.loads(state.stdout)["deployment"].get("resources", []):
         if resource["type"] == "random:index/randomBytes:RandomBytes":
@@ -92,7 +99,9 @@ def assert_account_matches_plan(project: EngineProject, document: dict[str, Any]
             assert got["store_id"] == project.store_id(), f"{worker}.{binding} store"
 
 
-def test_first_up_creates_every_version_and_worker_with_its_bindings(project: EngineProject) -> None:
+def test_first_up_creates_every_version_and_worker_with_its_bindings(
+    project: EngineProject,
+) -> None:
     document = plan(project)
     result = project.up("dev")
     assert "error" not in result.stdout.lower().split("outputs:")[0] or result.returncode == 0
@@ -147,7 +156,9 @@ def plan_ops(diff: dict[str, Any]) -> dict[str, str]:
 def commit(project: EngineProject, message: str) -> None:
     git = ["git", "-C", str(project.root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "add", "-A"], check=True, capture_output=True)
-    subprocess.run([*git, "commit", "-qm", message, "--allow-empty"], check=True, capture_output=True)
+    subprocess.run(
+        [*git, "commit", "-qm", message, "--allow-empty"], check=True, capture_output=True
+    )
 
 
 @pytest.mark.parametrize("secret", ["hmac_key", "vault_key"])
@@ -155,12 +166,20 @@ def test_a_rotation_moves_every_binding_together_and_finish_deletes_the_old_vers
     project: EngineProject, secret: str
 ) -> None:
     prefix = "dev_"
-    stages = [("fallback", []), ("swapped", []), ("steady", ["--reencrypted"] if secret == "vault_key" else [])]
+    stages = [
+        ("fallback", []),
+        ("swapped", []),
+        ("steady", ["--reencrypted"] if secret == "vault_key" else []),
+    ]
     for stage, flags in stages:
         project.secretsctl("rotate", secret, "--stack", "dev", *flags)
         document = plan(project)
         assert document["secrets"][secret]["stage"] == stage
-        offline = plan_ops(project.secretsctl("diff", "--stack", "dev", "--base", "HEAD", "--format", "json").json())
+        offline = plan_ops(
+            project.secretsctl(
+                "diff", "--stack", "dev", "--base", "HEAD", "--format", "json"
+            ).json()
+        )
         engine = engine_ops(project.preview_json("dev"))
         assert offline == engine, f"{secret} {stage}: the offline diff vs the engine's preview"
         assert offline, f"{secret} {stage}: a stage that changes nothing"

@@ -34,6 +34,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -309,7 +310,7 @@ func (s withFiles) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulum
 	return resp, nil
 }
 
-func (s withFiles) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*pulumirpc.DeleteResponse, error) {
+func (s withFiles) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	if !isScript(req.GetUrn()) {
 		return s.ResourceProviderServer.Delete(ctx, req)
 	}

@@ -310,9 +310,31 @@ func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackag
 	return &pulumirpc.GetRequiredPackagesResponse{}, nil
 }
 
-// The project's virtualenv is built by its own set-up (`make setup`), never by the engine.
-func (h *host) InstallDependencies(*pulumirpc.InstallDependenciesRequest, grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
-	return nil
+// InstallDependencies creates the virtualenv a program or policy pack names and installs its
+// requirements.txt into it (`pulumi install`, and a policy pack's first use), through the
+// toolchain of Pulumi.yaml / PulumiPolicy.yaml; a virtualenv that exists is left as it is.
+func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest, server grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
+	opts, err := options(req.GetInfo(), req.GetIsPlugin())
+	if err != nil {
+		return err
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+	if tc.ValidateVenv(server.Context()) == nil {
+		return nil
+	}
+	closer, stdout, stderr, err := rpcutil.MakeInstallDependenciesStreams(server, req.GetIsTerminal())
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	directory := req.GetInfo().GetProgramDirectory()
+	if directory == "" {
+		directory = req.GetDirectory()
+	}
+	return tc.InstallDependencies(server.Context(), directory, req.GetUseLanguageVersionTools(), true, stdout, stderr)
 }
 
 func (h *host) About(context.Context, *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
