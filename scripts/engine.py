@@ -135,6 +135,13 @@ def module_dir(go: str, module: str, version: str, cwd: Path, env: dict[str, str
     return Path(info["Dir"])
 
 
+declared = {
+    "github.com/hashicorp/terraform-provider-random": (
+        "github.com/terraform-providers/terraform-provider-random"
+    )
+}
+
+
 def bridged(go: str, name: str, upstream: str, build: Path, env: dict[str, str]) -> Path:
     """engine/<name> in a build folder, with the upstream module beside it (./upstream) and
     this project's shim file inside that copy."""
@@ -145,8 +152,10 @@ def bridged(go: str, name: str, upstream: str, build: Path, env: dict[str, str])
     folder.mkdir(parents=True)  # the same files at the same path: Go's cache still holds
     for file in [source / "go.mod", source / "go.sum", *source.glob("*.go")]:
         shutil.copy2(file, folder / file.name)
-    version = required(source, upstream)
-    original = module_dir(go, upstream, version, folder, env)
+    # The module is served under `upstream`, but may call itself otherwise in its go.mod
+    # (random: github.com/terraform-providers/...); our go.mod requires that name.
+    version = required(source, declared.get(upstream, upstream))
+    original = module_dir(go, upstream, version, build, env)  # outside any go.mod
     shutil.copytree(original, folder / "upstream")
     for path in (folder / "upstream").rglob("*"):
         path.chmod(path.stat().st_mode | 0o200)

@@ -7,9 +7,9 @@ module secrets-store.local/engine/random
 go 1.26.6
 
 require (
-	github.com/hashicorp/terraform-provider-random v1.3.2-0.20260824155315-e1092b0cfc07
 	github.com/pulumi/pulumi-terraform-bridge/v3 v3.137.0
 	github.com/pulumi/pulumi/sdk/v3 v3.256.0
+	github.com/terraform-providers/terraform-provider-random v1.3.2-0.20260824155315-e1092b0cfc07
 )
 
 require (
@@ -187,7 +187,6 @@ require (
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/spiffe/go-spiffe/v2 v2.7.0 // indirect
 	github.com/teekennedy/goldmark-markdown v0.3.0 // indirect
-	github.com/terraform-providers/terraform-provider-random v1.3.2-0.20231204135814-c6e90de46687 // indirect
 	github.com/texttheater/golang-levenshtein v1.0.1 // indirect
 	github.com/uber/jaeger-client-go v2.30.0+incompatible // indirect
 	github.com/uber/jaeger-lib v2.4.1+incompatible // indirect
@@ -241,6 +240,6 @@ require (
 	lukechampine.com/frand v1.5.1 // indirect
 )
 
-replace github.com/hashicorp/terraform-provider-random => ./upstream
+replace github.com/terraform-providers/terraform-provider-random => ./upstream
 
 replace github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraform-plugin-sdk/v2 v2.0.0-20260318212141-5525259d096b

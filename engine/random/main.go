@@ -14,7 +14,7 @@ import (
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 
-	"github.com/hashicorp/terraform-provider-random/shim"
+	"github.com/terraform-providers/terraform-provider-random/shim"
 )
 
 // version is the pulumi_random Python package this plugin stands for.

@@ -5,7 +5,7 @@ package shim
 
 import (
 	"github.com/hashicorp/terraform-plugin-framework/provider"
-	upstream "github.com/hashicorp/terraform-provider-random/internal/provider"
+	upstream "github.com/terraform-providers/terraform-provider-random/internal/provider"
 )
 
 // PFProvider is the upstream plugin-framework provider.
