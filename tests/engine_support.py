@@ -31,6 +31,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from local_cloudflare import LocalCloudflare, serve
+from local_cloudflare.state import system_clock
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
@@ -212,7 +213,13 @@ def engine_project(
     (root / "stacks").mkdir(exist_ok=True)
     home = tmp_path / "pulumi-home"
     (home / "state").mkdir(parents=True)
-    with serve(tokens={TOKEN}, accounts=list(accounts), pending_seconds=pending_seconds) as server:
+    # The wall clock: the engine's processes wait for `active` in real time.
+    with serve(
+        tokens={TOKEN},
+        accounts=list(accounts),
+        pending_seconds=pending_seconds,
+        clock=system_clock,
+    ) as server:
         yield EngineProject(root=root, bin=bin_dir, server=server, home=home)
 
 

@@ -107,12 +107,8 @@ def test_code_first_project_deploys_from_the_folder_pulumi_runs_it_in(
     assert outputs["ran_in"] == "infra", "Pulumi runs a main: file from its own folder"
 
     script = project.server.state.script(ACCOUNT, "shop_edge")
-    assert set(script.modules) == {"workers/edge.js", "lib/greet.js"} or set(script.modules) >= {
-        "workers/edge.js"
-    }
-    assert any(name.endswith("greet.js") for name in script.modules), (
-        "the imported module was uploaded with the Worker"
-    )
+    # Named by their import path from the main module, every one uploaded.
+    assert set(script.modules) == {"edge.js", "lib/greet.js"}
     bindings = project.script_bindings("shop_edge")
     assert (
         bindings["SIGNING_KEY"]["secret_name"]
@@ -172,7 +168,8 @@ def test_destroy_removes_versions_and_workers_and_leaves_the_store(project: Engi
     store = project.store_id()
     project.pulumi("destroy", "--yes", "--skip-preview", stack="dev")
     assert project.store_id() == store, "the adopted store stays in the account"
-    assert project.secrets() == {}
+    # Cloudflare lists a deleted secret as `deleted` for a while before it is gone.
+    assert {s.status for s in project.secrets().values()} <= {"deleted"}
     assert project.client.workers.scripts.list(account_id=ACCOUNT).result == []
 
 
