@@ -191,7 +191,7 @@ def test_apply_verified_finishes_and_records_since_with_the_diff_in_the_body(rep
     result = apply(repo, "dev", "--verified", "--body-file", str(body), "--title-file", str(title))
     assert result.exit_code == 0, result.output
     entry = repo.read("dev")[slice(*repo.entry("dev", "jwt_key"))]
-    assert "      current: 2\n      since: 2026-06-01\n" in entry
+    assert "      current: 2\n      since: '2026-06-01'\n" in entry
     assert "next:" not in entry and "stage:" not in entry
     text = body.read_text()
     assert "Live check passed: `secretsctl verify --stack dev --live jwt_key`" in text

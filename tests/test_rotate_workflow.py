@@ -233,7 +233,7 @@ def test_a_rerun_updates_the_same_pull_requests_and_issue(tmp_path):
     )
     assert "Live check passed" in dev["body"]
     branch = git(runner.origin, "show", "secretsctl/rotation-dev:stacks/Pulumi.dev.yaml")
-    assert "      current: 2\n      since: 2026-06-01\n" in branch
+    assert "      current: 2\n      since: '2026-06-01'\n" in branch
 
 
 @pytest.mark.skipif(not shutil.which("jq"), reason="jq not installed")

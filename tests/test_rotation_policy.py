@@ -101,9 +101,36 @@ def test_promote_records_since_when_it_finishes(tmp_path):
     )
     assert result.exit_code == 0, result.output
     entry = repo.read("staging")[slice(*repo.entry("staging", "api_key"))]
-    assert f"      current: 2\n      since: {datetime.date.today().isoformat()}\n" in entry
+    # Quoted: the engine hands an unquoted date to the program as Go's time text.
+    assert f"      current: 2\n      since: '{datetime.date.today().isoformat()}'\n" in entry
     check = secretsctl("check", "--root", str(repo.root))
     assert check.exit_code == 0, check.output
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-12-07", datetime.date(2026, 12, 7)),
+        ("2026-12-07 00:00:00 +0000 UTC", datetime.date(2026, 12, 7)),  # unquoted, via the engine
+        ("2026-12-07 05:00:00 +0000 UTC", None),  # a moment is not a day
+        ("2026-02-30", None),
+    ],
+)
+def test_since_reads_a_date_as_written_and_as_the_engine_hands_it_over(text, day):
+    from secrets_store.policy import since_date
+
+    assert since_date(text) == day
+
+
+def test_a_moment_reads_as_written_and_as_the_engine_hands_it_over():
+    from secrets_store.policy import moment_of
+
+    utc = datetime.UTC
+    assert moment_of("2026-06-01T06:17:00Z") == datetime.datetime(2026, 6, 1, 6, 17, tzinfo=utc)
+    expected = datetime.datetime(2026, 6, 1, 4, 17, tzinfo=utc)
+    assert moment_of("2026-06-01 06:17:00 +0200 CEST") == expected
+    assert moment_of("2026-06-01 06:17:00 +0000 UTC") == expected.replace(hour=6)
+    assert moment_of("2026-06-01 99:17:00 +0000 UTC") is None
 
 
 # ---- terminal output ----------------------------------------------------------------------------

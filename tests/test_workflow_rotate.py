@@ -63,7 +63,7 @@ def test_swapped_finishes_steady_at_the_new_version_with_next_removed(repo):
     removed, added = changed_lines(before, repo.read("dev"))
     assert sorted(removed) == ["      current: 1", "      next: 2", "      stage: swapped"]
     # the day the new version became steady: `due` counts its age from it
-    assert added == ["      current: 2", f"      since: {datetime.date.today().isoformat()}"]
+    assert added == ["      current: 2", f"      since: '{datetime.date.today().isoformat()}'"]
     assert "no longer used" in result.stdout and "secrets-store:api_key_v1" in result.stdout
 
 

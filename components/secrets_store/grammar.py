@@ -54,6 +54,12 @@ TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?(?:Z|[+-]00:00)?"
 )
 """A moment in UTC, as `secretsctl rotate` writes it: `2026-06-01T06:17:00Z`."""
+GO_TIME = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}) (?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.][0-9]+)?"
+    r" (?P<offset>[+-][0-9]{4}) [A-Z]{1,5}"
+)
+"""An unquoted YAML date or moment as the Pulumi engine hands it to a program: Go's
+`time.Time` text, `2026-12-07 00:00:00 +0000 UTC`."""
 COMPATIBILITY_DATE = ISO_DATE
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.$-]{1,80}")
 """A name an error line may show as written (anything else is quoted and cut)."""

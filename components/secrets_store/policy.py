@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from secrets_store.grammar import DURATION, ISO_DATE, ROTATE_EVERY, TIMESTAMP
+from secrets_store.grammar import DURATION, GO_TIME, ISO_DATE, ROTATE_EVERY, TIMESTAMP
 
 MIN_DAYS, MAX_DAYS = 1, 3650
 MAX_SOAK = datetime.timedelta(days=365)
@@ -49,6 +49,9 @@ def since_date(value: Any) -> datetime.date | None:
         return None
     if isinstance(value, datetime.date):
         return value
+    go = GO_TIME.fullmatch(value) if isinstance(value, str) else None
+    if go and go["time"] == "00:00:00" and go["offset"] == "+0000":
+        value = go["date"]  # an unquoted date, as the engine passes it on
     if isinstance(value, str) and ISO_DATE.fullmatch(value):
         try:
             return datetime.date.fromisoformat(value)
@@ -99,8 +102,15 @@ def _duration(match: Any) -> datetime.timedelta:
 def moment_of(value: Any) -> datetime.datetime | None:
     """A recorded moment (`2026-06-01T06:17:00Z`; YAML may hand over a datetime) in UTC;
     None if it is not one. A moment without a zone is UTC, as `secretsctl` writes it."""
+    go = GO_TIME.fullmatch(value) if isinstance(value, str) else None
     if isinstance(value, datetime.datetime):
         moment = value
+    elif go:  # an unquoted moment, as the engine passes it on
+        offset = f"{go['offset'][:3]}:{go['offset'][3:]}"
+        try:
+            moment = datetime.datetime.fromisoformat(f"{go['date']}T{go['time']}{offset}")
+        except ValueError:
+            return None
     elif isinstance(value, str) and TIMESTAMP.fullmatch(value):
         try:
             moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))

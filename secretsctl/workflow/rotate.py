@@ -382,7 +382,7 @@ def edit_positions(
             _set_after(entry, "reencrypted", reencrypted[name], "current")
         if since and name in since:  # a finish: the day the new version became steady
             after = "reencrypted" if "reencrypted" in entry else "current"
-            _set_after(entry, "since", since[name], after)
+            _set_after(entry, "since", since[name].isoformat(), after)
         _set_records(entry, (records or {}).get(name, {}))
     out = io.StringIO()
     yaml.dump(document, out)
@@ -481,7 +481,7 @@ def edit_rotation(
             _set_after(entry, "reencrypted", reencrypted[name], "current")
         if since and name in since:
             after = "reencrypted" if "reencrypted" in entry else "current"
-            _set_after(entry, "since", since[name], after)
+            _set_after(entry, "since", since[name].isoformat(), after)
         _set_records(entry, (records or {}).get(name, {}))
     out = io.StringIO()
     yaml.dump(document, out)
