@@ -127,13 +127,34 @@ class EngineProject:
     def up(self, stack: str, *extra: str, check: bool = True) -> Result:
         return self.pulumi("up", "--yes", "--skip-preview", *extra, stack=stack, check=check)
 
-    def secretsctl(self, *args: str, check: bool = True, cwd: Path | None = None) -> Result:
-        return self._run([str(VENV / "bin" / "secretsctl"), *args], check=check, cwd=cwd)
+    def secretsctl(
+        self,
+        *args: str,
+        check: bool = True,
+        cwd: Path | None = None,
+        live: bool = False,
+    ) -> Result:
+        """`secretsctl`; live: with the account's token and API address in its environment,
+        as an operator runs the live commands (`init`, `verify`)."""
+        env = self.server.env() if live else None
+        return self._run([str(VENV / "bin" / "secretsctl"), *args], check=check, cwd=cwd, env=env)
 
-    def _run(self, argv: list[str], *, check: bool, cwd: Path | None) -> Result:
+    def _run(
+        self,
+        argv: list[str],
+        *,
+        check: bool,
+        cwd: Path | None,
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
         start = time.monotonic()
         proc = subprocess.run(
-            argv, cwd=cwd or self.root, env=self.env(), capture_output=True, text=True, timeout=600
+            argv,
+            cwd=cwd or self.root,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
         label = " ".join(a for a in argv[:3] if not a.startswith("/"))

@@ -20,7 +20,7 @@ from cloudflare import Cloudflare
 
 from local_cloudflare import LocalCloudflare, serve
 from secretsctl.offline.mockrun import ProgramRun, Registration, unwrap
-from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
+from secretsctl.offline.plan import ADOPTED_TYPE, SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -74,11 +74,11 @@ def deploy(live: LiveStack, run: ProgramRun | None = None) -> None:
     existing = {  # a `deleted` secret is gone: pulumi up would create it again
         s.name: s for s in secrets.list(live.store_id, account_id=ACCOUNT) if s.status != "deleted"
     }
+    for adopted in run.of_type(ADOPTED_TYPE):
+        _adopt(live, adopted)
     for secret in run.of_type(SECRET_TYPE):
         name = str(secret.inputs["name"])
-        if secret.import_id:
-            _import(live, secret, {s.id: s for s in existing.values()})
-        elif name not in existing:
+        if name not in existing:
             # The value is a stand-in: the plan never holds one, and the API never returns one.
             secrets.create(
                 live.store_id,
@@ -121,27 +121,15 @@ def deploy(live: LiveStack, run: ProgramRun | None = None) -> None:
         upload(name)
 
 
-def _import(live: LiveStack, secret: Registration, by_id: dict[str, Any]) -> None:
-    """The engine's import of one version: a read, then the writes `ignore_changes` leaves.
+def _adopt(live: LiveStack, adopted: Registration) -> None:
+    """An adopted version, created as the engine creates it: the package's own dynamic
+    provider (`secrets_store.adopted`), run against the local account."""
+    from secrets_store.adopted import AdoptionProvider
 
-    The provider's importer reads account, store and id only (Cloudflare never returns a
-    value), so every input the program sends and does not ignore differs from the imported
-    state: as reported for this provider, the engine then updates it in place (a PATCH).
-    An ignored input is never sent.
-    """
-    secret_id = secret.import_id.rsplit("/", 1)[-1]
-    if secret_id not in by_id:
-        raise AssertionError(f"import of {secret.import_id}: no such secret (the import fails)")
-    inputs = unwrap(secret.inputs)
-    patch = {
-        field: inputs[field]
-        for field in ("value", "scopes", "comment")
-        if field in inputs and field not in secret.ignore_changes
-    }
-    if patch:
-        live.client.secrets_store.stores.secrets.edit(
-            secret_id, account_id=ACCOUNT, store_id=live.store_id, **patch
-        )
+    inputs = {k: v for k, v in unwrap(adopted.inputs).items() if k != "__provider"}
+    provider = AdoptionProvider()
+    credentials = {"api_token": live.client.api_token, "base_url": str(live.client.base_url)}
+    provider.create({**inputs, **credentials})
 
 
 def _snake(name: str) -> str:

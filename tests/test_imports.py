@@ -1,6 +1,7 @@
 """Imports never overwrite: a version `secretsctl init` adopts keeps its live value through
-`pulumi up` (applied to the local Cloudflare API as the engine applies an import), and a
-rotation afterwards creates the next version without touching it."""
+`pulumi up` (its adoption run by the package's own provider against the local Cloudflare
+API; tests/test_engine_adopt.py runs the same under the real engine), and a rotation
+afterwards creates the next version without touching it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from local_cloudflare import LocalCloudflare, serve
 from secretsctl.cli import app
-from secretsctl.offline.plan import SECRET_TYPE, plan_stack
+from secretsctl.offline.plan import ADOPTED_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.stackfile import load_stack_config
 from secretsctl.workflow.diff import diff_plans, render_diff_markdown
 from secretsctl.workflow.render import IMPORTED
@@ -77,25 +78,29 @@ def test_a_value_set_in_config_for_an_imported_version_is_never_sent(adopted: Li
     )
     assert key in config.secret_keys
     run = plan_stack("qa", config=config).run
-    (version,) = run.of_type(SECRET_TYPE)
-    assert TYPO not in str(version.inputs)
+    assert not run.of_type(SECRET_TYPE)
+    (version,) = run.of_type(ADOPTED_TYPE)
+    assert TYPO not in str(version.inputs) and "value" not in version.inputs
     deploy(adopted, run)
     assert untouched(adopted.server)
 
 
-def test_without_ignore_changes_the_import_would_overwrite_the_live_value(
+def test_a_comment_change_of_an_adopted_version_is_sent_without_a_value(
     adopted: LiveStack,
 ) -> None:
-    # The control case: the same registration without `ignore_changes`, as before 0.4, is
-    # imported and then updated, and the local API sees the write.
-    run = plan_stack("qa", config=load_stack_config("qa", adopted.path)).run
-    run.resources = [
-        dataclasses.replace(r, ignore_changes=()) if r.type == SECRET_TYPE else r
-        for r in run.resources
-    ]
-    deploy(adopted, run)
-    assert adopted.server.secret_value_writes(ACCOUNT, "api_key_v1") == 2
-    assert not adopted.server.state.secret_value_matches(ACCOUNT, "api_key_v1", LIVE_VALUE)
+    # (Its scopes are managed the same way; a versioned secret may only have [workers].)
+    deploy(adopted)
+    text = adopted.path.read_text()
+    assert "      scopes: [workers]\n" in text
+    adopted.path.write_text(
+        text.replace(
+            "      scopes: [workers]\n", "      scopes: [workers]\n      comment: vendor\n"
+        )
+    )
+    deploy(adopted)
+    (live,) = adopted.client.secrets_store.stores.secrets.list(adopted.store_id, account_id=ACCOUNT)
+    assert live.comment == "vendor"
+    assert untouched(adopted.server)
 
 
 def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_first(
@@ -109,8 +114,8 @@ def test_a_rotation_after_the_import_creates_the_next_version_and_leaves_the_fir
     )
     adopted.path.write_text(text + "  secrets-store:api_key_v2:\n    secure: v1:AAAA\n")
     run = plan_stack("qa", config=load_stack_config("qa", adopted.path)).run
-    names = sorted(str(r.inputs["name"]) for r in run.of_type(SECRET_TYPE))
-    assert names == ["api_key_v1", "api_key_v2"]
+    assert [str(r.inputs["name"]) for r in run.of_type(SECRET_TYPE)] == ["api_key_v2"]
+    assert [str(r.inputs["name"]) for r in run.of_type(ADOPTED_TYPE)] == ["api_key_v1"]
     deploy(adopted, run)
     assert adopted.server.secret_value_writes(ACCOUNT, "api_key_v2") == 1
     assert untouched(adopted.server)
@@ -124,9 +129,9 @@ def test_plan_marks_imported_versions_in_json_and_text(adopted: LiveStack) -> No
     document = json.loads(result.stdout)
     (import_id,) = document["secrets"]["api_key"]["imported"].values()
     assert document["secrets"]["api_key"]["imported"] == {"api_key_v1": import_id}
-    (version,) = [r for r in document["resources"] if r["type"] == SECRET_TYPE]
+    (version,) = [r for r in document["resources"] if r["type"] == ADOPTED_TYPE]
     assert version["imported"] == import_id
-    assert version["ignore_changes"] == ["value", "scopes", "comment"]
+    assert "value" not in version["inputs"]
     text = runner.invoke(app, ["plan", "--stack", "qa", "--cwd", str(adopted.root)])
     assert f"api_key_v1 {IMPORTED}" in " ".join(text.output.split())
 
@@ -139,10 +144,12 @@ def test_diff_lists_an_imported_version_as_an_import_and_ignores_its_value(
     assert [r["name"] for r in first["import"]] == ["api_key-v1"]
     assert not [r for r in first["create"] if r["type"] == SECRET_TYPE]
     assert first["versions_imported"] == ["api_key_v1"]
-    # A later change of the ignored value (the placeholder, or anything) is no update
+    # Its provider's code, status or credentials changing is no update; a comment is one
     base = json.loads(json.dumps(head))
-    (version,) = [r for r in base["resources"] if r["type"] == SECRET_TYPE]
-    version["inputs"]["value"] = "[something else]"
+    (version,) = [r for r in base["resources"] if r["type"] == ADOPTED_TYPE]
+    version["inputs"].update({"__provider": "[other code]", "status": "active"})
     assert diff_plans(base, head)["update"] == []
+    version["inputs"]["comment"] = "another comment"
+    assert [r["fields"] for r in diff_plans(base, head)["update"]] == [["comment"]]
     markdown = render_diff_markdown(first)
     assert f"`api_key_v1 {IMPORTED}`" in markdown and "1 to import" in markdown

@@ -260,11 +260,9 @@ def test_init_declares_the_accounts_secrets_imported_by_id(fresh):
     # AND no value is asked for: every declared version is imported with its live value
     assert "pulumi config set" not in result.output
     # AND the plan imports the versions instead of creating them, with no value in config
-    run = plan_stack("qa", config=load_stack_config("qa", path)).run
-    imported = {
-        r.inputs["name"]: r.import_id
-        for r in run.of_type("cloudflare:index/secretsStoreSecret:SecretsStoreSecret")
-    }
+    plan = plan_stack("qa", config=load_stack_config("qa", path))
+    assert not plan.run.of_type("cloudflare:index/secretsStoreSecret:SecretsStoreSecret")
+    imported = {n: i for s in plan.document["secrets"].values() for n, i in s["imported"].items()}
     assert imported["api_key_v2"] == secrets["api_key"]["importIds"]["2"]
     # AND init never overwrites
     again = runner.invoke(

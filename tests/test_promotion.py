@@ -153,19 +153,16 @@ def test_the_configured_stack_reference_name_is_the_one_read():
         mockrun.run_program(config, stack_outputs={REFERENCE: dev_outputs()})
 
 
-def test_preview_warns_instead_of_refusing(monkeypatch):
-    # `pulumi preview` on a pull request that moves dev and staging together must pass;
-    # the merge deploys dev first, so staging's `up` then sees dev's new position.
+def test_preview_refuses_as_up_does(monkeypatch, registered):
+    # A preview that passed is an `up` that will pass: the guard refuses at both.
     monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
-    warnings: list[str] = []
-    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
     namespace = following_dev({"current": 1, "next": 2, "stage": "fallback"})
-    run = mockrun.run_program(
-        stack_config(namespace, _values(), stack="staging"),
-        stack_outputs={REFERENCE: dev_outputs()},
-    )
-    assert any(r.type.startswith(CLOUDFLARE_PREFIX) for r in run.resources)
-    assert any("is ahead of stack 'dev'" in w for w in warnings)
+    with pytest.raises(Exception, match=r"is ahead of stack 'dev'"):
+        mockrun.run_program(
+            stack_config(namespace, _values(), stack="staging"),
+            stack_outputs={REFERENCE: dev_outputs()},
+        )
+    assert [t for t in registered if t.startswith(CLOUDFLARE_PREFIX)] == []
 
 
 def test_offline_plan_answers_the_reference_from_the_after_stack_file(tmp_path):

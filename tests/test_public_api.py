@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from secrets_store import SpecError
-from secrets_store.secret import IMPORTED_VALUE_PLACEHOLDER
 from secretsctl.offline.mockrun import SECRET_SIG, SIG_KEY, ProgramRun, redact, run_program
 from tests.conftest import ACCOUNT, CANARY, stack_config
 
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STORE_ID = "fedcba9876543210fedcba9876543210"
 V1, V2 = f"{CANARY}-v1", f"{CANARY}-v2"
 SECRET = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
+ADOPTED = "pulumi-python:dynamic/secrets-store:AdoptedSecretVersion"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
 STORE = "cloudflare:index/secretsStore:SecretsStore"
 RANDOM = "random:index/randomBytes:RandomBytes"
@@ -217,11 +217,15 @@ def test_an_imported_version_needs_no_value_and_sends_none(
         f"import_ids={{1: {imported!r}}}, values={{2: pulumi.Output.secret(V2)}}"
     )
     by_name = {r.inputs["name"]: r for r in run.of_type(SECRET)}
-    old, new = by_name["api_key_v1"], by_name["api_key_v2"]
-    # The imported version: adopted by id, its value, scopes and comment kept as they are live
-    assert old.import_id == imported
-    assert set(old.ignore_changes) == {"value", "scopes", "comment"}
-    assert old.inputs["value"]["value"] == IMPORTED_VALUE_PLACEHOLDER  # never applied
+    assert set(by_name) == {"api_key_v2"}, "only the new version is a provider resource"
+    new = by_name["api_key_v2"]
+    # The imported version: adopted by id, never through the provider (its `value` is
+    # required and write-only there), and no request of the adoption carries a value.
+    (old,) = run.of_type(ADOPTED)
+    assert (old.inputs["name"], old.inputs["secret_id"]) == ("api_key_v1", "c" * 32)
+    assert (old.inputs["account_id"], old.inputs["store_id"]) == (ACCOUNT, STORE_ID)
+    assert "value" not in old.inputs
+    assert old.inputs["scopes"] == ["workers"]
     # The new version is created with its value, and nothing of it is ignored
     assert (new.import_id, new.ignore_changes) == ("", ())
     assert new.inputs["value"] == {SIG_KEY: SECRET_SIG, "value": V2}

@@ -15,8 +15,9 @@ Behavior (the rule is `secrets_store.ordering.promotion_problems`, the one `chec
 - With `promotion.soak`: the other stack must have reached each position at least that
   long before this one did (the `reached` moments of both, in the config and the output).
 - A position reached by an emergency (`emergency: {reason, at}`) is exempt.
-- `pulumi up` refuses; `pulumi preview` only warns, so a pull request that moves
-  dev and staging together previews cleanly and its merge deploys them in order.
+- `pulumi preview` and `pulumi up` both refuse: a preview that passed is an `up` that
+  will pass. A pull request that moves dev and staging together shows staging refused
+  until dev is deployed (the offline plan answers from dev's new stack file instead).
 - The referenced stack must have a `rotation` output (deployed by this program);
   otherwise `pulumi up` refuses: deploy that stack first.
 
@@ -47,7 +48,7 @@ def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:
     """The guard as an Output that resolves only when this stack may be deployed.
 
     None when the stack follows no other. Raises `PromotionError` (through the
-    Output) at `pulumi up` when this stack would be ahead; warns at preview.
+    Output), at `pulumi preview` as at `pulumi up`, when this stack would be ahead.
     """
     after = spec.promotion.after
     if not after:
@@ -72,10 +73,7 @@ def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:
             rotation if isinstance(rotation, Mapping) else None,
             soak=soak_of(spec.promotion.soak),
         )
-        if problems and pulumi.runtime.is_dry_run():
-            for problem in problems:
-                pulumi.log.warn(f"promotion guard (refused at `pulumi up`): {problem}")
-        elif problems:
+        if problems:
             raise PromotionError(problems)
         return name
 

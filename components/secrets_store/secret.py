@@ -12,6 +12,7 @@ import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
+from secrets_store.adopted import AdoptedSecretVersion
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import BINDING_NAME, NAME_PREFIX
 from secrets_store.rotation import (
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 
 TYPE = "secrets-store:index:VersionedSecret"
 
-IMPORTED_VALUE_PLACEHOLDER = "[secretsctl: imported version, its value stays in Cloudflare]"
-"""What an imported version registers as its `value`: never applied (see `_version_options`)."""
-IMPORTED_IGNORES = ("value", "scopes", "comment")
-"""Inputs an imported version never sends to Cloudflare (see `_version_options`)."""
 
 Versioned = Mapping[int, pulumi.Input[str]] | Mapping[str, pulumi.Input[str]]
 """Something per version, keyed by version number: `{1: ...}` from Python, `{"1": ...}` from
@@ -105,8 +102,9 @@ class VersionedSecret(pulumi.ComponentResource):
       `active` (a `SecretActivation` waits, bounded; one read when it already is).
     - Values are always Pulumi secrets. `generate=True` draws 32 random bytes (base64)
       with a `random.RandomBytes` per version, stable across runs.
-    - A version in `import_ids` is adopted, never written: Cloudflare keeps its live value
-      (the program sends none and needs none), scopes and comment.
+    - A version in `import_ids` is adopted by id (`AdoptedSecretVersion`, see
+      `secrets_store.adopted`): Cloudflare keeps its live value (the program sends none and
+      needs none); its `scopes` and `comment` are managed in place like any version's.
     - Children are named after this component (`<name>-v<N>`), so two components can never
       register the same child, whatever their secret names and prefixes. Releases before
       0.4 named them after the secret (`<secret>-v<N>`): an alias keeps those URNs.
@@ -197,19 +195,27 @@ class VersionedSecret(pulumi.ComponentResource):
             child = f"{name}-v{version}"
             renamed = _previous_child_name(opts.parent if opts else None, name, secret, version)
             import_id = self.imported.get(version)
+            if import_id:
+                adopted = AdoptedSecretVersion(
+                    child,
+                    import_id=import_id,
+                    name=self.cloudflare_name(version),
+                    scopes=list(spec.scopes),
+                    comment=spec.comment,
+                    timeout_seconds=timeout,
+                    opts=pulumi.ResourceOptions(parent=self, aliases=_aliases(renamed)),
+                )
+                self.version_names[version] = adopted.name  # resolves once active
+                continue
             resource = cloudflare.SecretsStoreSecret(
                 child,
                 account_id=settings["account_id"],
                 store_id=settings["store_id"],
                 name=self.cloudflare_name(version),
-                value=(
-                    IMPORTED_VALUE_PLACEHOLDER
-                    if import_id
-                    else self._value(child, renamed, version, settings.get("generate"), values)
-                ),
+                value=self._value(child, renamed, version, settings.get("generate"), values),
                 scopes=list(spec.scopes),
                 comment=spec.comment,
-                opts=_version_options(self, renamed, import_id),
+                opts=pulumi.ResourceOptions(parent=self, aliases=_aliases(renamed)),
             )
             if not wait:
                 self.version_names[version] = resource.name
@@ -308,37 +314,6 @@ class VersionedSecret(pulumi.ComponentResource):
             )
             return generated.base64
         return values[version]
-
-
-def _version_options(
-    parent: VersionedSecret, renamed: str | None, import_id: str | None
-) -> pulumi.ResourceOptions:
-    """Options of one version's `SecretsStoreSecret`.
-
-    An imported version (`import_id`, from `secretsctl init`) must keep its live value. The
-    provider's importer reads only account, store and id (Cloudflare never returns a value,
-    and `value` is write-only), so the program's `value` would differ from the imported state,
-    and `value` is a required input of the SDK (`Missing required property 'value'`): the
-    program sends `IMPORTED_VALUE_PLACEHOLDER` and ignores changes to it. The engine's
-    semantics make that placeholder unreachable for Cloudflare:
-    - import: the engine reads the resource and diffs the program's inputs against it, with
-      `ignore_changes` applied; an ignored field is no difference, so the import completes
-      with a read and no write (without it, `value` differs and the import fails, or, as
-      reported for this provider, is followed by an update writing the config's value);
-    - every later deploy: before diffing, the engine replaces each ignored input with the
-      one in state (the same placeholder), so `value` never shows a change, and no
-      Create/Update is ever planned because of it.
-    `scopes` and `comment` are ignored as well: the provider's update sends every field
-    that differs from its state, and an import leaves `value` empty in that state, so an
-    update made for a scope or a comment would send the placeholder as the value. A rotation
-    creates the next version (with its real value) and deletes the imported one.
-    """
-    return pulumi.ResourceOptions(
-        parent=parent,
-        import_=import_id,
-        ignore_changes=list(IMPORTED_IGNORES) if import_id else None,
-        aliases=_aliases(renamed),
-    )
 
 
 def _aliases(previous: str | None) -> list[pulumi.Input[str | pulumi.Alias]] | None:

@@ -21,6 +21,8 @@ SECRET_TYPE = "cloudflare:index/secretsStoreSecret:SecretsStoreSecret"
 # so that reading a plan loads no Pulumi provider.
 VERSIONED_SECRET_TYPE = "secrets-store:index:VersionedSecret"
 WORKER_TYPE = "secrets-store:index:Worker"
+ADOPTED_TYPE = "pulumi-python:dynamic/secrets-store:AdoptedSecretVersion"
+"""A version taken over by id (`secrets_store.adopted`): it keeps its live value."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,8 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
             "inputs": _shown_inputs(r),
             **({"protect": True} if r.protect else {}),
             **({"retain_on_delete": True} if r.retain_on_delete else {}),
-            # Adopted from Cloudflare by this id; the ignored inputs are never sent.
-            **({"imported": r.import_id} if r.import_id else {}),
+            # Adopted from Cloudflare by this id; its value is never sent.
+            **({"imported": imported_id(r)} if imported_id(r) else {}),
             **({"ignore_changes": list(r.ignore_changes)} if r.ignore_changes else {}),
         }
         for r in sorted(run.resources, key=lambda r: r.urn)
@@ -94,11 +96,22 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
     }
 
 
+def imported_id(resource: Registration) -> str:
+    """The id a resource adopts from Cloudflare (`<account_id>/<store_id>/<secret_id>`): an
+    `AdoptedSecretVersion`'s, or an `import_` option's; empty when it creates its own."""
+    if resource.type == ADOPTED_TYPE:
+        parts = [resource.inputs.get(k) for k in ("account_id", "store_id", "secret_id")]
+        return "/".join(str(p) for p in parts) if all(isinstance(p, str) for p in parts) else ""
+    return resource.import_id
+
+
 def registered_secrets(run: ProgramRun) -> dict[str, dict[str, Any]]:
     """Secret name -> {kind, current, next, stage, cloudflare_names}, as each VersionedSecret
     registered it (plain data: names and positions, never a value)."""
     imported = {
-        str(r.inputs.get("name")): r.import_id for r in run.of_type(SECRET_TYPE) if r.import_id
+        str(r.inputs.get("name")): imported_id(r)
+        for r in [*run.of_type(SECRET_TYPE), *run.of_type(ADOPTED_TYPE)]
+        if imported_id(r)
     }
     out: dict[str, dict[str, Any]] = {}
     for component in run.of_type(VERSIONED_SECRET_TYPE):

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from secrets_store.rotation import Position
 from secretsctl.offline.gitbase import base_loader, verify_ref
-from secretsctl.offline.plan import SCRIPT_TYPE, SECRET_TYPE, plan_stack
+from secretsctl.offline.plan import ADOPTED_TYPE, SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.references import Loader, directory_loader, run_options
 from secretsctl.offline.stackfile import StackConfig, load_stack_config, stack_path
 from secretsctl.workflow.render import binding_target, imported_mark, markdown_table, text_table
@@ -29,6 +29,12 @@ REPLACE_FIELDS: dict[str, tuple[str, ...]] = {
     SECRET_TYPE: ("name", "storeId", "accountId"),
     SCRIPT_TYPE: ("scriptName", "accountId"),
     STORE_TYPE: ("accountId", "name"),
+    ADOPTED_TYPE: ("name", "store_id", "account_id", "secret_id"),
+}
+COMPARED: dict[str, tuple[str, ...]] = {
+    # An adopted version's provider (secrets_store.adopted) diffs these alone: its pickled
+    # code, status and credentials change nothing in Cloudflare.
+    ADOPTED_TYPE: ("name", "store_id", "account_id", "secret_id", "scopes", "comment"),
 }
 NONE = "(none)"
 
@@ -117,20 +123,18 @@ def _binding_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[d
 def _resource_changes(
     base: list[Mapping[str, Any]], head: list[Mapping[str, Any]]
 ) -> dict[str, list[Any]]:
-    """Cloudflare/random resources created, deleted, updated in place or replaced, by URN."""
-    old = {
-        r["urn"]: r for r in base if ":index/" in r["type"] and "secrets-store:" not in r["type"]
-    }
-    new = {
-        r["urn"]: r for r in head if ":index/" in r["type"] and "secrets-store:" not in r["type"]
-    }
+    """Cloudflare/random resources (and adopted versions) created, deleted, updated in place
+    or replaced, by URN."""
+    old = {r["urn"]: r for r in base if _changes_cloudflare(r["type"])}
+    new = {r["urn"]: r for r in head if _changes_cloudflare(r["type"])}
     update, replace = [], []
     for urn in sorted(set(old) & set(new)):
         # An input the resource ignores (an imported version's value) is never sent: the
         # engine keeps it as it is in state, so it is no change.
         ignored = set(new[urn].get("ignore_changes", ()))
-        before = {k: v for k, v in old[urn]["inputs"].items() if k not in ignored}
-        after = {k: v for k, v in new[urn]["inputs"].items() if k not in ignored}
+        compared = COMPARED.get(new[urn]["type"])
+        before = _compared(old[urn]["inputs"], ignored, compared)
+        after = _compared(new[urn]["inputs"], ignored, compared)
         if before == after:
             continue
         fields = [
@@ -155,6 +159,19 @@ def _resource_changes(
         "delete": [_row(old[u]) for u in sorted(set(old) - set(new))],
         "update": update,
         "replace": replace,
+    }
+
+
+def _changes_cloudflare(type_: str) -> bool:
+    """A resource whose create, update or delete is a call to Cloudflare (or draws a key)."""
+    return type_ == ADOPTED_TYPE or (":index/" in type_ and "secrets-store:" not in type_)
+
+
+def _compared(
+    inputs: Mapping[str, Any], ignored: set[str], compared: tuple[str, ...] | None
+) -> dict[str, Any]:
+    return {
+        k: v for k, v in inputs.items() if k not in ignored and (compared is None or k in compared)
     }
 
 
