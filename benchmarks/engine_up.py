@@ -1,10 +1,15 @@
 """What the components cost under the real engine: `pulumi up` of this project's program
 against `pulumi up` of a plain `pulumi_cloudflare` program registering the same secrets
 and scripts (benchmarks/baseline_program.py), with the same engine (`make engine`), the
-same local Cloudflare API and the same stage (the example dev stack, from empty state).
+same local Cloudflare API and the same stage, from empty state: a generated stack
+(benchmarks/configs.py) of 30 secrets, two of them mid-rotation, and 10 Workers of 10
+bindings each, in the first release's form (the whole topology in the stack file), which
+both programs read.
 
-Each run is a fresh project folder, file backend and account. The two programs run in
-turn (ours, baseline, ours, ...) so that drift of the machine's speed hits both alike.
+Each run is a fresh project folder, file backend and account; after each, the account must
+hold the same secrets and scripts, with the same bindings, whichever program deployed it.
+The two programs run in turn (ours, baseline, ours, ...) so that drift of the machine's
+speed hits both alike.
 Prints each `pulumi up` time, the medians and, last, `engine_up_ratio=<ours/baseline>`
 (the goal: at most 1.15).
 
@@ -19,33 +24,71 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.configs import namespace, stack_config  # noqa: E402
 from tests.engine_support import (  # noqa: E402
     ACCOUNT,
     EngineProject,
     engine_project,
-    example_stack_text,
     find_engine,
 )
 
 GOAL = 1.15
+SECRETS, WORKERS = 30, 10
+Account = dict[str, Any]
+"""What a deploy left in the account: secret names, and each script's bindings."""
 
 
-def one_up(program: str) -> float:
+def write_stack(project: EngineProject) -> None:
+    """The generated stack file, and its config values set as Pulumi secrets."""
+    ns = namespace(SECRETS, WORKERS)
+    yaml = YAML()
+    with (project.root / "stacks" / "Pulumi.dev.yaml").open("w") as out:
+        yaml.dump({"config": {f"secrets-store:{k}": v for k, v in ns.items()}}, out)
+    project.stack_init("dev")
+    values = stack_config(ns)
+    pairs = [f"{key}={values.config[key]}" for key in values.secret_keys]
+    for arg in pairs:
+        assert not arg.startswith("-")
+    project.pulumi("config", "set-all", *[a for p in pairs for a in ("--secret", p)], stack="dev")
+
+
+def account_of(project: EngineProject) -> Account:
+    scripts = project.client.workers.scripts.list(account_id=ACCOUNT).result
+    return {
+        "secrets": sorted(project.secrets()),
+        "scripts": {
+            str(s.id): {
+                name: binding.get("secret_name", binding.get("text", ""))
+                for name, binding in project.script_bindings(str(s.id)).items()
+            }
+            for s in scripts
+        },
+    }
+
+
+def one_up(program: str) -> tuple[float, Account]:
     with (
         tempfile.TemporaryDirectory(prefix="engine-bench-") as folder,
-        engine_project(Path(folder)) as project,
+        engine_project(Path(folder), files=("__main__.py", "workers")) as project,
     ):
         if program == "baseline":
-            shutil.copy2(ROOT / "benchmarks" / "baseline_program.py", project.root / "__main__.py")
-        kv_id = project.server.state.seed_kv_namespace(ACCOUNT, "dev-cache")
-        (project.root / "stacks" / "Pulumi.dev.yaml").write_text(example_stack_text("dev", kv_id))
-        project.stack_init("dev")
+            # Where it finds the project (its ROOT is its folder's parent), run as the main.
+            (project.root / "benchmarks").mkdir()
+            shutil.copy2(ROOT / "benchmarks" / "baseline_program.py", project.root / "benchmarks")
+            (project.root / "__main__.py").write_text(
+                "import runpy\n\nrunpy.run_path('benchmarks/baseline_program.py', "
+                "run_name='__main__')\n"
+            )
+        write_stack(project)
         result = project.up("dev")
-        return result.seconds
+        return result.seconds, account_of(project)
 
 
 def main(argv: list[str]) -> int:
@@ -57,11 +100,17 @@ def main(argv: list[str]) -> int:
         print(f"engine bench did not run: {found}")
         return 0
     times: dict[str, list[float]] = {"components": [], "baseline": []}
+    accounts: dict[str, Account] = {}
+    print(f"pulumi up from empty state: {SECRETS} secrets, {WORKERS} Workers", flush=True)
     for run in range(args.runs):
         for program in times:
-            seconds = one_up(program)
+            seconds, account = one_up(program)
             times[program].append(seconds)
+            accounts[program] = account
             print(f"run {run + 1}: pulumi up ({program}) {seconds:.1f} s", flush=True)
+        if accounts["components"] != accounts["baseline"]:
+            print("the two programs left different accounts: the comparison is void")
+            return 1
     ours, baseline = (statistics.median(times[p]) for p in ("components", "baseline"))
     print(f"median pulumi up: components {ours:.1f} s, baseline {baseline:.1f} s")
     print(f"engine_up_ratio={ours / baseline:.3f} (goal <= {GOAL})")

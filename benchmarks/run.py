@@ -1,14 +1,15 @@
 """`make bench`: worker CPU, program cost at scale, overhead against raw resources, minimal
-change, start-up.
+change, start-up, and `pulumi up` under the real engine.
 
-Prints five sections and ends with one summary line:
+Prints six sections and ends with one summary line:
 
     bench: overhead_ratio=<largest ours/baseline> code_overhead=<largest ours/components>
-           growth_10x=<t(100x500)/t(100x50)>
+           growth_10x=<t(100x500)/t(100x50)> engine_up_ratio=<ours/baseline|not-run>
            minimal_change=<ok|fail> plan_startup_s=<seconds>
            worker_cpu_vs_seed_steady=<seed cpu/api cpu> worker_cpu_vs_seed_fallback=<...>
 
 Goals (reported, not enforced by tests): overhead_ratio <= 1.25, growth_10x <= 10.5,
+engine_up_ratio <= 1.15 (benchmarks/engine_up.py; `not-run` until `make engine`),
 worker_cpu_vs_seed_* >= 0.95 (CPU per request of workerd running workers/api.js against
 the seed's rotation worker, `benchmarks/workers_rps.mjs`). code_overhead has no goal of
 its own: ours against the same resources under empty components of our types, i.e. what
@@ -20,6 +21,7 @@ programs do not pollute each other's memory. Usage: python benchmarks/run.py [--
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -191,6 +193,21 @@ def worker_cpu(quick: bool) -> dict[str, float]:
     return {k: float(data[k]) for k in ("worker_cpu_vs_seed_steady", "worker_cpu_vs_seed_fallback")}
 
 
+def engine_up(quick: bool) -> str:
+    """`pulumi up` of the components against the plain program under the real engine
+    (benchmarks/engine_up.py): the ratio, or `not-run` where `make engine` has not built it."""
+    print("\n== pulumi up under the real engine: components vs a plain pulumi_cloudflare program")
+    runs = 1 if quick else 3
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "engine_up.py"), "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+    )
+    print(result.stdout.rstrip() or result.stderr[-2000:])
+    found = re.search(r"engine_up_ratio=([0-9.]+)", result.stdout)
+    return found.group(1) if found else "not-run"
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     started = time.perf_counter()
@@ -198,9 +215,11 @@ def main() -> None:
     ratio, growth, code = scale_and_overhead(quick)
     minimal_ok = minimal_change()
     plan_startup = startup()
+    engine = engine_up(quick)
     print(f"(bench took {time.perf_counter() - started:.0f} s)")
     print(
         f"bench: overhead_ratio={ratio:.2f} code_overhead={code:.3f} growth_10x={growth:.2f} "
+        f"engine_up_ratio={engine} "
         f"minimal_change={'ok' if minimal_ok else 'fail'} plan_startup_s={plan_startup:.2f} "
         f"worker_cpu_vs_seed_steady={cpu['worker_cpu_vs_seed_steady']:.2f} "
         f"worker_cpu_vs_seed_fallback={cpu['worker_cpu_vs_seed_fallback']:.2f}"
