@@ -63,8 +63,11 @@ demo: setup
 
 # Worker CPU per request on workerd (api.js vs the seed's worker) first; run.py runs it and
 # prints the summary line last.
+# Bytecode kept (in the venv) even where PYTHONDONTWRITEBYTECODE is set: each `pulumi up`
+# the engine bench starts would compile pulumi_cloudflare again otherwise.
 bench: setup
-	$(PY) benchmarks/run.py
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$${PYTHONPYCACHEPREFIX:-$(CURDIR)/$(VENV)/pycache} \
+	  $(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

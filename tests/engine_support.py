@@ -117,15 +117,24 @@ class EngineProject:
         return env
 
     def pulumi(
-        self, *args: str, stack: str | None = None, check: bool = True, cwd: Path | None = None
+        self,
+        *args: str,
+        stack: str | None = None,
+        check: bool = True,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
         argv = ["pulumi", *args, "--non-interactive", "--color", "never"]
         if stack:
             argv += ["--stack", stack]
-        return self._run(argv, check=check, cwd=cwd)
+        return self._run(argv, check=check, cwd=cwd, env=env)
 
-    def up(self, stack: str, *extra: str, check: bool = True) -> Result:
-        return self.pulumi("up", "--yes", "--skip-preview", *extra, stack=stack, check=check)
+    def up(
+        self, stack: str, *extra: str, check: bool = True, env: Mapping[str, str] | None = None
+    ) -> Result:
+        return self.pulumi(
+            "up", "--yes", "--skip-preview", *extra, stack=stack, check=check, env=env
+        )
 
     def secretsctl(
         self,

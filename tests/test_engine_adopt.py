@@ -90,3 +90,7 @@ def test_a_comment_change_of_an_imported_version_is_applied_without_a_value(
     assert {s.id: s.scopes for s in live.values()} == {s.id: ["workers"] for s in live.values()}
     assert untouched(project), "the update sent no value"
     project.pulumi("preview", "--expect-no-changes", stack="qa")
+
+
+def test_every_call_was_one_cloudflare_documents(project: EngineProject) -> None:
+    assert project.server.unrouted == []

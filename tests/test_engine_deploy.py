@@ -247,3 +247,8 @@ def test_state_and_engine_output_hold_no_secret_value_or_token(project: EnginePr
         assert TOKEN not in text, f"the API token in plaintext in {where}"
         for value in values:
             assert value not in text, f"a secret value in plaintext in {where}"
+
+
+def test_every_call_the_provider_made_was_one_cloudflare_documents(project: EngineProject) -> None:
+    # Deploy, three rotation stages, a refused preview: no call fell through to "no route".
+    assert project.server.unrouted == []
