@@ -244,11 +244,17 @@ def main(argv: list[str]) -> int:
     out = root / key / "bin"
     if print_only:
         print(out)
-        return 0 if (out / COMPLETE).is_file() else 1
+        if (out / COMPLETE).is_file():
+            return 0
+        print(f"engine: not built in {out} yet (run `make engine`)", file=sys.stderr)
+        return 1
     if (out / COMPLETE).is_file():
         say(f"cached: {key} (delete {root / key} to rebuild)")
     else:
-        say(f"building {key} into {root / key} (first build: 20 to 40 minutes on 2 cores)")
+        say(
+            f"building {key} into {root / key} "
+            "(first build: about an hour on 2 cores, most of it the Cloudflare plugin)"
+        )
         start = time.monotonic()
         build_all(go, out, root / SOURCES)
         say(f"built in {time.monotonic() - start:.0f} s")
