@@ -381,13 +381,17 @@ class LocalCloudflare:
         accounts: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        keep_values: bool = False,
     ) -> None:
         self.tokens = frozenset(tokens)
         self.api_keys = dict(api_keys or {})
         self.user_service_keys = frozenset(user_service_keys)
         self.reach = {credential: frozenset(ids) for credential, ids in (reach or {}).items()}
         self.state = State(
-            pending_seconds=pending_seconds, deleted_seconds=deleted_seconds, clock=clock
+            pending_seconds=pending_seconds,
+            deleted_seconds=deleted_seconds,
+            clock=clock,
+            keep_values=keep_values,
         )
         self.requests: Counter[tuple[str, str]] = Counter()
         self.used: set[tuple[str, str]] = set()  # (account id, credential fingerprint)
@@ -656,11 +660,13 @@ def serve(
     deleted_seconds: float = DELETED_SECONDS,
     clock: Clock | None = None,
     accounts: Iterable[str] = (),
+    keep_values: bool = False,
 ) -> Iterator[LocalCloudflare]:
     """A started LocalCloudflare on a free loopback port, closed on exit.
 
     Each account in `accounts` is seeded with `default_secrets_store`. The clock is a
-    ManualClock unless given: `server.advance(seconds)` moves it.
+    ManualClock unless given: `server.advance(seconds)` moves it. `keep_values`: secret
+    values kept in memory for `state.secret_value` (the engine rehearsal; never answered).
     """
     with LocalCloudflare(
         tokens=tokens,
@@ -671,5 +677,6 @@ def serve(
         deleted_seconds=deleted_seconds,
         clock=clock,
         accounts=accounts,
+        keep_values=keep_values,
     ) as server:
         yield server

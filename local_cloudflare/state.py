@@ -311,11 +311,25 @@ class State:
         pending_seconds: float = 0.0,
         deleted_seconds: float = DELETED_SECONDS,
         clock: Clock | None = None,
+        keep_values: bool = False,
     ) -> None:
         self.pending_seconds = pending_seconds
         self.deleted_seconds = deleted_seconds
         self.clock: Clock = clock or ManualClock()
         self.accounts: dict[str, Account] = {}
+        # The engine rehearsal only: values kept in this process's memory, by secret id, so
+        # that workerd can be given what the account holds. Never in an answer or a log.
+        self._values: dict[str, str] | None = {} if keep_values else None
+
+    def _keep(self, secret_id: str, value: str) -> None:
+        if self._values is not None:
+            self._values[secret_id] = value
+
+    def secret_value(self, account_id: str, name: str) -> str:
+        """The value the named secret holds (only with `keep_values`: the engine rehearsal)."""
+        if self._values is None:
+            raise RuntimeError("secret values are not kept (start the server with keep_values)")
+        return self._values[self._named_secret(account_id, name).id]
 
     # ---- admin -------------------------------------------------------------------------
 
@@ -356,6 +370,7 @@ class State:
             now if status == "active" else None,
         )
         store.secrets[secret.id] = secret
+        self._keep(secret.id, value)
         return secret.id
 
     def set_secret_status(self, account_id: str, name: str, status: Status) -> None:
@@ -553,6 +568,7 @@ class State:
                 now + self.pending_seconds,
             )
             store.secrets[secret.id] = secret
+            self._keep(secret.id, entry["value"])
             created.append(secret.view(now))
         return created
 
@@ -568,6 +584,7 @@ class State:
         if "value" in body:
             secret.value_digest = digest(_checked_value(body["value"], label))
             secret.value_writes += 1
+            self._keep(secret.id, body["value"])
         if "scopes" in body:
             secret.scopes = _checked_scopes(body["scopes"], label)
         if "comment" in body:

@@ -643,3 +643,25 @@ def test_python_m_local_cloudflare_serves(tmp_path: Path) -> None:
             assert store.name == "default_secrets_store"
         finally:
             process.terminate()
+
+
+def test_values_are_kept_in_memory_only_when_asked_and_never_answered(
+    make_server: Factory,
+) -> None:
+    # The engine rehearsal gives workerd what the account holds; nothing else may see it.
+    kept = make_server(keep_values=True)
+    client = client_for(kept)
+    secret_id = create_secret(client, "api_key_v1", "first-Vq81")
+    assert kept.state.secret_value(ACCOUNT, "api_key_v1") == "first-Vq81"
+    client.secrets_store.stores.secrets.edit(
+        secret_id, account_id=ACCOUNT, store_id=store_id(client), value="second-Hz42"
+    )
+    assert kept.state.secret_value(ACCOUNT, "api_key_v1") == "second-Hz42"
+    answer = client.secrets_store.stores.secrets.with_raw_response.get(
+        secret_id, account_id=ACCOUNT, store_id=store_id(client)
+    )
+    assert "second-Hz42" not in answer.text() and "first-Vq81" not in answer.text()
+    plain = make_server()
+    create_secret(client_for(plain), "api_key_v1", "first-Vq81")
+    with pytest.raises(RuntimeError, match="not kept"):
+        plain.state.secret_value(ACCOUNT, "api_key_v1")
