@@ -139,7 +139,10 @@ def plan(run: Callable[..., ProgramRun]) -> Callable[..., dict[str, Any]]:
 # reordering by test count), so a long module collected last (they sort late: rehearse,
 # workflow_check, ...) would leave the other core idle at the end.
 SLOW_FIRST = (
-    "test_engine_deploy",  # the real engine: pulumi up of every rotation stage
+    "test_engine_deploy",  # the real engine: pulumi up of every rotation stage (~200 s)
+    "test_engine_codefirst",  # ~80 s: a code-first project deployed, changed, destroyed
+    "test_engine_rehearse",  # ~70 s: two rehearsals, each stage a pulumi up
+    "test_engine_adopt",  # ~55 s: init against a live account, then up
     "test_adopt",  # ~20 s alone: a fresh venv, then the installed CLI in a project of its own
     "test_rehearse",  # ~27 s: five rehearsals on workerd
     "test_rotate_workflow",  # ~14 s: the rotation workflow's steps, real processes

@@ -63,6 +63,15 @@ def rehearse(
             "when it costs nothing the README did not promise; the cost is reported per kind.",
         ),
     ] = False,
+    engine: Annotated[
+        bool,
+        typer.Option(
+            "--engine",
+            help="Deploy each stage with a real `pulumi up` (the engine `make engine` builds) "
+            "against the local Cloudflare API, then serve on workerd exactly the scripts, "
+            "bindings and secret values the account holds. Prints each up's time.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object on stdout, for tools.")
     ] = False,
@@ -110,6 +119,9 @@ def rehearse(
 
     Example: secretsctl rehearse --load (32 requests in flight through every deploy step,
     at least 1,000 per table row)
+
+    Example: secretsctl rehearse --engine (after `make engine`: each stage a real `pulumi up`,
+    workerd running what the provider uploaded)
     """
     from secretsctl.rehearse.report import render
     from secretsctl.rehearse.run import Options
@@ -125,6 +137,7 @@ def rehearse(
         load=load,
         load_concurrency=concurrency,
         requests_per_row=requests_per_row,
+        engine=engine,
     )
     if stack is None and (config_file or secret):
         raise fail_invalid(

@@ -128,6 +128,10 @@ class Report:
     duration_s: float = 0.0
 
     emergency: bool = False
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """Per stage and Worker: requests and failures."""
+    engine_ups: list[dict[str, Any]] = field(default_factory=list)
+    """With --engine: each stage's `pulumi up` (stage, seconds, the engine's summary)."""
 
     @property
     def failing(self) -> list[Row]:
@@ -170,6 +174,8 @@ class Report:
                 for r in self.failing
             ],
             "deploys": self.deploys,
+            "workers": self.workers,
+            "engine_ups": self.engine_ups,
             "notes": self.notes,
             "duration_s": round(self.duration_s, 2),
         }
@@ -201,7 +207,23 @@ def render(report: Report, console: Console) -> None:
             f"{r.max_ms():.1f}",
         )
     # A table wider than an 80-column pipe is still better than truncated names.
-    Console(file=console.file, width=max(console.width, 120), highlight=False).print(table)
+    wide = Console(file=console.file, width=max(console.width, 120), highlight=False)
+    wide.print(table)
+    if report.workers:
+        per_worker = Table(title="Per Worker")
+        for column in ("stage", "worker"):
+            per_worker.add_column(column)
+        for column in ("requests", "failures"):
+            per_worker.add_column(column, justify="right")
+        for w in report.workers:
+            failures = str(w["failures"])
+            per_worker.add_row(w["stage"], w["worker"], str(w["requests"]), failures)
+        wide.print(per_worker)
+    for up in report.engine_ups:
+        console.print(
+            f"pulumi up, stage {up['stage']}: {up['seconds']:.1f} s ({up['changes']})",
+            markup=False,
+        )
     for note in report.notes:
         console.print(f"note: {note}", markup=False)
     for r in report.failing:

@@ -171,6 +171,9 @@ class Options:
     """With `load`: each stage lasts until every table row has seen this many requests."""
     load_max_s: float = 600.0
     """With `load`: longest one stage waits for its rows' counts."""
+    engine: bool = False
+    """Deploy each stage with a real `pulumi up` against the local Cloudflare API, and serve
+    on workerd what the provider uploaded (`secretsctl.rehearse.engine`)."""
 
 
 Progress = Callable[[str], None]
@@ -187,6 +190,12 @@ def plan_rehearsal(
         )
     skip = options.unsafe == "skip-stage"
     notes: list[str] = []
+    if options.engine and options.stack:
+        raise RehearsalInputError(
+            "--engine: rehearses the built-in demo (and --emergency, --unsafe) with the real "
+            "engine, got it with --stack (drop one of them; `pulumi preview` shows a stack's "
+            "next deploy)"
+        )
     if options.emergency and (options.unsafe or options.stack):
         raise RehearsalInputError(
             "--emergency: rehearses the built-in demo's emergency path, got it with "
@@ -362,8 +371,15 @@ def rehearse(options: Options = Options(), progress: Progress = lambda _: None) 
             )
             if driver is None:
                 raise missing or DriverError("the rehearsal driver did not start")
+            ups = []
+            if options.engine:
+                from secretsctl.rehearse.engine import deploy_stages
+
+                stages, ups, engine_notes = deploy_stages(stages, Path(tmp), progress, _summary)
+                notes += engine_notes
             run = _Run(options, stages, kinds, client, driver, progress)
             report = run.go()
+            report.engine_ups = [u.as_json() for u in ups]
         finally:
             if driver is not None:
                 driver.close()
@@ -458,6 +474,7 @@ class _Run:
         self.labels: Mapping[str, str] = stages[0].labels
         self.running: Deployment = stages[0].deployment
         self.load: _Load | None = None
+        self.per_worker: dict[tuple[str, str], list[int]] = {}
 
     def _value(self, secret: str, version: int) -> str:
         for stage in self.stages:
@@ -532,10 +549,20 @@ class _Run:
             [r for r, _ in pairs], concurrency=self.o.concurrency, timeout_ms=self.o.timeout_ms
         )
         with self.lock:
-            n, failed = self.tally.add(
-                labels, [check(a) for (_, check), a in zip(pairs, answers, strict=True)]
-            )
+            outcomes = [check(a) for (_, check), a in zip(pairs, answers, strict=True)]
+            n, failed = self.tally.add(labels, outcomes)
+            self._count_workers(labels, [r.worker for r, _ in pairs], outcomes)
         self.progress(f"    {what}: {n} requests, {failed} failed")
+
+    def _count_workers(
+        self, labels: Mapping[str, str], scripts: Sequence[str], outcomes: Sequence[Outcome]
+    ) -> None:
+        """Requests and failures per stage and Worker (the report's second table)."""
+        stage = _summary(labels)
+        for script, outcome in zip(scripts, outcomes, strict=True):
+            count = self.per_worker.setdefault((stage, script), [0, 0])
+            count[0] += 1
+            count[1] += not outcome.ok
 
     def _reencrypt(self, labels: Mapping[str, str], running: Deployment, why: str) -> None:
         with self.lock:
@@ -674,6 +701,10 @@ class _Run:
             deploys=self.deploys,
         )
         report.emergency = self.o.emergency
+        report.workers = [
+            {"stage": stage, "worker": script, "requests": n, "failures": failed}
+            for (stage, script), (n, failed) in self.per_worker.items()
+        ]
         return report
 
     def _start(self) -> Mapping[str, str]:
@@ -794,6 +825,7 @@ class _Run:
             outcomes = [check(a) for (_, check), a in zip(final, answers, strict=True)]
             lost = sum(not o.ok for o in outcomes)
             self.tally.add(labels, outcomes)
+            self._count_workers(labels, [r.worker for r, _ in final], outcomes)
             live = self.traffic.verify_all_live()
         self.progress(f"  read back all {len(final)} values written: {lost} lost")
         self._send(labels, self.running, "verify every token/signature still live", live)
@@ -811,7 +843,7 @@ class _Load:
     def __init__(self, run: _Run) -> None:
         self.run = run
         self.concurrency = max(1, run.o.load_concurrency)
-        self.pending: dict[str, tuple[Mapping[str, str], Check]] = {}
+        self.pending: dict[str, tuple[Mapping[str, str], Check, str]] = {}
         self.ids = itertools.count(1)
         self.wake = threading.Condition(run.lock)
         self.stopping = False
@@ -847,7 +879,7 @@ class _Load:
                     queued = []
                     for request, check in pairs:
                         rid = f"q{next(self.ids)}"
-                        self.pending[rid] = (labels, check)
+                        self.pending[rid] = (labels, check, request.worker)
                         queued.append((rid, request))
                 if not queued:
                     time.sleep(0.05)
@@ -864,9 +896,10 @@ class _Load:
         )
         with self.wake:
             try:
-                labels, check = self.pending.pop(str(message["id"]))
+                labels, check, script = self.pending.pop(str(message["id"]))
                 outcome: Outcome = check(response)
                 self.run.tally.add(labels, [outcome])
+                self.run._count_workers(labels, [script], [outcome])
             except Exception as exc:  # never let the driver's reader thread die
                 self.error = self.error or exc
             self.wake.notify_all()

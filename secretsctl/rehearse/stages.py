@@ -332,6 +332,8 @@ class Stage:
     labels: dict[str, str]
     plan: Plan
     deployment: Deployment
+    config: StackConfig | None = field(default=None, repr=False)
+    """The stack config this stage deploys (the engine rehearsal writes it to a stack file)."""
 
 
 def plan_stages(
@@ -346,7 +348,7 @@ def plan_stages(
         plan = plan_stack(config.stack, config=config, state=state)
         state = plan.run.state
         labels = {n: label(p, previous.get(n) if previous else None) for n, p in positions.items()}
-        stages.append(Stage(positions, labels, plan, deployment(plan, modules_dir)))
+        stages.append(Stage(positions, labels, plan, deployment(plan, modules_dir), config))
         previous = positions
     return stages
 
