@@ -60,6 +60,9 @@ fuzz: setup
 
 demo: setup
 	$(VENV)/bin/secretsctl rehearse
+	@echo "That rotation ran on workerd from the offline plan. Deployed by the real engine instead,"
+	@echo "each stage a pulumi up against the local Cloudflare API (the first make engine takes"
+	@echo "about an hour):  make engine && $(VENV)/bin/secretsctl rehearse --engine"
 
 # Worker CPU per request on workerd (api.js vs the seed's worker) first; run.py runs it and
 # prints the summary line last.
