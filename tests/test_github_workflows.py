@@ -79,15 +79,33 @@ def test_pull_requests_run_check_and_post_the_diff_as_a_comment():
     assert workflow["permissions"]["pull-requests"] == "write"
 
 
-def test_pull_requests_preview_every_stack_with_pulumis_action_commenting():
-    job = load("pull-request.yml")["jobs"]["preview"]
-    assert job["needs"] == "check"
-    assert sorted(job["strategy"]["matrix"]["stack"]) == EXAMPLE_STACKS
-    pulumi = action(job, "pulumi/actions")
-    assert pulumi["with"]["command"] == "preview"
-    assert pulumi["with"]["comment-on-pr"] is True
-    assert pulumi["with"]["policyPacks"] == "policies"
-    assert pulumi["with"]["stack-name"] == "${{ steps.backend.outputs.stack-name }}"
+def test_pull_requests_preview_every_changed_stack_into_the_one_comment():
+    job = load("pull-request.yml")["jobs"]["check"]
+    assert set(load("pull-request.yml")["jobs"]) == {"test", "check"}  # no second comment
+    names = [s.get("name") or s.get("uses", "") for s in steps(job)]
+    cli = action(job, "pulumi/actions")
+    assert "command" not in cli.get("with", {}), "the CLI only: the preview runs in the script"
+    preview = next(
+        s for s in steps(job) if s.get("name") == "pulumi preview --diff of every changed stack"
+    )
+    assert preview["env"] == BACKEND_ENV
+    assert 'scripts/pr-preview.sh "${stacks[@]}" >> secretsctl-diff.md' in preview["run"]
+    # The same file the comment step posts, after the rotation diff and before the comment.
+    order = [
+        names.index(n)
+        for n in ("secretsctl diff", preview["name"], "Comment the diff on the pull request")
+    ]
+    assert order == sorted(order)
+    assert "changed-stacks.txt" in runs(job)
+    # The policy pack's venv is built for the preview's --policy-pack.
+    assert "VENV=policies/venv REQUIREMENTS=policies/requirements.txt scripts/venv.sh" in runs(job)
+
+
+def test_no_workflow_or_script_shows_secrets():
+    for path in [*FILES, PROJECT_ROOT / "scripts" / "pr-preview.sh"]:
+        assert "--show-secrets" not in path.read_text().replace(
+            "never passes --show-secrets", ""
+        ), path.name
 
 
 def test_merges_to_main_deploy_in_promotion_order_through_environments():
@@ -199,17 +217,13 @@ BACKEND_ENV = {
 }
 
 
-def pulumi_jobs() -> dict[str, dict[str, Any]]:
-    return {
-        "pull-request.yml": load("pull-request.yml")["jobs"]["preview"],
-        "pulumi-up.yml": load("pulumi-up.yml")["jobs"]["up"],
-    }
-
-
 def backend_step(job: dict[str, Any]) -> dict[str, Any]:
     found = [s for s in steps(job) if s.get("id") == "backend"]
     assert len(found) == 1
     return found[0]
+
+
+STACK_NAME_SCRIPT = PROJECT_ROOT / "scripts" / "pulumi-stack-name.sh"
 
 
 def readme_ci() -> str:
@@ -218,21 +232,18 @@ def readme_ci() -> str:
 
 
 def test_both_workflows_run_pulumi_against_either_backend_the_same_way():
-    scripts = set()
-    for name, job in pulumi_jobs().items():
-        pulumi = action(job, "pulumi/actions")
-        assert pulumi["env"] == BACKEND_ENV, name
-        assert pulumi["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}", name
-        assert pulumi["with"]["stack-name"] == "${{ steps.backend.outputs.stack-name }}", name
-        step = backend_step(job)
-        assert step["env"]["HAS_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN != '' }}"
-        assert step["env"]["HAS_BACKEND_URL"] == "${{ secrets.PULUMI_BACKEND_URL != '' }}"
-        assert (
-            step["env"]["HAS_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE != '' }}"
-        )
+    # One backend story, one file: the stack name comes from scripts/pulumi-stack-name.sh.
+    up = load("pulumi-up.yml")["jobs"]["up"]
+    step = backend_step(up)
+    assert {k: v for k, v in step["env"].items() if k != "STACK"} == BACKEND_ENV
+    assert 'scripts/pulumi-stack-name.sh "$STACK"' in step["run"]
+    pulumi = action(up, "pulumi/actions")
+    assert pulumi["env"] == BACKEND_ENV
+    assert pulumi["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}"
+    assert pulumi["with"]["stack-name"] == "${{ steps.backend.outputs.stack-name }}"
+    assert "pulumi-stack-name.sh" in (PROJECT_ROOT / "scripts" / "pr-preview.sh").read_text()
+    for name in ("pull-request.yml", "pulumi-up.yml"):
         assert load(name)["env"]["PULUMI_ORG"], name
-        scripts.add(step["run"])
-    assert len(scripts) == 1  # one backend story, word for word
     # deploy.yml hands every secret to pulumi-up.yml, which needs none in particular
     deploy = load("deploy.yml")
     for stack in EXAMPLE_STACKS:
@@ -254,24 +265,28 @@ def test_readme_and_the_workflows_tell_the_same_backend_story():
 @pytest.mark.parametrize(
     ("env", "code", "expected"),
     [
-        ({"HAS_ACCESS_TOKEN": "true"}, 0, "stack-name=acme/staging"),
-        ({"HAS_BACKEND_URL": "true", "HAS_CONFIG_PASSPHRASE": "true"}, 0, "stack-name=staging"),
+        ({"PULUMI_ACCESS_TOKEN": "t"}, 0, "stack-name=acme/staging"),
+        (
+            {"PULUMI_BACKEND_URL": "s3://b", "PULUMI_CONFIG_PASSPHRASE": "p"},
+            0,
+            "stack-name=staging",
+        ),
         (
             {
-                "HAS_BACKEND_URL": "true",
-                "HAS_CONFIG_PASSPHRASE": "true",
-                "HAS_ACCESS_TOKEN": "true",
+                "PULUMI_BACKEND_URL": "s3://b",
+                "PULUMI_CONFIG_PASSPHRASE": "p",
+                "PULUMI_ACCESS_TOKEN": "t",
             },
             0,
             "stack-name=staging",
         ),
         (
-            {"HAS_BACKEND_URL": "true"},
+            {"PULUMI_BACKEND_URL": "s3://b"},
             1,
             "::error::PULUMI_BACKEND_URL is set: set the PULUMI_CONFIG_PASSPHRASE secret too",
         ),
         (
-            {"HAS_ACCESS_TOKEN": "true", "PULUMI_ORG": ""},
+            {"PULUMI_ACCESS_TOKEN": "t", "PULUMI_ORG": ""},
             1,
             "::error::Pulumi Cloud: set the PULUMI_ORG",
         ),
@@ -286,13 +301,13 @@ def test_readme_and_the_workflows_tell_the_same_backend_story():
 def test_the_backend_step_names_the_stack_for_either_backend_or_stops(
     tmp_path, env, code, expected
 ):
-    script = backend_step(pulumi_jobs()["pulumi-up.yml"])["run"]
+    script = backend_step(load("pulumi-up.yml")["jobs"]["up"])["run"]
     output = tmp_path / "output"
     output.touch()
-    base = {"HAS_ACCESS_TOKEN": "false", "HAS_BACKEND_URL": "false"}
-    base |= {"HAS_CONFIG_PASSPHRASE": "false", "PULUMI_ORG": "acme", "STACK": "staging"}
+    base = {"PULUMI_ORG": "acme", "STACK": "staging"}
     result = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=PROJECT_ROOT,
         env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), **base, **env},
         capture_output=True,
         text=True,
@@ -300,6 +315,68 @@ def test_the_backend_step_names_the_stack_for_either_backend_or_stops(
     )
     assert result.returncode == code, result.stdout + result.stderr
     assert expected in (output.read_text() if code == 0 else result.stdout)
+
+
+# ---- the previews in the comment: scripts/pr-preview.sh --------------------------------------
+
+FAKE_PULUMI = r"""#!/usr/bin/env bash
+# A stand-in for the CLI (the engine suite runs the real one: tests/test_engine_adopt.py).
+echo "pulumi $*"
+case "$*" in
+  *"--stack acme/prod"*) echo "error: preview failed"; exit 255 ;;
+  *"--stack acme/big"*) head -c 40000 /dev/zero | tr '\0' x; echo ;;
+esac
+echo "Resources: ~ 1 to update"
+"""
+
+
+def pr_preview(tmp_path: Path, *stacks: str, **env: str) -> subprocess.CompletedProcess[str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI)
+    fake.chmod(0o755)
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    return subprocess.run(
+        ["bash", str(PROJECT_ROOT / "scripts" / "pr-preview.sh"), *stacks],
+        cwd=tmp_path,
+        env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PULUMI_ORG": "acme", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_each_changed_stack_is_previewed_with_the_policy_pack_into_markdown(tmp_path):
+    done = pr_preview(tmp_path, "dev", "staging", PULUMI_ACCESS_TOKEN="t")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert text.startswith("\n## pulumi preview --diff\n")
+    for stack in ("dev", "staging"):
+        assert f"<code>pulumi preview --diff</code> of <b>{stack}</b>: passed" in text
+        assert (
+            f"pulumi preview --diff --stack acme/{stack} --non-interactive --color never "
+            "--policy-pack policies" in text
+        )
+    assert text.count("````") == 4  # a fence a preview's own ``` cannot close
+
+
+def test_a_failed_preview_fails_the_step_and_still_shows_every_stack(tmp_path):
+    done = pr_preview(tmp_path, "prod", "dev", PULUMI_ACCESS_TOKEN="t")
+    assert done.returncode == 1
+    assert "of <b>prod</b>: **failed** (exit 255)" in done.stdout
+    assert "of <b>dev</b>: passed" in done.stdout
+
+
+def test_a_long_preview_is_cut_to_its_end_and_no_backend_is_named(tmp_path):
+    long = pr_preview(tmp_path, "big", PULUMI_ACCESS_TOKEN="t", PREVIEW_MAX_BYTES="1000")
+    assert long.returncode == 0
+    assert "characters cut: the whole output is in the job's log" in long.stdout
+    assert "Resources: ~ 1 to update" in long.stdout and len(long.stdout) < 2000
+    none = pr_preview(tmp_path, "dev")
+    assert none.returncode == 1
+    assert "**dev**: not previewed: no Pulumi backend" in none.stdout
+    assert not pr_preview(tmp_path).stdout.count("<details>")
 
 
 # ---- the diff comment: found and edited by its hidden marker --------------------------------
