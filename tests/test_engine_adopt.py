@@ -11,6 +11,7 @@ AND   a later change of an imported version's `comment` in the stack is applied 
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from secretsctl.offline.plan import ADOPTED_TYPE
-from tests.engine_support import ACCOUNT, SECRET_TYPE, EngineProject, engine_project
+from tests.engine_support import (
+    ACCOUNT,
+    REPO,
+    SECRET_TYPE,
+    TOKEN,
+    EngineProject,
+    engine_project,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -90,6 +98,37 @@ def test_a_comment_change_of_an_imported_version_is_applied_without_a_value(
     assert {s.id: s.scopes for s in live.values()} == {s.id: ["workers"] for s in live.values()}
     assert untouched(project), "the update sent no value"
     project.pulumi("preview", "--expect-no-changes", stack="qa")
+
+
+def test_the_pull_request_preview_shows_the_engines_diff_with_values_hidden(
+    project: EngineProject,
+) -> None:
+    """scripts/pr-preview.sh, as the pull-request workflow runs it, with the real engine."""
+    canary = "canary-value-Pr7vQ2xZ"
+    path = stack_file(project)
+    text = path.read_text()
+    assert "    api_key: {current: 1}\n" in text
+    path.write_text(
+        text.replace(
+            "    api_key: {current: 1}\n", "    api_key: {current: 1, next: 2, stage: fallback}\n"
+        )
+    )
+    project.config_set("qa", "secrets-store:api_key_v2", canary, secret=True)
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "pr-preview.sh"), "qa"],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    comment = done.stdout
+    assert "<code>pulumi preview --diff</code> of <b>qa</b>: passed" in comment
+    assert "+ cloudflare:index/secretsStoreSecret:SecretsStoreSecret" in comment, comment
+    assert "[secret]" in comment
+    for hidden in (canary, TOKEN, *LIVE.values()):
+        assert hidden not in comment and hidden not in done.stderr
 
 
 def test_every_call_was_one_cloudflare_documents(project: EngineProject) -> None:
