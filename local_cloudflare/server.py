@@ -333,7 +333,7 @@ def _get_kv(s: State, r: Request) -> Reply:
 @route("DELETE", NAMESPACES + "/{namespace_id}")
 def _delete_kv(s: State, r: Request) -> Reply:
     s.delete_kv(r.params["account_id"], r.params["namespace_id"])
-    return Reply()
+    return Reply({})  # an empty object, as the SDK's NamespaceDeleteResponse reads it
 
 
 def envelope(reply: Reply) -> bytes:

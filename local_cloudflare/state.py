@@ -13,7 +13,8 @@ was seen to answer), so a tool tested here meets the same refusals it meets live
   official library documents).
 - Secrets: a name has no spaces (this server takes letters, digits, `_` and `-`, 1-255
   characters); a value is at most 65,536 bytes ("Maximum 64 KiB (65,536 bytes)" in the
-  API schema); scopes come from `workers`, `ai_gateway`, `dex`, `access`; at most 100
+  API schema); scopes come from the SDK's list (`access`, `ai_gateway`, `containers`,
+  `dex`, `websearch`, `workers`); at most 100
   secrets per account ("up to 100 secrets per account" in the open beta); a name is unique
   within its store. A new secret is `pending` while it propagates, then `active`: here for
   `pending_seconds` read from an injectable clock. A PATCH changes value, scopes and comment
@@ -63,7 +64,8 @@ LiveStatus = Literal["pending", "active", "deleted"]  # what the API reports
 DEFAULT_STORE_NAME = "default_secrets_store"
 MAX_SECRETS_PER_ACCOUNT = 100
 MAX_VALUE_BYTES = 65_536
-SCOPES = ("workers", "ai_gateway", "dex", "access")
+SCOPES = ("access", "ai_gateway", "containers", "dex", "websearch", "workers")
+"""Every scope the official SDK declares for a secret (its `scopes` Literal)."""
 SECRET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 DELETED_SECONDS = 30.0  # how long a deleted secret stays listed; Cloudflare gives no figure
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the manual clock's default start

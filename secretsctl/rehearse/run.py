@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secrets_store.crypto_envelope import key_id
 from secrets_store.rotation import Position, emergency_position, position_from, step_toward
@@ -73,6 +73,9 @@ from secretsctl.rehearse.stages import (
     with_token_lifetime,
 )
 from secretsctl.rehearse.traffic import Check, Outcome, Sizes, Traffic
+
+if TYPE_CHECKING:
+    from secretsctl.rehearse.engine import EngineUp
 from secretsctl.workflow.rotate import fixed_in_code, registered_position
 
 STAGE_RANK = {"steady": 0, "fallback": 1, "swapped": 2, "finished": 3}
@@ -371,7 +374,7 @@ def rehearse(options: Options = Options(), progress: Progress = lambda _: None) 
             )
             if driver is None:
                 raise missing or DriverError("the rehearsal driver did not start")
-            ups = []
+            ups: list[EngineUp] = []
             if options.engine:
                 from secretsctl.rehearse.engine import deploy_stages
 
