@@ -131,3 +131,131 @@ def test_an_unknown_schema_name_points_at_what_exists():
     assert problem.key == "secrets-store:secrets.cache.schema"
     assert "components/schemas.py" not in problem.message
     assert "postgres, a JSON Schema file of the project such as" in problem.message
+
+
+# ---- a schema is data, never a way out (secrets_store.schema_files) -------------------------
+
+
+def write_schema(root: Path, name: str, schema: dict[str, Any]) -> str:
+    (root / "schemas" / name).write_text(json.dumps(schema))
+    return f"schemas/{name}"
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "http://127.0.0.1:9/evil.json",
+        "https://example.com/schema.json#/$defs/x",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "../../outside.schema.json",
+        "urn:example:thing",
+        "sub\\..\\x.json",
+    ],
+)
+def test_a_ref_out_of_the_schema_is_refused_naming_the_file_and_the_ref(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ref: str
+) -> None:
+    import socket
+
+    def no_network(*_: Any, **__: Any) -> None:
+        raise AssertionError("a schema reference reached for the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    root = project(tmp_path)
+    (tmp_path / "outside.schema.json").write_text(json.dumps({"const": f"{CANARY}-outside"}))
+    name = write_schema(root, "refs.schema.json", {"properties": {"x": {"$ref": ref}}})
+    loaded = load_schema_file(root, name)
+    assert loaded.schema is None and loaded.problem is not None
+    assert "reaches outside the schema" in loaded.problem
+    assert "refs.schema.json" in loaded.problem and CANARY not in loaded.problem
+    config = stack_config(namespace(name), {"cache_v1": json.dumps({"x": 1})})
+    with pytest.raises(SpecError) as refused:
+        run_program(config, program=root / "__main__.py")
+    assert refused.value.keys == ["secrets-store:secrets.cache.schema"]
+
+
+def test_a_sibling_schema_file_is_followed_and_checked_the_same_way(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    write_schema(
+        root, "common.schema.json", {"$defs": {"port": {"type": "integer", "maximum": 65535}}}
+    )
+    name = write_schema(
+        root,
+        "db.schema.json",
+        {"properties": {"port": {"$ref": "common.schema.json#/$defs/port"}}},
+    )
+    loaded = load_schema_file(root, name)
+    assert loaded.problem is None and set(loaded.resources) == {"common.schema.json"}
+    ok = stack_config(namespace(name), {"cache_v1": json.dumps({"port": 5432})})
+    run_program(ok, program=root / "__main__.py")
+    bad = stack_config(namespace(name), {"cache_v1": json.dumps({"port": 99999})})
+    with pytest.raises(SpecError) as refused:
+        run_program(bad, program=root / "__main__.py")
+    assert "port: fails maximum: 65535" in str(refused.value)
+    # A sibling's own references are held to the same rule.
+    write_schema(root, "common.schema.json", {"$defs": {"port": {"$ref": "http://x/y.json"}}})
+    assert "reaches outside the schema" in str(load_schema_file(root, name).problem)
+
+
+def test_an_id_elsewhere_fetches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def no_network(*_: Any, **__: Any) -> None:
+        raise AssertionError("a schema reference reached for the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    root = project(tmp_path)
+    write_schema(root, "common.schema.json", {"type": "integer"})
+    # With this $id, "common.schema.json" resolves to http://127.0.0.1:9/common.schema.json.
+    name = write_schema(
+        root,
+        "moved.schema.json",
+        {
+            "$id": "http://127.0.0.1:9/moved.json",
+            "properties": {"n": {"$ref": "common.schema.json"}},
+        },
+    )
+    config = stack_config(namespace(name), {"cache_v1": json.dumps({"n": 1})})
+    with pytest.raises(SpecError) as refused:
+        run_program(config, program=root / "__main__.py")
+    assert "the schema cannot be applied" in str(refused.value)
+
+
+SLOW = "^(a|aa)+$"
+"""Exponential for Python's re and for the `regex` package alike, on "a" * 60 + "!"."""
+SLOW_TEXT = "a" * 60 + "!"
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"properties": {"x": {"type": "string", "pattern": SLOW}}}, {"x": SLOW_TEXT}),
+        ({"patternProperties": {SLOW: {"type": "integer"}}}, {SLOW_TEXT: 1}),
+        ({"propertyNames": {"pattern": SLOW}}, {SLOW_TEXT: 1}),
+        ({"patternProperties": {SLOW: {}}, "additionalProperties": False}, {SLOW_TEXT: 1}),
+    ],
+)
+def test_a_backtracking_pattern_ends_in_a_problem_line_never_a_hang(
+    tmp_path: Path, schema: dict[str, Any], value: dict[str, Any]
+) -> None:
+    root = project(tmp_path)
+    name = write_schema(root, "slow.schema.json", schema)
+    config = stack_config(namespace(name), {"cache_v1": json.dumps(value)})
+    with pytest.raises(SpecError) as refused:
+        run_program(config, program=root / "__main__.py")
+    message = str(refused.value)
+    assert "it backtracks: simplify the pattern" in message
+    assert "a" * 40 not in message.replace(SLOW, "")  # never the value (nor a key of it)
+
+
+def test_the_classic_nested_quantifier_is_matched_in_linear_time(tmp_path: Path) -> None:
+    # `^(a+)+$` hangs Python's re for 2^40 steps on this value; the regex package answers.
+    root = project(tmp_path)
+    schema = {"properties": {"x": {"type": "string", "pattern": "^(a+)+$"}}}
+    name = write_schema(root, "nested.schema.json", schema)
+    config = stack_config(namespace(name), {"cache_v1": json.dumps({"x": "a" * 40 + "!"})})
+    with pytest.raises(SpecError) as refused:
+        run_program(config, program=root / "__main__.py")
+    assert 'x: fails pattern: "^(a+)+$"' in str(refused.value)

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from secrets_store.errors import SpecError
 from secrets_store.modules import bundle_problem, module_graph_problem
+from secrets_store.schema_files import ref_target, schema_refs
 from secrets_store.spec import (
     NAMESPACE,
     ConfigValue,
@@ -108,31 +109,66 @@ MAX_SCHEMA_BYTES = 1024 * 1024
 
 def load_schema_file(root: Path, schema: str) -> SchemaFile:
     """The JSON Schema file `schema` names, a path inside the project `root` (after
-    following symlinks); or the one-line reason it cannot be used."""
-    fix = "(a path relative to the project root, for example schemas/db.schema.json)"
+    following symlinks), with the sibling files its references name (each checked the
+    same way; `secrets_store.schema_files`); or the one-line reason it cannot be used."""
     project = root.resolve()
+    loaded = _read_schema(project, project, schema)
+    if loaded.problem or loaded.schema is None:
+        return loaded
+    resources: dict[str, Any] = {}
+    pending = [(schema, loaded.schema)]
+    while pending:
+        name, data = pending.pop()
+        folder = (project / name).resolve().parent
+        for ref in schema_refs(data):
+            target = ref_target(ref)
+            if target is None:
+                return SchemaFile(
+                    problem=f"{shown(name)}: $ref {shown(ref)} reaches outside the schema (only "
+                    "a fragment of it, #/..., or a schema file beside it inside the project: "
+                    "no network, no file elsewhere)"
+                )
+            if not target or target in resources:
+                continue
+            sibling = _read_schema(project, folder, target, referenced_by=name)
+            if sibling.problem or sibling.schema is None:
+                return sibling
+            resources[target] = sibling.schema
+            pending.append(((folder / target).relative_to(project).as_posix(), sibling.schema))
+    return SchemaFile(schema=loaded.schema, resources=resources)
+
+
+def _read_schema(
+    project: Path, folder: Path, schema: str, referenced_by: str | None = None
+) -> SchemaFile:
+    """One schema file, `schema` relative to `folder`, inside `project` once resolved."""
+    fix = "(a path relative to the project root, for example schemas/db.schema.json)"
+    if referenced_by is not None:
+        schema_label = f"{shown(schema)} (referenced by {shown(referenced_by)})"
+    else:
+        schema_label = shown(schema)
     try:
-        path = (project / schema).resolve(strict=True)
+        path = (folder / schema).resolve(strict=True)
     except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a NUL byte
-        return SchemaFile(problem=f"file not found, got {shown(schema)} {fix}")
+        return SchemaFile(problem=f"file not found, got {schema_label} {fix}")
     if not path.is_relative_to(project):
         return SchemaFile(
-            problem=f"must stay inside the project, got {shown(schema)}, which resolves outside "
+            problem=f"must stay inside the project, got {schema_label}, which resolves outside "
             f"it {fix}"
         )
     try:
         if not path.is_file() or path.stat().st_size > MAX_SCHEMA_BYTES:
             return SchemaFile(
                 problem=f"is not a JSON Schema file of at most {MAX_SCHEMA_BYTES:,} bytes, got "
-                f"{shown(schema)} {fix}"
+                f"{schema_label} {fix}"
             )
         schema_data = json.loads(path.read_bytes())
     except (OSError, UnicodeDecodeError, RecursionError):
-        return SchemaFile(problem=f"cannot be read, got {shown(schema)} {fix}")
+        return SchemaFile(problem=f"cannot be read, got {schema_label} {fix}")
     except json.JSONDecodeError as exc:
         return SchemaFile(
             problem=f"is not valid JSON, got an error at line {exc.lineno} column {exc.colno} "
-            f"of {shown(schema)} (fix the schema file)"
+            f"of {schema_label} (fix the schema file)"
         )
     from jsonschema import exceptions, validators
 
@@ -140,13 +176,13 @@ def load_schema_file(root: Path, schema: str) -> SchemaFile:
         validators.validator_for(schema_data).check_schema(schema_data)
     except exceptions.SchemaError as exc:
         return SchemaFile(
-            problem=f"is not a valid JSON Schema, got {shown(schema)} failing its metaschema's "
+            problem=f"is not a valid JSON Schema, got {schema_label} failing its metaschema's "
             f"{shown(str(exc.validator))} rule (fix the schema file)"
         )
     except (AttributeError, TypeError):  # a schema that is not an object or boolean
         return SchemaFile(
             problem=f"is not a valid JSON Schema, got {type(schema_data).__name__} in "
-            f"{shown(schema)} (a schema is a JSON object)"
+            f"{schema_label} (a schema is a JSON object)"
         )
     return SchemaFile(schema=schema_data)
 

@@ -65,12 +65,27 @@ def is_schema_file(schema: str) -> bool:
     return "/" in schema or schema.endswith(".json")
 
 
-def json_schema_problems(label: str, schema: Mapping[str, Any], value: str) -> list[str]:
+def json_schema_problems(
+    label: str,
+    schema: Mapping[str, Any],
+    value: str,
+    resources: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Why `value` fails the JSON Schema `schema` (from the file `label`), one line per
     problem; empty when it passes. Lines carry the keys the schema declares and the rule
-    (the schema's own words), never jsonschema's message, which quotes the value."""
-    from jsonschema import exceptions, validators
+    (the schema's own words), never jsonschema's message, which quotes the value.
+    `resources`: the sibling schema files its references name (`secrets_store.schema_files`:
+    nothing else is ever fetched; patterns are matched under a time bound)."""
+    from jsonschema import exceptions
     from referencing.exceptions import Unresolvable
+
+    from secrets_store.schema_files import (
+        MATCH_TIMEOUT_S,
+        PatternTimeout,
+        bounded_validator,
+        reset_budget,
+        within_budget,
+    )
 
     problems = json_problems(value)
     if problems:
@@ -78,13 +93,21 @@ def json_schema_problems(label: str, schema: Mapping[str, Any], value: str) -> l
     instance = json.loads(value)
     names = _declared_keys(schema)
     lines = []
+    budget = within_budget()
     try:
         errors = sorted(
-            validators.validator_for(schema)(schema).iter_errors(instance),
+            bounded_validator(schema, resources or {}).iter_errors(instance),
             key=lambda e: list(map(str, e.absolute_path)),
         )
     except (exceptions.SchemaError, Unresolvable, RecursionError):  # a `$ref` it cannot follow
         return [f"cannot be checked against {label!r}: the schema cannot be applied"]
+    except PatternTimeout as slow:
+        return [
+            f"cannot be checked against {label!r}: its pattern {json.dumps(slow.pattern)[:80]} "
+            f"took over {MATCH_TIMEOUT_S} s on this value (it backtracks: simplify the pattern)"
+        ]
+    finally:
+        reset_budget(budget)
     for error in errors:
         field = ".".join(
             str(p) if isinstance(p, int) or p in names else "(undeclared key)"

@@ -518,6 +518,8 @@ class SchemaFile:
 
     schema: Mapping[str, Any] | None = None
     problem: str | None = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    """The sibling schema files its references name (file name -> schema), read and checked."""
 
 
 @dataclass(frozen=True)
@@ -776,7 +778,7 @@ def parse_stack(
             f"account limit of {MAX_SECRETS_PER_ACCOUNT} (finish rotations or remove secrets)",
         )
 
-    schema_files: dict[str, Mapping[str, Any]] = {}
+    schema_files: dict[str, SchemaFile] = {}
     for name, spec in secrets.items():
         if spec.schema_name is None or not is_schema_file(spec.schema_name) or not load_schema:
             continue
@@ -784,7 +786,7 @@ def parse_stack(
         if loaded.problem:
             add(f"secrets.{name}.schema", loaded.problem)
         elif loaded.schema is not None:
-            schema_files[name] = loaded.schema
+            schema_files[name] = loaded
     for name, spec in secrets.items():
         for version in spec.position.live_versions:
             _value_problems(stack, name, spec, version, values, add, schema_files.get(name))
@@ -1069,7 +1071,7 @@ def _value_problems(
     version: int,
     values: Mapping[str, ConfigValue],
     add: Callable[[str, str], None],
-    schema_file: Mapping[str, Any] | None = None,
+    schema_file: SchemaFile | None = None,
 ) -> None:
     """Rules on one version's value. Messages give sizes and rules, never content."""
     key = value_key(name, version)
@@ -1102,8 +1104,8 @@ def _value_problems(
         )
     if spec.kind == "json":
         schema = spec.schema_name  # an unknown schema is reported on its own key
-        if schema is not None and schema_file is not None:
-            lines = json_schema_problems(schema, schema_file, text)
+        if schema is not None and schema_file is not None and schema_file.schema is not None:
+            lines = json_schema_problems(schema, schema_file.schema, text, schema_file.resources)
         elif schema is not None and schema in SCHEMAS:
             lines = schema_problems(schema, text)
         else:
