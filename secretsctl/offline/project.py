@@ -193,21 +193,27 @@ def _program(file: Path, main: Any) -> dict[str, Path]:
     root = file.parent
     if main is None:
         return {"program": root / "__main__.py"}
-    relative = _folder(file, "main", main)
-    target = root / relative
+    target = _inside(file, "main", _folder(file, "main", main))
+    fix = "(point main: at the program's .py file, or a folder holding __main__.py)"
     # As the engine does (pkg/engine/project.go getPwdMain): a folder is the working
     # directory itself, a file runs from the folder that holds it.
     if target.is_dir():
         return {"program": target / "__main__.py", "run_dir": target}
+    if target.exists() and (target.suffix != ".py" or not target.is_file()):
+        # Never run as Python what is not a program (a text file, a FIFO, /proc/...).
+        raise ProjectError(
+            f"{file}: main: must be a Python file (.py) or a folder, got {shown(main)} {fix}"
+        )
     return {"program": target, "run_dir": target.parent}
 
 
 def _stacks_dir(file: Path, configured: Any) -> Path:
     """`stackConfigDir`, else the project folder, as Pulumi does (`pulumi up` reads the stack
-    file there, so the offline tools must too)."""
+    file there, so the offline tools must too). It must stay inside the project: `rotate`
+    and `promote` edit the files there."""
     root = file.parent
     if configured is not None:
-        return root / _folder(file, "stackConfigDir", configured)
+        return _inside(file, "stackConfigDir", _folder(file, "stackConfigDir", configured))
     return root
 
 
@@ -219,6 +225,31 @@ def _folder(file: Path, key: str, value: Any) -> str:
             f"{file}: {key}: must be a path relative to the project folder, got {shown(value)}"
         )
     return value
+
+
+def _inside(file: Path, key: str, relative: str) -> Path:
+    """`relative` under the project folder, refused (one line naming `key`) when it is
+    absolute, leaves the project (`..`, or a symlink to elsewhere once followed), or cannot
+    be a path at all (too long). Returned unresolved: the project's own spelling."""
+    root = file.parent
+    fix = "(a path inside the project folder, relative to it)"
+    if Path(relative).is_absolute():
+        raise ProjectError(
+            f"{file}: {key}: must be relative to the project, got {shown(relative)} {fix}"
+        )
+    target = root / relative
+    try:
+        resolved = target.resolve()
+        resolved.exists()
+    except (OSError, RuntimeError) as exc:  # ENAMETOOLONG, a symlink loop
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symlink loop"
+        raise ProjectError(f"{file}: {key}: cannot be a path here, got {reason} {fix}") from None
+    if not resolved.is_relative_to(root.resolve()):
+        raise ProjectError(
+            f"{file}: {key}: must stay inside the project, got {shown(relative)}, which "
+            f"resolves to {shown(str(resolved))} {fix}"
+        )
+    return target
 
 
 def _runtime(value: Any) -> str:
