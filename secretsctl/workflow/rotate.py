@@ -487,7 +487,14 @@ def edit_rotation(
     yaml.dump(document, out)
     new_lines = _lines(out.getvalue())
     new_block = _rotation_block(new_lines)
-    assert new_block is not None  # the key was just written
+    if new_block is None:  # the key shares a line with others: a flow-style `config: {...}`
+        raise RotationRefused(
+            [
+                f"{ROTATION_KEY}: the stack file writes config: in flow style ({{...}}), got no "
+                f"line of its own for {ROTATION_KEY} (this editor keeps every other line byte "
+                "for byte: write config: in block style, one key per line, then run this again)"
+            ]
+        )
     start = old_block.start if old_block is not None else new_block.start
     end = old_block.stop if old_block is not None else start
     # Comment lines right after the block belong to what follows; ruamel.yaml keeps them with

@@ -1,0 +1,76 @@
+"""Every stack file Pulumi accepts is edited, or refused in one line: flow style, JSON as
+YAML, comments in odd places. `rotate` keeps every other byte, or exits 2 with a message
+and leaves the file as it was; never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from secretsctl.cli import app
+from tests.conftest import ACCOUNT
+
+FORMS = {
+    "flow": (
+        '{config: {secrets-store:accountId: "ACCOUNT", secrets-store:secrets: {api_key: '
+        "{kind: api_key, source: generate}}, "
+        "secrets-store:rotation: {api_key: {current: 1}}}}\n"
+    ).replace("ACCOUNT", ACCOUNT),
+    "json": json.dumps(
+        {
+            "config": {
+                "secrets-store:accountId": ACCOUNT,
+                "secrets-store:secrets": {"api_key": {"kind": "api_key", "source": "generate"}},
+                "secrets-store:rotation": {"api_key": {"current": 1}},
+            }
+        },
+        indent=2,
+    )
+    + "\n",
+    "odd comments": (
+        "config: # the stack\n"
+        f"  secrets-store:accountId: {ACCOUNT} # account\n"
+        "  secrets-store:secrets:\n"
+        "    api_key: {kind: api_key, source: generate} # flow inside block\n"
+        "  secrets-store:rotation: # positions\n"
+        "    # before the entry\n"
+        "    api_key:\n"
+        "      current: 1 # steady\n"
+        "# the end\n"
+    ),
+}
+
+
+def run(root: Path, *args: str, stdout_only: bool = False) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [*args, "--cwd", str(root)], catch_exceptions=False)
+    return result.exit_code, result.stdout if stdout_only else result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_rotate_edits_or_refuses_in_one_line_and_never_half_writes(
+    tmp_path: Path, form: str
+) -> None:
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: shop\nruntime: python\nstackConfigDir: stacks\n")
+    path = root / "stacks" / "Pulumi.dev.yaml"
+    path.write_text(FORMS[form])
+    code, output = run(root, "rotate", "api_key", "--stack", "dev")
+    assert "Traceback" not in output and "AssertionError" not in output, output
+    if code == 2:
+        assert path.read_text() == FORMS[form], "a refusal leaves the file as it was"
+        assert "secrets-store:rotation:" in output
+        return
+    assert code == 0, output
+    text = path.read_text()
+    # Edited: the rest kept, and the file still reads as the next stage.
+    check, listing = run(root, "plan", "--stack", "dev", "--format", "json", stdout_only=True)
+    assert check == 0, listing
+    assert json.loads(listing)["secrets"]["api_key"]["stage"] == "fallback"
+    if form == "odd comments":
+        for line in FORMS[form].splitlines():
+            if "current: 1" not in line:
+                assert line in text.splitlines(), line
