@@ -200,10 +200,16 @@ def test_a_process_killed_mid_write_leaves_the_old_file_whole(repo, tmp_path, st
     assert repo.path("dev").read_bytes() == before
     check = secretsctl("check", "--root", str(repo.root))
     assert check.exit_code == 0, check.stderr
-    # AND the lock died with the process: the next rotate runs and lands
+    # AND the temporary copy is still there (a SIGKILL runs no cleanup)
+    assert temporary.is_file()
+    # AND the lock died with the process: the next rotate runs and lands, and removes the
+    # copy (it held the whole file, secure: values included), saying so
     result = rotate(repo, "api_key")
     assert result.exit_code == 0, result.stderr
     assert positions(repo)["api_key"] == Position(1, "swapped", 2)
+    assert not temporary.exists()
+    assert f"removed {temporary}: a temporary copy a killed write left behind" in result.stderr
+    assert not list(repo.path("dev").parent.glob(".Pulumi.*.tmp"))
 
 
 # ---- the lock: concurrent runs never lose an edit --------------------------------------------

@@ -23,6 +23,7 @@ import io
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -1012,10 +1013,39 @@ def stack_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
                 time.sleep(0.05)
             except OSError:
                 break  # no flock on this filesystem: write_edit's check still refuses lost edits
+        for leftover in sweep_leftovers(folder):
+            sys.stderr.write(
+                f"removed {leftover}: a temporary copy a killed write left behind (it held the "
+                "whole file, secure: values included)\n"
+            )
         yield
     finally:
         if fd >= 0:
             os.close(fd)  # releases the lock
+
+
+LEFTOVER_PATTERNS = (".Pulumi.*.yaml.*.tmp", ".Pulumi.*.yml.*.tmp", ".secrets-store.yaml.*.tmp")
+"""The temporary copies `write_edit` and migrate write beside a file before the rename."""
+
+
+def sweep_leftovers(folder: Path) -> list[Path]:
+    """Remove the temporary copies a killed write left in the stacks folder (and in the
+    project folder above it, when it is one: migrate writes secrets-store.yaml there).
+    Called with the edit lock held: every writer holds it, so none of them is a write still
+    running."""
+    places = [(folder, LEFTOVER_PATTERNS)]
+    parent = folder.parent
+    if parent != folder and any((parent / n).is_file() for n in ("Pulumi.yaml", "Pulumi.yml")):
+        places.append((parent, LEFTOVER_PATTERNS[-1:]))
+    removed = []
+    for where, patterns in places:
+        for pattern in patterns:
+            for path in where.glob(pattern):
+                if path.is_file() and not path.is_symlink():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+    return removed
 
 
 def write_edit(edit: Edit) -> None:
