@@ -287,3 +287,48 @@ def test_the_exported_bindings_serve_requests_on_miniflare(qa_stack: Path) -> No
     assert ping["status"] == 200, ping["body"]
     assert ping["headers"]["x-secret-fallback"] == "1"
     assert calls == 2
+
+
+# A bundle Worker (its entry inside the bundle folder) with Durable Object, D1 and R2 bindings.
+BUNDLE_STACK = f"""\
+config:
+  secrets-store:accountId: {ACCOUNT}
+  secrets-store:store:
+    id: {STORE_ID}
+  secrets-store:secrets:
+    api_key: {{kind: api_key, source: generate, current: 1}}
+  secrets-store:workers:
+    edge:
+      bundle: dist/edge
+      module: index.js
+      secrets:
+        API_KEY: api_key
+      extraBindings:
+        - {{type: durable_object_namespace, name: ROOMS, class_name: Room}}
+        - {{type: d1, name: DB, id: 0a1b2c3d-0000-4000-8000-000000000001}}
+        - {{type: r2_bucket, name: FILES, bucket_name: shop-files}}
+"""
+
+
+def test_a_bundle_worker_exports_main_from_the_project_root_and_every_binding_wrangler_has(
+    tmp_path: Path,
+) -> None:
+    # A project of its own, with this repository's program: the bundle is found under it.
+    (tmp_path / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    shutil.copy2(ROOT / "__main__.py", tmp_path / "__main__.py")
+    bundle = tmp_path / "dist" / "edge"
+    bundle.mkdir(parents=True)
+    (bundle / "index.js").write_text("export class Room {}\nexport default { fetch() {} };\n")
+    path = tmp_path / "Pulumi.qa.yaml"
+    path.write_text(BUNDLE_STACK)
+    result = export("--stack", "qa", "--worker", "edge", "--config-file", str(path))
+    assert result.exit_code == 0, result.stderr
+    config = jsonc(result.stdout)
+    assert config["main"] == "dist/edge/index.js"  # wrangler finds the entry from here
+    assert (tmp_path / config["main"]).is_file()
+    assert config["durable_objects"] == {"bindings": [{"name": "ROOMS", "class_name": "Room"}]}
+    assert config["d1_databases"] == [
+        {"binding": "DB", "database_id": "0a1b2c3d-0000-4000-8000-000000000001"}
+    ]
+    assert config["r2_buckets"] == [{"binding": "FILES", "bucket_name": "shop-files"}]
+    assert "Not exported" not in comments(result.stdout)

@@ -1,10 +1,13 @@
 """A worker's `wrangler.jsonc` at its stack's current rotation stage, from the offline plan.
 
 The fields are wrangler's own (https://developers.cloudflare.com/workers/wrangler/configuration/):
-`name`, `main`, `compatibility_date`, `compatibility_flags`, `secrets_store_secrets`
-(`binding`, `store_id`, `secret_name`), `kv_namespaces` (`binding`, `id`), `services`
-(`binding`, `service`) and `vars`. The bindings are exactly those the plan registers: each
-Secrets Store binding points at the version the stage binds, fallback bindings included.
+`name`, `main` (from the project root: a bundle Worker's entry inside its bundle folder),
+`compatibility_date`, `compatibility_flags`, `secrets_store_secrets` (`binding`, `store_id`,
+`secret_name`), `kv_namespaces` (`binding`, `id`), `services` (`binding`, `service`), `vars`,
+`durable_objects.bindings` (`name`, `class_name`, `script_name`), `d1_databases` (`binding`,
+`database_id`) and `r2_buckets` (`binding`, `bucket_name`, `jurisdiction`). The bindings are
+exactly those the plan registers: each Secrets Store binding points at the version the stage
+binds, fallback bindings included.
 
 Never a secret value: a legacy `secret_text` binding becomes a comment saying how to set it
 (`wrangler secret put`, `.dev.vars`). A value that is not a real id (a store looked up by name
@@ -15,6 +18,7 @@ JSONC comment above it says how to get the real one.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import textwrap
 from collections.abc import Iterable, Mapping
@@ -83,7 +87,7 @@ def wrangler_config(
     exported = WranglerConfig(header=_header(document, config, worker, bindings), fields={})
 
     exported.fields["name"] = planned["script_name"]
-    exported.fields["main"] = str(settings.get("module") or script.get("mainModule"))
+    exported.fields["main"] = _main(settings, script)
     exported.fields["compatibility_date"] = script.get("compatibilityDate")
     if script.get("compatibilityFlags"):
         exported.fields["compatibility_flags"] = list(script["compatibilityFlags"])
@@ -123,6 +127,33 @@ def wrangler_config(
     texts = by_type.pop("plain_text", {})
     if texts:
         exported.fields["vars"] = {b: s["text"] for b, s in texts.items()}
+    objects = by_type.pop("durable_object_namespace", {})
+    if objects:
+        exported.fields["durable_objects"] = {
+            "bindings": [
+                {
+                    "name": b,
+                    "class_name": s["class_name"],
+                    **({"script_name": s["script_name"]} if s.get("script_name") else {}),
+                }
+                for b, s in objects.items()
+            ]
+        }
+    databases = by_type.pop("d1", {})
+    if databases:
+        exported.fields["d1_databases"] = [
+            {"binding": b, "database_id": s["id"]} for b, s in databases.items()
+        ]
+    buckets = by_type.pop("r2_bucket", {})
+    if buckets:
+        exported.fields["r2_buckets"] = [
+            {
+                "binding": b,
+                "bucket_name": s["bucket_name"],
+                **({"jurisdiction": s["jurisdiction"]} if s.get("jurisdiction") else {}),
+            }
+            for b, s in buckets.items()
+        ]
 
     legacy = by_type.pop("secret_text", {})
     if legacy:
@@ -138,6 +169,16 @@ def wrangler_config(
             f"Not exported: {', '.join(rest)} ({kind} binding; see wrangler's configuration docs)."
         )
     return exported
+
+
+def _main(settings: Mapping[str, Any], script: Mapping[str, Any]) -> str:
+    """`main` as a path from the project root (where the export is written): a module
+    Worker's module, or a bundle Worker's entry inside its bundle folder."""
+    module = str(settings.get("module") or script.get("mainModule"))
+    bundle = settings.get("bundle")
+    if isinstance(bundle, str) and bundle:
+        return posixpath.normpath(posixpath.join(bundle, module))
+    return module
 
 
 def _script(document: Mapping[str, Any], script_name: str) -> Mapping[str, Any]:
