@@ -116,28 +116,59 @@ def test_a_typescript_bundle_with_every_binding_passed_through(
     assert set(actives.values()) <= set(script.dependencies)
 
 
-def test_every_module_file_of_a_bundle_is_uploaded_with_its_content_type(
+def test_the_parts_a_bundle_entry_imports_are_uploaded_and_nothing_else(
     run: Callable[[str], ProgramRun], project: Path
 ) -> None:
-    # GIVEN a build folder with a chunk, a wasm module, a text and a data file beside the entry
+    # GIVEN a build folder whose entry imports a chunk, a wasm and a text module (one of them
+    # dynamically, as esbuild's splitting does), beside files nothing imports
     built = project / "dist"
     (built / "chunks").mkdir()
-    (built / "chunks" / "shared-4f2a.js").write_text("export const shared = 1;\n")
+    (built / "chunks" / "shared-4f2a.js").write_text(
+        'export const shared = 1;\nexport const lazy = () => import("./lazy-9b1c.js");\n'
+    )
+    (built / "chunks" / "lazy-9b1c.js").write_text("export const later = 2;\n")
     (built / "add.wasm").write_bytes(b"\0asm\x01\0\0\0")
     (built / "schema.sql").write_text("CREATE TABLE t (id INTEGER);\n")
-    (built / "model.bin").write_bytes(bytes(range(256)))
+    (built / "model.bin").write_bytes(bytes(range(256)))  # imported by nothing
+    (built / "stray.js").write_text("export const stray = 3;\n")  # imported by nothing
+    entry = built / ENTRY
+    entry.write_text(
+        entry.read_text()
+        + 'import { shared } from "./chunks/shared-4f2a.js";\n'
+        + 'import add from "./add.wasm";\nimport schema from "./schema.sql";\n'
+    )
     files = run(BUNDLE_WORKER).of_type(SCRIPT)[0].inputs["files"]
-    # THEN each is a part named by its path in the folder, with Cloudflare's content type
+    # THEN each imported part is uploaded, named by its path in the folder, with
+    # Cloudflare's content type; nothing else of the folder is
     assert {name: part["contentType"] for name, part in files.items()} == {
         "add.wasm": "application/wasm",
         "chunks/shared-4f2a.js": "application/javascript+module",
-        "model.bin": "application/octet-stream",
+        "chunks/lazy-9b1c.js": "application/javascript+module",
         "schema.sql": "text/plain",
     }
     for name, part in files.items():
         data = (built / name).read_bytes()
         assert part["contentBase64"] == base64.b64encode(data).decode()
         assert part["contentSha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("folder", "why"),
+    [(".", "is the project folder itself"), ("src", "holds a node_modules/ folder")],
+)
+def test_a_bundle_that_is_no_build_output_is_refused(
+    run: Callable[[str], ProgramRun], project: Path, folder: str, why: str
+) -> None:
+    # `bundle: .` would upload the project; a folder with node_modules/ is a source tree
+    (project / "src" / "node_modules" / "left-pad").mkdir(parents=True)
+    (project / "src" / "index.js").write_text("export default {};\n")
+    body = BUNDLE_WORKER.replace('bundle="dist"', f"bundle={folder!r}")
+    assert body != BUNDLE_WORKER
+    with pytest.raises(SpecError) as refused:
+        run(body.replace(f'main_module="{ENTRY}"', 'main_module="index.js"'))
+    (line,) = str(refused.value).splitlines()
+    assert line.startswith(f"Worker edge.bundle: {why}, got {folder!r}"), line
+    assert "(point bundle: at the build's output folder, for example dist/)" in line
 
 
 def test_bindings_on_a_raw_workers_script_wait_for_the_activation(
@@ -235,6 +266,8 @@ def test_a_bundle_file_linked_from_outside_the_project_is_refused(
     outside = tmp_path / "elsewhere.js"
     outside.write_text("export const leaked = 1;\n")
     os.symlink(outside, project / "dist" / "leak.js")
+    entry = project / "dist" / ENTRY
+    entry.write_text(entry.read_text() + 'import { leaked } from "./leak.js";\n')
     with pytest.raises(SpecError) as refused:
         run(BUNDLE_WORKER)
     message = str(refused.value)

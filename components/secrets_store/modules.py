@@ -1,10 +1,11 @@
-"""A worker's uploaded modules: a plain ES module graph, or every module file of a built bundle.
+"""A worker's uploaded modules: a plain ES module graph, or a built bundle's entry and its parts.
 
 A plain-module worker has no build step, so the upload must carry every module
 the main one imports (`import ... from "./lib/x.js"`), each named by its path
 relative to the main module's folder, the name its importers resolve. A bundle
-(the output folder of esbuild or `wrangler deploy --outdir`) is uploaded whole:
-every file that is a module by Cloudflare's rules, named by its path in the folder.
+(the output folder of esbuild or `wrangler deploy --outdir`) is uploaded from its entry:
+the entry and every part it imports (statically or with `import("./...")`), each named by
+its path in the folder; nothing else of the folder (a README, source maps, stray files).
 """
 
 from __future__ import annotations
@@ -227,10 +228,13 @@ def collect_modules(root: Path, main: str) -> list[Module]:
 
 
 def collect_bundle(root: Path, bundle: str, main: str) -> list[Module]:
-    """Every module file of a bundle folder, the entry `main` first, then by name.
+    """The bundle's entry `main` first, then every part it imports, transitively (static and
+    dynamic relative imports: esbuild's chunks, wasm and text modules), in discovery order.
 
-    Each file must resolve inside `root` after its symlinks are followed, so a link in a
-    build output cannot upload a file from elsewhere on the machine.
+    The folder must be a build output: never the project folder itself, nor one that holds
+    `node_modules/` or a Pulumi project file at any depth (`bundle: .` would upload the
+    whole project). Each part must resolve inside `root` after its symlinks are followed, so
+    a link in a build output cannot upload a file from elsewhere on the machine.
     """
     real_root = os.path.realpath(root)
     folder = root / bundle
@@ -242,25 +246,81 @@ def collect_bundle(root: Path, bundle: str, main: str) -> list[Module]:
         )
     if not os.path.isdir(real_folder):
         raise ModuleGraphError(f"is not a folder, got {shown(bundle)} (build the bundle first)")
-    parts: dict[str, Module] = {}
+    _refuse_non_build_folder(bundle, Path(real_folder), Path(real_root))
+    base = Path(bundle).as_posix()
     folders: dict[str, str] = {}
-    for path in sorted(folder.rglob("*")):
-        content_type = CONTENT_TYPES.get(path.suffix)
-        if content_type is None or path.is_dir():
-            continue
-        name = path.relative_to(folder).as_posix()
-        relative = posixpath.join(Path(bundle).as_posix(), name)
-        # Each part as a module is read: inside the project after links, regular, capped.
+
+    def part(name: str) -> Module:
+        content_type = CONTENT_TYPES.get(posixpath.splitext(name)[1])
+        if content_type is None:
+            raise ModuleGraphError(
+                f"{bundle}: imports {shown(name)}, which is no module by Cloudflare's rules "
+                "(.js, .mjs, .cjs, .wasm, .txt, .html, .sql, .bin)"
+            )
+        relative = posixpath.normpath(posixpath.join(base, name))
         _, data = _read_inside(real_root, relative, folders, text=content_type not in BINARY)
-        parts[name] = _module(name, data, content_type)
-    entry = parts.pop(main, None)
+        return _module(name, data, content_type)
+
+    try:
+        entry = part(main)
+    except ModuleGraphError:
+        entry = None
     if entry is None or entry.content_type != MODULE_CONTENT_TYPE:
-        found = ", ".join(n for n, m in parts.items() if m.content_type == MODULE_CONTENT_TYPE)
+        found = ", ".join(
+            p.relative_to(folder).as_posix()
+            for p in sorted(folder.rglob("*"))
+            if p.suffix in (".js", ".mjs") and p.is_file()
+        )
         raise ModuleGraphError(
             f"{bundle}: has no ES module {main!r}, got {found or 'no ES module'} "
             "(main_module names the entry inside the bundle folder, for example index.js)"
         )
-    return [entry, *parts.values()]
+    seen: dict[str, Module] = {main: entry}
+    pending = [entry]
+    while pending:
+        importer = pending.pop(0)
+        if importer.content_type not in (MODULE_CONTENT_TYPE, "application/javascript"):
+            continue
+        for spec in _bundle_imports(importer.data.decode("utf-8")):
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(importer.name), spec))
+            if name in seen:
+                continue
+            if name.startswith(".."):
+                raise ModuleGraphError(
+                    f"{bundle}/{importer.name} imports {shown(spec)}, which lies outside the "
+                    "bundle folder (a bundle is uploaded from its own folder: rebuild it)"
+                )
+            seen[name] = part(name)
+            pending.append(seen[name])
+    return list(seen.values())
+
+
+# A bundle's dynamic relative imports too: `import("./chunk-ABC.js")`, esbuild's splitting.
+DYNAMIC_IMPORT = re.compile(r"""\bimport\s*\(\s*['"](?P<spec>\.{1,2}/[^'"]+)['"]\s*\)""")
+
+
+@functools.lru_cache(maxsize=512)
+def _bundle_imports(source: str) -> tuple[str, ...]:
+    static = [match["spec"] for match in IMPORT.finditer(source)]
+    return tuple(dict.fromkeys([*static, *(m["spec"] for m in DYNAMIC_IMPORT.finditer(source))]))
+
+
+def _refuse_non_build_folder(bundle: str, folder: Path, root: Path) -> None:
+    """A bundle folder is a build's output, never the project or a source tree."""
+    fix = "(point bundle: at the build's output folder, for example dist/)"
+    if folder == root:
+        raise ModuleGraphError(f"is the project folder itself, got {shown(bundle)} {fix}")
+    for path in folder.rglob("*"):
+        if path.name == "node_modules" and path.is_dir():
+            raise ModuleGraphError(
+                f"holds a node_modules/ folder, got {shown(bundle)}: it is a source tree, "
+                f"not a build output {fix}"
+            )
+        if path.name in ("Pulumi.yaml", "Pulumi.yml"):
+            raise ModuleGraphError(
+                f"holds a Pulumi project file, got {shown(bundle)}: it is a project, not a "
+                f"build output {fix}"
+            )
 
 
 def module_graph_problem(root: Path, main: str) -> str | None:

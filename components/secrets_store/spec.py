@@ -429,7 +429,7 @@ class WorkerSpec(_Model):
     `bundle`, the entry inside the bundle folder (for example index.js)."""
     bundle: str | None = None
     """A built bundle's folder (esbuild or `wrangler deploy --outdir` output), relative to the
-    project root: every module file in it is uploaded."""
+    project root: its entry and every part the entry imports are uploaded."""
     extra_bindings: tuple[dict[str, Any], ...] = ()
     """Any other binding the provider knows, each as WorkersScriptBindingArgs' fields
     (snake_case: `{type: d1, name: DB, id: ...}`), passed through unchanged."""

@@ -112,8 +112,8 @@ class Worker(pulumi.ComponentResource):
       worker has moved off it.
     - A service binding takes the target script's name from the target's output, so the
       target is uploaded first and deleted last.
-    - With `bundle`, every module file of the built folder is uploaded instead (main
-      module as `content`, the others as `files` with their content types).
+    - With `bundle`, the built folder's entry and every part it imports are uploaded
+      instead (main module as `content`, the others as `files` with their content types).
     - `extra_bindings` pass through unchanged, after the rotating and typed ones.
     - Refused at construction: a bad script or binding name, a binding name used twice
       (a rotating binding's fallback name counts while steady too), a main module (or an
