@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import re
 from typing import Any
 
@@ -179,3 +180,29 @@ def test_diff_accepts_format_text(tmp_path):
 def test_one_arrow_everywhere():
     assert Position(1, "fallback", 2).describe() == "v1 → v2 fallback"
     assert "->" not in Position(3, "swapped", 4).describe()
+
+
+@pytest.mark.parametrize("every", ["30d\n", "30d ", " 30d", "030d\n", "0d"])
+def test_due_refuses_a_policy_it_cannot_read_instead_of_saying_nothing_is_due(tmp_path, every):
+    repo = Repo(tmp_path / "repo")
+    repo.sub("dev", r"rotateEvery: 90d", f"rotateEvery: {json.dumps(every)}")
+    result = secretsctl("due", "--root", str(repo.root))
+    assert result.exit_code == 2, result.output
+    assert "secrets-store:secrets.api_key.rotateEvery: must be a number of days" in result.stderr
+    assert "Nothing is due" not in result.stdout
+
+
+@pytest.mark.parametrize("version", ["9007199254740992", "99999999999999999999999"])
+def test_a_version_beyond_javascripts_safe_integers_is_refused(tmp_path, version):
+    repo = Repo(tmp_path / "repo")
+    result = secretsctl(
+        "rotate", "api_key", "--stack", "dev", "--next", version, "--root", str(repo.root)
+    )
+    assert result.exit_code == 2, result.output
+    assert "--next" in result.output and "9007199254740991" in result.output
+    repo.set_api_key("dev", f"current: {version}")
+    plan = secretsctl("plan", "--stack", "dev", "--root", str(repo.root))
+    assert plan.exit_code == 2
+    assert "api_key.current: input should be less than or equal to 9007199254740991" in (
+        plan.stderr
+    )

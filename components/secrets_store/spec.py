@@ -256,6 +256,11 @@ class EmergencySpec(_Model):
         return moment_text(moment)
 
 
+MAX_VERSION = 2**53 - 1
+"""The highest version number: JavaScript's largest safe integer. The engine hands config to
+the program as JSON, and Workers read `<secret>_v<N>` names; a larger N would not survive."""
+
+
 class SecretSpec(_Model):
     """One versioned secret and where it stands in its rotation."""
 
@@ -264,9 +269,9 @@ class SecretSpec(_Model):
     scopes: tuple[str, ...] = ("workers",)
     """Services that may read it: workers (access, ai_gateway and dex are refused, see
     `ROTATABLE_SCOPES`). Default [workers]."""
-    current: int = Field(default=1, ge=1)
+    current: int = Field(default=1, ge=1, le=MAX_VERSION)
     """The version every primary binding uses while steady. Default 1."""
-    next: int | None = Field(default=None, ge=2)
+    next: int | None = Field(default=None, ge=2, le=MAX_VERSION)
     """The version being rotated in; set only while `stage` is fallback or swapped."""
     stage: str = "steady"
     """steady | fallback | swapped. One stage per deploy. Default steady."""

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from secrets_store.policy import age_days
+from secrets_store.policy import age_days, rotate_every_problem, since_problem
 from secrets_store.rotation import Position, emergency_position, step_toward, steps_between
-from secrets_store.spec import value_key
+from secrets_store.spec import NAMESPACE, value_key
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.stackfile import (
     StackConfig,
@@ -41,6 +41,10 @@ STUCK_AFTER_DAYS = 7
 
 class UnknownStack(InvalidInput):
     """A --stack that has no stack file."""
+
+
+class InvalidPolicy(InvalidInput):
+    """A `rotateEvery` or `since` that is not one: `due` would otherwise stay silent."""
 
 
 @dataclass(frozen=True)
@@ -225,10 +229,14 @@ def due_report(
 ) -> Report:
     """Due secrets and stuck rotations of `stacks` (default: every stack), in promotion order."""
     configs = configs if configs is not None else load_all(root)
+    chosen = chosen_stacks(configs, stacks)
+    problems = [line for stack in chosen for line in policy_problems(configs[stack])]
+    if problems:
+        raise InvalidPolicy(problems)
     histories = Histories(root, today)
     due: list[Item] = []
     stuck: list[Item] = []
-    for stack in chosen_stacks(configs, stacks):
+    for stack in chosen:
         for item in stack_items(configs, stack, today, histories):
             if item.position.stage == "steady":
                 if item.every_days is not None and item.age_days >= item.every_days:
@@ -240,6 +248,24 @@ def due_report(
                 # be re-encrypted) keeps the leaked key live: listed at once, not after days.
                 stuck.append(item)
     return Report(today, stuck_after, due, stuck, configs, histories)
+
+
+def policy_problems(config: StackConfig) -> list[str]:
+    """One line per `rotateEvery` or `since` of the stack that is not one, naming the key:
+    a policy `due` cannot read would make it answer "nothing is due" for that secret."""
+    raw = config.namespace.get("secrets")
+    rotation = config.namespace.get("rotation")
+    lines = []
+    for name, entry in (raw if isinstance(raw, Mapping) else {}).items():
+        entry = entry if isinstance(entry, Mapping) else {}
+        where = rotation.get(name) if isinstance(rotation, Mapping) else None
+        where = where if isinstance(where, Mapping) else {}
+        if "rotateEvery" in entry and (problem := rotate_every_problem(entry["rotateEvery"])):
+            lines.append(f"{config.path.name}: {NAMESPACE}:secrets.{name}.rotateEvery: {problem}")
+        for key, holder in (("secrets", entry), ("rotation", where)):
+            if "since" in holder and (problem := since_problem(holder["since"])):
+                lines.append(f"{config.path.name}: {NAMESPACE}:{key}.{name}.since: {problem}")
+    return lines
 
 
 def stack_items(

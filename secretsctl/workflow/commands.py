@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from secrets_store.spec import MAX_VERSION
 from secretsctl.console import (
     ConfigFileOption,
     CwdOption,
@@ -155,7 +156,13 @@ def rotate(
         ),
     ] = None,
     next_version: Annotated[
-        int | None, typer.Option("--next", help="New version when starting (default current+1).")
+        int | None,
+        typer.Option(
+            "--next",
+            min=2,
+            max=MAX_VERSION,
+            help="New version when starting (default current+1; at most 2^53-1).",
+        ),
     ] = None,
     reencrypted: ReencryptedOption = False,
     emergency: Annotated[
