@@ -1033,7 +1033,7 @@ def sweep_leftovers(folder: Path) -> list[Path]:
     project folder above it, when it is one: migrate writes secrets-store.yaml there).
     Called with the edit lock held: every writer holds it, so none of them is a write still
     running."""
-    places = [(folder, LEFTOVER_PATTERNS)]
+    places: list[tuple[Path, tuple[str, ...]]] = [(folder, LEFTOVER_PATTERNS)]
     parent = folder.parent
     if parent != folder and any((parent / n).is_file() for n in ("Pulumi.yaml", "Pulumi.yml")):
         places.append((parent, LEFTOVER_PATTERNS[-1:]))
