@@ -56,8 +56,8 @@ def test_every_shipped_example_value_decrypts_with_the_documented_passphrase():
         assert values, path
         for ciphertext in values:
             assert crypter.decrypt(ciphertext).startswith(("example", "{"))
-    # Nothing under stacks/ collides with the user's own `init`
-    assert not list((SOURCE_ROOT / "stacks").glob("Pulumi.*.yaml"))
+    # The examples ship under examples/stacks/: stacks/ is the user's own (`init`, the README's
+    # local deploy write there), and what they hold is no concern of this test.
 
 
 def set_secret(path: Path, key: str, value: str, passphrase: str) -> None:
