@@ -74,3 +74,32 @@ def test_rotate_edits_or_refuses_in_one_line_and_never_half_writes(
         for line in FORMS[form].splitlines():
             if "current: 1" not in line:
                 assert line in text.splitlines(), line
+
+
+def test_a_folded_secure_value_is_refused_naming_its_line_and_key_never_its_content(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: shop\nruntime: python\nstackConfigDir: stacks\n")
+    cipher = "v1:AAAAAAAAAAAAAAAA:CanaryCiphertextQ7zZ"
+    text = (
+        "config:\n"
+        f"  secrets-store:accountId: {ACCOUNT}\n"
+        "  secrets-store:secrets:\n"
+        "    api_key: {kind: api_key}\n"
+        "  secrets-store:rotation:\n"
+        "    api_key: {current: 1}\n"
+        "  secrets-store:api_key_v1:\n"
+        "    secure:\n"
+        f"      {cipher}\n"
+        "  secrets-store:api_key_v2:\n"
+        f"    secure: {cipher}\n"
+    )
+    path = root / "stacks" / "Pulumi.dev.yaml"
+    path.write_text(text)
+    code, output = run(root, "rotate", "api_key", "--stack", "dev")
+    assert code == 2, output
+    assert "line 8 (in secrets-store:api_key_v1)" in output
+    assert cipher not in output and "Traceback" not in output
+    assert path.read_text() == text

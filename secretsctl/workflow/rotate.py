@@ -517,12 +517,7 @@ def edit_rotation(
     kept_old = lines[:start] + lines[end:]
     kept_new = new_lines[: new_block.start] + new_lines[new_block.stop :]
     if kept_old != kept_new or new_block.start != start:
-        raise RotationRefused(
-            [
-                f"{ROTATION_KEY}: editing would change lines besides the rotation positions, got "
-                "a layout this editor cannot keep (edit the file by hand)"
-            ]
-        )
+        raise RotationRefused([_layout_refusal(lines, kept_old, kept_new, start, end)])
     block = [x.removesuffix("\n") + newline if x.endswith("\n") else x for x in dumped]
     new = "".join([*raw_lines[:start], *block, *raw_lines[end:]])
     if unterminated:
@@ -616,6 +611,30 @@ def _set_records(entry: CommentedMap, records: Mapping[str, Any]) -> None:
             "current",
         )
         _set_after(entry, key, flow, anchor)
+
+
+TOP_KEY = re.compile(r"^  (?P<key>[^\s#]\S*):(?:\s|$)")
+
+
+def _layout_refusal(
+    lines: list[str], kept_old: list[str], kept_new: list[str], start: int, end: int
+) -> str:
+    """Which line outside the rotation block the round trip would rewrite: its number and
+    the config key it belongs to (never its content: it may hold a ciphertext)."""
+    first = next(
+        (i for i, (a, b) in enumerate(zip(kept_old, kept_new, strict=False)) if a != b),
+        min(len(kept_old), len(kept_new)),
+    )
+    index = first if first < start else first + (end - start)
+    owner = next(
+        (m["key"] for line in reversed(lines[: index + 1]) if (m := TOP_KEY.match(line))), None
+    )
+    where = f"line {index + 1}" + (f" (in {owner})" if owner else "")
+    return (
+        f"{ROTATION_KEY}: editing would also rewrite {where}, got a layout this editor cannot "
+        "keep byte for byte (write that value on one line, for example `secure: v1:...` right "
+        "after its key, or edit the rotation by hand)"
+    )
 
 
 def _set_after(entry: CommentedMap, key: str, value: Any, after: str) -> None:
