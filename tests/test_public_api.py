@@ -271,3 +271,18 @@ def test_the_readme_s_int_version_keys_type_check_under_mypy_strict(tmp_path: Pa
     # The control: a key that is neither a version number nor its text is refused.
     refused = strict_errors(STRICT_PROGRAM.replace("values={1:", "values={1.5:"))
     assert refused and any("values" in line for line in refused), refused
+
+
+def test_a_missing_configured_value_names_the_command_with_its_stack(tmp_path: Path) -> None:
+    # A code-first program, its value expected in config: the fix names the stack to set it in.
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "from secrets_store import SecretsStore, VersionedSecret\n"
+        'store = SecretsStore("store", account_id="0" * 32)\n'
+        'VersionedSecret("api_key", store=store, kind="api_key")\n'
+    )
+    with pytest.raises(SpecError) as refused:
+        run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    assert "pulumi config set --secret --stack qa secrets-store:api_key_v1 <value>" in str(
+        refused.value
+    )

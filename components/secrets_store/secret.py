@@ -467,8 +467,8 @@ def configured_values(
                 Problem(
                     f"{NAMESPACE}:{key}",
                     f"no value for version {version} of secret {secret!r}, got nothing (set it: "
-                    f"pulumi config set --secret {NAMESPACE}:{key} <value>, or pass values= "
-                    "or generate=True)",
+                    f"pulumi config set --secret --stack {pulumi.get_stack()} "
+                    f"{NAMESPACE}:{key} <value>, or pass values= or generate=True)",
                 )
             )
         else:

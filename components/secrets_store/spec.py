@@ -753,7 +753,7 @@ def parse_stack(
 
     declared = set(raw_secrets)
     for name, worker in workers.items():
-        _worker_problems(name, worker, declared, set(raw_workers), values, module_check, add)
+        _worker_problems(stack, name, worker, declared, set(raw_workers), values, module_check, add)
         for binding, namespace_id in worker.kv.items():
             if is_placeholder(namespace_id):
                 placeholder(
@@ -1019,6 +1019,7 @@ def _secret_ok(
 
 
 def _worker_problems(
+    stack: str,
     name: str,
     worker: WorkerSpec,
     declared: set[str],
@@ -1065,7 +1066,7 @@ def _worker_problems(
             add(
                 f"{path}.secretText.{binding}",
                 f"names a missing config key, got {shown(config_key)} "
-                f"(run `pulumi config set --secret {config_key} <value>`)",
+                f"(run `pulumi config set --secret --stack {stack} {config_key} <value>`)",
             )
 
 
