@@ -135,3 +135,35 @@ def test_the_readme_first_deploy_works_from_a_fresh_clone(tmp_path, monkeypatch)
         status = runner.invoke(app, ["status", "--stack", "dev", "--live"])
         assert status.exit_code == 0, status.output
         assert CANARY not in status.output
+
+
+def test_every_install_form_the_readme_gives_works_with_the_pip_python_ships(
+    tmp_path: Path,
+) -> None:
+    """The bundled pip (ensurepip) of the running Python parses each form the README shows,
+    and installs the local-checkout one (a dry run without dependencies: only the form is
+    under test; its build backend comes from PyPI, as any pip install's would)."""
+    import subprocess
+    import sys
+
+    readme = (SOURCE_ROOT / "README.md").read_text()
+    forms = re.findall(r"`pip install '([^']+)'`", readme)
+    assert len(forms) >= 2, forms
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = str(venv / "bin" / "python")
+    for form in forms:
+        local = form.replace("/path/to/checkout", str(SOURCE_ROOT))
+        parse = subprocess.run(
+            [python, "-c", "import sys; from pip._vendor.packaging.requirements import "
+             "Requirement; Requirement(sys.argv[1])", local],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if local.startswith("/"):  # a path, which pip takes as one before any parsing
+            done = subprocess.run(
+                [python, "-m", "pip", "install", "--no-deps", "--dry-run", local],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert "Would install cloudflare-secrets-store" in done.stdout, done.stderr[-2000:]
+        else:
+            assert parse.returncode == 0, f"{form}: {parse.stderr[-500:]}"
