@@ -52,7 +52,7 @@ export function sanitizeEvent(event) {
  */
 
 /**
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {{ waitUntil(p: Promise<unknown>): void } | undefined} ctx
  * @param {{ worker?: string }} [options]
  * @returns {Audit}
@@ -74,14 +74,14 @@ export function createAudit(env, ctx, options = {}) {
 
 /**
  * Whether a sink is bound (AUDIT service binding or AUDIT_URL).
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  */
 function hasSink(env) {
   return (env.AUDIT && typeof env.AUDIT.fetch === "function") || (typeof env.AUDIT_URL === "string" && env.AUDIT_URL !== "");
 }
 
 /**
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} body
  * @returns {Promise<void> | null}
  */

@@ -30,9 +30,11 @@ export function errorResponse(err) {
 
 /**
  * Wrap a handler: builds the per-request Secrets (with audit) and turns errors into safe responses.
+ * Generic over the Worker's `Env` (the one `wrangler types` generates): the handler gets it typed.
+ * @template {object} [E=Record<string, any>]
  * @param {string} worker name used in audit events
- * @param {(request: Request, secrets: import("./secrets.js").Secrets, env: Record<string, any>, ctx: any) => Promise<Response>} handler
- * @returns {{ fetch(request: Request, env: Record<string, any>, ctx: any): Promise<Response> }}
+ * @param {(request: Request, secrets: import("./secrets.js").Secrets, env: E, ctx: any) => Promise<Response>} handler
+ * @returns {{ fetch(request: Request, env: E, ctx: any): Promise<Response> }}
  */
 export function serve(worker, handler) {
   return {

@@ -27,7 +27,7 @@ export class SecretError extends Error {
 
 /**
  * What kind of binding `name` is in `env`.
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} name
  * @returns {"secrets_store_secret" | "secret_text" | "absent" | "unsupported"}
  */
@@ -43,7 +43,7 @@ export function bindingType(env, name) {
  * Migration helper: read a secret from either a legacy `secret_text` binding (string)
  * or a Secrets Store binding (`await binding.get()`). Throws SecretError when absent,
  * missing in the store, or empty.
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} name binding name
  * @returns {Promise<string>}
  */
@@ -104,7 +104,7 @@ export function rotationNames(opts) {
 
 /**
  * Per-request secret reader with audit. Create one per request (inside fetch).
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {{ waitUntil(p: Promise<unknown>): void } | undefined} ctx
  * @param {{ worker?: string }} [options]
  * @returns {Secrets}

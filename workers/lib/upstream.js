@@ -10,7 +10,7 @@ import { rotationNames } from "./secrets.js";
 export const DEFAULT_UPSTREAM = "https://api.example.com";
 
 /**
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} [path] appended to the base (absolute paths replace the base path)
  * @returns {URL}
  */

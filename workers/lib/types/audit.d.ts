@@ -10,12 +10,12 @@ export function sanitizeEvent(event: Record<string, unknown>): Record<string, st
  * may skip building events (and timing them) when it is false.
  */
 /**
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {{ waitUntil(p: Promise<unknown>): void } | undefined} ctx
  * @param {{ worker?: string }} [options]
  * @returns {Audit}
  */
-export function createAudit(env: Record<string, any>, ctx: {
+export function createAudit(env: object, ctx: {
     waitUntil(p: Promise<unknown>): void;
 } | undefined, options?: {
     worker?: string;

@@ -13,10 +13,12 @@ export function json(body: unknown, status?: number, headers?: Record<string, st
 export function errorResponse(err: unknown): Response;
 /**
  * Wrap a handler: builds the per-request Secrets (with audit) and turns errors into safe responses.
+ * Generic over the Worker's `Env` (the one `wrangler types` generates): the handler gets it typed.
+ * @template {object} [E=Record<string, any>]
  * @param {string} worker name used in audit events
- * @param {(request: Request, secrets: import("./secrets.js").Secrets, env: Record<string, any>, ctx: any) => Promise<Response>} handler
- * @returns {{ fetch(request: Request, env: Record<string, any>, ctx: any): Promise<Response> }}
+ * @param {(request: Request, secrets: import("./secrets.js").Secrets, env: E, ctx: any) => Promise<Response>} handler
+ * @returns {{ fetch(request: Request, env: E, ctx: any): Promise<Response> }}
  */
-export function serve(worker: string, handler: (request: Request, secrets: import("./secrets.js").Secrets, env: Record<string, any>, ctx: any) => Promise<Response>): {
-    fetch(request: Request, env: Record<string, any>, ctx: any): Promise<Response>;
+export function serve<E extends object = Record<string, any>>(worker: string, handler: (request: Request, secrets: import("./secrets.js").Secrets, env: E, ctx: any) => Promise<Response>): {
+    fetch(request: Request, env: E, ctx: any): Promise<Response>;
 };

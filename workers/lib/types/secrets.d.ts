@@ -1,19 +1,19 @@
 /**
  * What kind of binding `name` is in `env`.
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} name
  * @returns {"secrets_store_secret" | "secret_text" | "absent" | "unsupported"}
  */
-export function bindingType(env: Record<string, any>, name: string): "secrets_store_secret" | "secret_text" | "absent" | "unsupported";
+export function bindingType(env: object, name: string): "secrets_store_secret" | "secret_text" | "absent" | "unsupported";
 /**
  * Migration helper: read a secret from either a legacy `secret_text` binding (string)
  * or a Secrets Store binding (`await binding.get()`). Throws SecretError when absent,
  * missing in the store, or empty.
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} name binding name
  * @returns {Promise<string>}
  */
-export function readSecret(env: Record<string, any>, name: string): Promise<string>;
+export function readSecret(env: object, name: string): Promise<string>;
 /**
  * Binding names for a rotating secret. `fallback` defaults to `${binding}_FALLBACK`.
  * @param {{ binding: string, fallback?: string }} opts
@@ -35,12 +35,12 @@ export function rotationNames(opts: {
  */
 /**
  * Per-request secret reader with audit. Create one per request (inside fetch).
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {{ waitUntil(p: Promise<unknown>): void } | undefined} ctx
  * @param {{ worker?: string }} [options]
  * @returns {Secrets}
  */
-export function createSecrets(env: Record<string, any>, ctx: {
+export function createSecrets(env: object, ctx: {
     waitUntil(p: Promise<unknown>): void;
 } | undefined, options?: {
     worker?: string;

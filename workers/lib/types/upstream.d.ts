@@ -1,9 +1,9 @@
 /**
- * @param {Record<string, any>} env
+ * @param {object} env any Worker `Env` (the one `wrangler types` generates, for example)
  * @param {string} [path] appended to the base (absolute paths replace the base path)
  * @returns {URL}
  */
-export function upstreamUrl(env: Record<string, any>, path?: string): URL;
+export function upstreamUrl(env: object, path?: string): URL;
 /**
  * Call the upstream with `Authorization: Bearer <key>` from the rotating api_key binding.
  * @param {import("./secrets.js").Secrets} secrets
