@@ -22,6 +22,13 @@ if [ "$#" -eq 0 ]; then
 fi
 for stack in "$@"; do
   echo
+  # A stack name comes from a file name in the pull request: nothing but a stack name's
+  # characters reaches the comment or the command line.
+  if ! [[ "$stack" =~ ^[A-Za-z0-9_.-]{1,100}$ ]]; then
+    echo "**(a stack file name)**: not previewed: not a stack name (letters, digits, _ . - only)"
+    status=1
+    continue
+  fi
   if ! name=$("$here/pulumi-stack-name.sh" "$stack"); then
     echo "$name" >&2 # the ::error:: annotation, in the job's log
     echo "**$stack**: not previewed: ${name#::error::}"

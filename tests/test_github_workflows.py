@@ -375,6 +375,12 @@ def test_a_long_preview_is_cut_to_its_end_and_no_backend_is_named(tmp_path):
     assert long.returncode == 0
     assert "characters cut: the whole output is in the job's log" in long.stdout
     assert "Resources: ~ 1 to update" in long.stdout and len(long.stdout) < 2000
+    hostile = pr_preview(
+        tmp_path, "x<img src=y onerror=z>", "$(touch pwned)", PULUMI_ACCESS_TOKEN="t"
+    )
+    assert hostile.returncode == 1 and hostile.stdout.count("not a stack name") == 2
+    assert "<img" not in hostile.stdout and not (tmp_path / "pwned").exists()
+    assert "pulumi preview" not in hostile.stdout.replace("## pulumi preview --diff", "")
     none = pr_preview(tmp_path, "dev")
     assert none.returncode == 1
     assert "**dev**: not previewed: no Pulumi backend" in none.stdout
