@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from secretsctl.console import reflowed
 from secretsctl.export import commands as export
 from secretsctl.live import commands as live
 from secretsctl.offline import commands as offline
@@ -37,9 +38,13 @@ for command in (
     schedule.due,
     schedule.history,
 ):
-    app.command()(command)
+    app.command(help=reflowed(command.__doc__))(command)
 app.add_typer(export.app)  # `secretsctl export wrangler`
 app.add_typer(schedule.bot)  # `secretsctl bot plan`, `secretsctl bot apply`
+for group in (export.app, schedule.bot):
+    for registered in group.registered_commands:
+        if registered.callback is not None:
+            registered.help = reflowed(registered.help or registered.callback.__doc__)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ nothing on stdout.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -154,3 +155,22 @@ def _print_notice(notices: list[str | None]) -> None:
     """The one legacy-form notice of a command run, if it recorded one."""
     if notices and notices[0]:
         err.print(notices[0], markup=False)
+
+
+def reflowed(doc: str | None) -> str | None:
+    """A command's docstring for `--help`: each paragraph on one line (rich wraps it to the
+    terminal), list items kept as items. Docstrings are wrapped at ~90 columns for the
+    source; kept as they are, every line break would show on an 80-column terminal."""
+    if doc is None:
+        return None
+    paragraphs = []
+    for paragraph in inspect.cleandoc(doc).split("\n\n"):
+        items: list[str] = []
+        for line in paragraph.splitlines():
+            stripped = line.strip()
+            if not items or stripped.startswith(("- ", "* ")) or line.startswith("\b"):
+                items.append(stripped)
+            else:
+                items[-1] += " " + stripped
+        paragraphs.append("\n".join(items))
+    return "\n\n".join(paragraphs)

@@ -25,3 +25,27 @@ def test_flags_show_no_type_and_examples_use_the_installed_command(command):
     assert "<bool>" not in result.output
     assert "python -m secretsctl" not in result.output
     assert "Example: secretsctl" in result.output
+
+
+def test_help_paragraphs_flow_to_the_terminal_instead_of_the_sources_line_breaks():
+    # The docstring breaks "... the command to set\nit is printed ...": on a terminal the
+    # paragraph reads as one, wrapped to its width.
+    result = runner.invoke(app, ["rotate", "--help"], env={"COLUMNS": "200"})
+    assert "the command to set it is printed and nothing is edited" in result.output
+
+
+def test_reflowed_joins_paragraph_lines_and_keeps_list_items():
+    from secretsctl.console import reflowed
+
+    doc = """First line.
+
+    A paragraph that
+    goes on here.
+
+    - one item
+      that continues
+    - two
+    """
+    assert reflowed(doc) == (
+        "First line.\n\nA paragraph that goes on here.\n\n- one item that continues\n- two"
+    )
