@@ -286,3 +286,23 @@ def test_a_missing_configured_value_names_the_command_with_its_stack(tmp_path: P
     assert "pulumi config set --secret --stack qa secrets-store:api_key_v1 <value>" in str(
         refused.value
     )
+
+
+def test_an_unknown_keyword_is_refused_never_ignored(tmp_path: Path) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "from secrets_store import SecretsStore, VersionedSecret\n"
+        'store = SecretsStore("store", account_id="0" * 32)\n'
+        'VersionedSecret("api_key", store=store, kind="api_key", generate=True,\n'
+        '                name_prefx="dev_", rotate_evry="30d")\n'
+    )
+    with pytest.raises(SpecError) as refused:
+        run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    lines = str(refused.value).splitlines()
+    assert (
+        "VersionedSecret api_key.name_prefx: is not an argument of VersionedSecret, got "
+        "name_prefx= (did you mean name_prefix=?)" in lines
+    )
+    assert any(
+        line.startswith("VersionedSecret api_key.rotate_evry: is not an argument") for line in lines
+    )

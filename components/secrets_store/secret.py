@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack, overload
@@ -508,6 +509,22 @@ def _versions(given: Any, where: str, argument: str) -> dict[int, Any]:
     return out
 
 
+ARGUMENTS = frozenset(VersionedSecretArgs.__annotations__)
+"""Every keyword a VersionedSecret takes (besides `store=`): anything else is a typo."""
+
+
+def _unknown_arguments(settings: Mapping[str, Any], where: str) -> list[Problem]:
+    """A keyword VersionedSecret does not take (`rotate_evry=`) is refused, never ignored."""
+    problems = []
+    for key in sorted(set(settings) - ARGUMENTS):
+        close = difflib.get_close_matches(key, sorted(ARGUMENTS), n=1)
+        hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(sorted(ARGUMENTS))}"
+        problems.append(
+            Problem(f"{where}.{key}", f"is not an argument of VersionedSecret, got {key}= ({hint})")
+        )
+    return problems
+
+
 def _checked(
     secret: str,
     settings: Mapping[str, Any],
@@ -516,9 +533,11 @@ def _checked(
     imported: set[int],
 ) -> SecretSpec:
     """The secret's spec, or SpecError with every problem (never a value)."""
+    problems_first = _unknown_arguments(settings, where)
     fields = {k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")}
     fields["source"] = "generate" if settings.get("generate") else "config"
     checked, problems = check_secret(secret, fields, where)
+    problems = [*problems_first, *problems]
     prefix = settings.get("name_prefix") or ""
     if not isinstance(prefix, str) or not NAME_PREFIX.fullmatch(prefix):
         problems.append(
