@@ -306,3 +306,23 @@ def test_an_unknown_keyword_is_refused_never_ignored(tmp_path: Path) -> None:
     assert any(
         line.startswith("VersionedSecret api_key.rotate_evry: is not an argument") for line in lines
     )
+
+
+def test_two_secrets_with_one_cloudflare_name_in_one_account_are_refused(tmp_path: Path) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "from secrets_store import SecretsStore, VersionedSecret\n"
+        'store = SecretsStore("store", account_id="0" * 32)\n'
+        'other = SecretsStore("other", account_id="1" * 32)\n'
+        'VersionedSecret("a", store=store, kind="api_key", generate=True, secret_name="key")\n'
+        'VersionedSecret("b", store=other, kind="api_key", generate=True, secret_name="key")\n'
+        'VersionedSecret("c", store=store, kind="api_key", generate=True, secret_name="key")\n'
+    )
+    with pytest.raises(SpecError) as refused:
+        run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    # b is in another account: only c collides, with a
+    assert str(refused.value) == (
+        "VersionedSecret c.secret_name: registers key_v1, which VersionedSecret a registers "
+        "too, got two secrets with one Cloudflare name in one account (give one another "
+        "secret_name or name_prefix)"
+    )

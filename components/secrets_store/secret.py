@@ -182,6 +182,7 @@ class VersionedSecret(pulumi.ComponentResource):
             self.cloudflare_name(v) for v in self.position.live_versions
         ]
         """Cloudflare names of the live versions (plain data: known before deploy)."""
+        _claim_names(settings["account_id"], self.cloudflare_names, name, where)
         self.imported: dict[int, str] = {
             v: str(i) for v, i in imports.items() if v in self.position.live_versions
         }
@@ -326,6 +327,40 @@ def _aliases(previous: str | None) -> list[pulumi.Input[str | pulumi.Alias]] | N
 _CLAIMED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[tuple[int, str]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# Cloudflare names registered in the running program, per event loop (one per program run):
+# (account, name) -> the component that registered it.
+_NAMES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, str], str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _claim_names(account: object, names: list[str], component: str, where: str) -> None:
+    """Refuse a Cloudflare name another VersionedSecret of this program already registers in
+    the same account: Cloudflare would refuse the second create (1003), mid-deploy."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    # A plain account id names the account; an Output stands for itself.
+    key = account if isinstance(account, str) else id(account)
+    claimed = _NAMES.setdefault(loop, {})
+    for name in names:
+        owner = claimed.get((key, name))
+        if owner is not None and owner != component:
+            raise SpecError(
+                [
+                    Problem(
+                        f"{where}.secret_name",
+                        f"registers {name}, which VersionedSecret {owner} registers too, got two "
+                        "secrets with one Cloudflare name in one account (give one another "
+                        "secret_name or name_prefix)",
+                    )
+                ]
+            )
+    for name in names:
+        claimed[(key, name)] = component
 
 
 def _previous_child_name(
