@@ -326,3 +326,28 @@ def test_two_secrets_with_one_cloudflare_name_in_one_account_are_refused(tmp_pat
         "too, got two secrets with one Cloudflare name in one account (give one another "
         "secret_name or name_prefix)"
     )
+
+
+def test_an_error_in_the_users_program_is_one_line_naming_where_never_a_value(
+    tmp_path: Path,
+) -> None:
+    from secretsctl.errors import InvalidInput
+
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi\n"
+        "def lookup():\n"
+        "    return pulumi.Config('secrets-store').get('api_key_v1')\n"
+        "def broken(text):\n"
+        "    raise ValueError(f'no such key: {text}')\n"
+        "broken(lookup())\n"
+    )
+    config = stack_config({"accountId": ACCOUNT}, {"api_key_v1": CANARY}, stack="qa")
+    with pytest.raises(InvalidInput) as failed:
+        run_program(config, program=program)
+    (line,) = str(failed.value).splitlines()
+    assert line == (
+        "__main__.py:5: the program raised ValueError: no such key: [secret] (fix the "
+        "program: `pulumi preview` would fail the same way)"
+    )
+    assert CANARY not in line

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import io
 import os
 import subprocess
-from collections.abc import Mapping
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from secrets_store.errors import Problem
 from secrets_store.topology import Topology, TopologyError, parse_topology, topology_path
@@ -17,6 +25,7 @@ from secretsctl.offline.stackfile import (
     StackConfig,
     StackFileError,
     load_stack_config,
+    stack_file_name,
     stack_of,
     stack_path,
 )
@@ -43,13 +52,38 @@ def verify_ref(root: Path, ref: str) -> str:
     return result.stdout.strip()
 
 
+def stacks_dir_at(root: Path, ref: str) -> Path:
+    """The project's stack folder as of `ref`: its `stackConfigDir` then (a change that moves
+    the folder is compared with the files where they were, never with an empty folder), the
+    project folder when it set none, this one's when it had no project file or named a
+    folder outside the project."""
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        raw = file_at(root, ref, root / name)
+        if raw is None:
+            continue
+        try:
+            document = YAML(typ="safe").load(raw.decode("utf-8"))
+        except (UnicodeDecodeError, YAMLError, RecursionError):
+            break
+        configured = document.get("stackConfigDir") if isinstance(document, dict) else None
+        if configured is None:
+            return root
+        if isinstance(configured, str) and configured.strip():
+            relative = os.path.normpath(configured)
+            if not os.path.isabs(relative) and not relative.startswith(".."):
+                return root / relative
+        break
+    return stack_path(root, "x").parent
+
+
 def stack_file_at(root: Path, ref: str, stack: str, path: Path | None = None) -> bytes | None:
-    """The bytes of the stack's file (`path`, default the project's Pulumi.<stack>.yaml) at
-    `ref`; None when the file is new since then.
+    """The bytes of the stack's file (`path`, default Pulumi.<stack>.yaml in the stack folder
+    the project had at `ref`) at `ref`; None when the file is new since then.
 
     Bytes, not text: the loader decides what it accepts (a file that is not UTF-8 is one
     line naming its line and byte offset, as on disk), never a decoding error here."""
-    return file_at(root, ref, path or stack_path(root, stack))
+    stack_path(root, stack)  # refuses a name that is no stack name
+    return file_at(root, ref, path or stacks_dir_at(root, ref) / stack_file_name(stack))
 
 
 def file_at(root: Path, ref: str, path: Path) -> bytes | None:
@@ -67,23 +101,55 @@ def file_at(root: Path, ref: str, path: Path) -> bytes | None:
     return result.stdout
 
 
-def base_loader(root: Path, ref: str, files: Mapping[str, Path] | None = None) -> Loader:
+def base_loader(
+    root: Path,
+    ref: str,
+    files: Mapping[str, Path] | None = None,
+    program_root: Path | None = None,
+) -> Loader:
     """Stack configs as of `ref` (a stack missing there is None: a new stack). `files`: stacks
-    read from another file than the project's (a --config-file)."""
+    read from another file than the project's (a --config-file). `program_root`: the project
+    as of `ref` (`materialized`), whose program the configs then run: the base's program,
+    not the working tree's."""
 
     topology = functools.cache(lambda: topology_at(root, ref))
+    base_project = functools.cache(lambda: project_at(program_root) if program_root else None)
 
     def load(stack: str) -> StackConfig | None:
-        path = (files or {}).get(stack) or stack_path(root, stack)
-        raw = stack_file_at(root, ref, stack, path)
+        given = (files or {}).get(stack)
+        path = given or stack_path(root, stack)  # the config's name: where it lives now
+        raw = stack_file_at(root, ref, stack, given)
         if raw is None:
             return None
         try:
-            return load_stack_config(stack, path, text=raw, topology=topology())
+            config = load_stack_config(stack, path, text=raw, topology=topology())
         except StackFileError as exc:  # say which side: the file at the ref, not on disk
             raise StackFileError([f"--base {ref}: {line}" for line in exc.lines]) from None
+        project = base_project()
+        return dataclasses.replace(config, project=project) if project is not None else config
 
     return load
+
+
+@contextlib.contextmanager
+def materialized(root: Path, ref: str) -> Iterator[Path | None]:
+    """The project folder `root` as of git ref `ref`, in a temporary folder (its program,
+    modules and Workers, as committed), removed after; None when `root` is not a project
+    folder of the repository there. What `diff --base` plans the base with: a renamed
+    component or a changed Worker module is a change of the program, not of a config."""
+    with tempfile.TemporaryDirectory(prefix="secretsctl-base-") as folder:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", "--format=tar", f"{ref}:./"],
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            yield None
+            return
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(folder, filter="data")  # no links out, no absolute paths
+        base = Path(folder)
+        yield base if any((base / n).is_file() for n in ("Pulumi.yaml", "Pulumi.yml")) else None
 
 
 def stacks_at(root: Path, ref: str) -> list[str]:
@@ -92,8 +158,7 @@ def stacks_at(root: Path, ref: str) -> list[str]:
 
     Read as bytes: a file name that is not UTF-8 must not stop the gate (it is shown
     escaped, never decoded strictly)."""
-    project = project_at(root)
-    folder = os.path.relpath(project.stacks_dir, project.root).replace(os.sep, "/")
+    folder = os.path.relpath(stacks_dir_at(root, ref), root).replace(os.sep, "/")
     folder = "" if folder == "." else folder
     result = subprocess.run(
         ["git", "-C", str(root), "ls-tree", "-z", "--name-only", f"{ref}:./{folder}"],

@@ -22,6 +22,7 @@ import re
 import runpy
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
 from secrets_store.config import TOPOLOGY_KEY
+from secrets_store.errors import SpecError
 from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runtime, lean_sdk
+from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import LEGACY_NAME, Project
 from secretsctl.offline.stackfile import StackConfig
 
@@ -450,12 +453,59 @@ def run_program(
 def runtime_project(config: StackConfig) -> str:
     """The runtime's project name for a program given by path: the config's project's when
     it has one that can be read."""
-    from secretsctl.errors import InvalidInput
 
     try:
         return config.owner().name
     except InvalidInput:
         return LEGACY_NAME
+
+
+class ProgramFailed(InvalidInput):
+    """The project's own program raised: one line saying where and what, never a traceback."""
+
+
+def _failure_line(exc: BaseException, program: Program, secrets: list[str]) -> str:
+    """Where in the project's program `exc` was raised (its deepest frame in the project's
+    own files, not in an installed package), and the error it started from (the SDK wraps
+    errors raised in an apply), with every secret value of the stack blanked out: the line
+    may reach a CI log."""
+    cause = exc
+    seen = {id(cause)}
+    while (inner := cause.__cause__ or cause.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        cause = inner
+    folder = program.path.resolve().parent
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+
+    def own(filename: str) -> bool:
+        path = Path(filename).resolve()
+        return (
+            path.is_relative_to(folder)
+            and "site-packages" not in path.parts
+            and not any(path.is_relative_to(p) for p in installed)
+        )
+
+    frames = [
+        frame
+        for error in (exc, cause)
+        for frame in traceback.extract_tb(error.__traceback__)
+        if own(frame.filename)
+    ]
+    if frames:
+        frame = frames[-1]
+        where = f"{Path(frame.filename).resolve().relative_to(folder).as_posix()}:{frame.lineno}"
+    else:
+        where = program.path.name
+    message = str(cause)
+    for value in sorted((v for v in secrets if len(v) >= 4), key=len, reverse=True):
+        message = message.replace(value, "[secret]")
+    message = " ".join(message.split())
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return (
+        f"{where}: the program raised {type(cause).__name__}: {message} (fix the program: "
+        "`pulumi preview` would fail the same way)"
+    )
 
 
 @contextlib.contextmanager
@@ -513,10 +563,13 @@ def _run(
     try:
         with lean_sdk(), _running_in(program), handed_config(config_values, config.secret_keys):
             loop.run_until_complete(run_in_stack(main))
-    except BaseException:
+    except BaseException as exc:
         # The failure is raised to the caller; the SDK's copies of it in abandoned futures
         # would only print "Future exception was never retrieved" when collected.
         loop.set_exception_handler(_quiet_abandoned_futures)
+        if isinstance(exc, Exception) and not isinstance(exc, SpecError | InvalidInput):
+            secrets = [str(config.config[k]) for k in config.secret_keys if k in config.config]
+            raise ProgramFailed(_failure_line(exc, program, secrets)) from exc
         raise
     finally:
         # A failed run leaves outputs waiting on the failure: cancel them, so that nothing

@@ -82,6 +82,8 @@ def plan_document(run: ProgramRun) -> dict[str, Any]:
             # Adopted from Cloudflare by this id; its value is never sent.
             **({"imported": imported_id(r)} if imported_id(r) else {}),
             **({"ignore_changes": list(r.ignore_changes)} if r.ignore_changes else {}),
+            # The URNs it answers to (an alias: a renamed resource or component keeps its state).
+            **({"aliases": sorted(r.aliases)} if r.aliases else {}),
         }
         for r in sorted(run.resources, key=lambda r: r.urn)
     ]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,14 @@ from secrets_store.spec import (
     is_placeholder,
     value_key,
 )
-from secretsctl.offline.gitbase import stack_file_at, stacks_at, topology_at, verify_ref
+from secretsctl.errors import InvalidInput
+from secretsctl.offline.gitbase import (
+    materialized,
+    stack_file_at,
+    stacks_at,
+    topology_at,
+    verify_ref,
+)
 from secretsctl.offline.plan import plan_stack
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference, stack_cycle
@@ -779,6 +786,33 @@ def _base_positions(
     return {**{n: p for n, p in found.items() if p is not None}, **old.positions}
 
 
+def program_change_problems(
+    root: Path, base: str, olds: Mapping[str, StackConfig], plans: Mapping[str, Any]
+) -> list[tuple[str, Problem]]:
+    """What the program's own change would make Cloudflare refuse: each stack's base config
+    planned with the base's program (the project as committed at `base`), against its plan
+    here. A renamed component creates a version under new URNs before deleting the old one:
+    one Cloudflare name twice (1003)."""
+    from secretsctl.workflow.diff import diff_plans, name_conflict_line
+
+    found: list[tuple[str, Problem]] = []
+    with materialized(root, base) as base_root:
+        base_project = project_at(base_root) if base_root is not None else None
+        if base_project is None:
+            return found
+        for stack, old in olds.items():
+            if stack not in plans:
+                continue
+            config = replace(old, project=base_project)
+            try:
+                before = plan_stack(stack, config=config, **self_reference(config)).document
+            except (SpecError, InvalidInput):
+                continue  # the base's program does not run here: nothing to compare
+            for conflict in diff_plans(before, plans[stack])["name_conflicts"]:
+                found.append((stack, Problem(f"{NAMESPACE}:secrets", name_conflict_line(conflict))))
+    return found
+
+
 def check_stacks(root: Path, base: str | None = None) -> Findings:
     """Every problem of every stack of the project at `root`, one line each (none: all
     good), and the warnings and notes that do not refuse."""
@@ -899,6 +933,8 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         report(stack, [problem])
     for stack, text in retired:
         note(stack, text)
+    for stack, problem in program_change_problems(root, base, olds, plans):
+        report(stack, [problem])
     deleted: dict[str, list[tuple[str, str]]] = {}  # account -> (stack, removed name)
     for stack, old in olds.items():
         config = configs[stack]

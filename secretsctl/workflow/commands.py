@@ -309,6 +309,7 @@ def check(
 
     Example: secretsctl check --base origin/main
     """
+    from secretsctl.offline.gitbase import stacks_at
     from secretsctl.offline.stackfile import list_stacks
     from secretsctl.workflow.check import check_stacks
 
@@ -320,6 +321,16 @@ def check(
         raise fail_invalid(found.problems)
     against = f" against {base}" if base else ""
     stacks = list_stacks(project.root)
+    if not stacks and not (base and stacks_at(project.root, base)):
+        # A gate that found nothing to check has passed nothing (a moved or empty folder).
+        folder = project.stacks_label() or "the project folder"
+        raise fail_invalid(
+            [
+                f"stackConfigDir: no stack file (Pulumi.<stack>.yaml) in {folder}, got nothing "
+                "to check (point stackConfigDir at the stack files, or create one: "
+                "`secretsctl init --stack dev --account-id <id>`)"
+            ]
+        )
     out.print(f"check: {len(stacks)} stacks OK{against}.", markup=False)
     _environment_notes(project.root, stacks)
 

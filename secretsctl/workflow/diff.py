@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from secrets_store.rotation import Position
-from secretsctl.offline.gitbase import base_loader, verify_ref
+from secretsctl.offline.gitbase import base_loader, materialized, verify_ref
 from secretsctl.offline.plan import ADOPTED_TYPE, SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.references import Loader, directory_loader, run_options
 from secretsctl.offline.stackfile import StackConfig, load_stack_config, stack_path
@@ -53,17 +53,22 @@ def stack_diff(
     Raises `SpecError` (either side invalid), `StackFileError`, `GitRefError`.
     """
     verify_ref(root, base)
-    load_base = base_loader(root, base, {stack: config_file} if config_file else None)
-    base_config = load_base(stack)
     head_config = load_stack_config(stack, config_file or stack_path(root, stack))
     head = plan_config(head_config, directory_loader(head_config.path.parent))
-    before = plan_config(base_config, load_base) if base_config else None
+    # The base as it was: its stack file, and its program (a renamed component, a changed
+    # Worker module are changes the engine would make, whatever the stack file says).
+    with materialized(head_config.owner().root, base) as base_root:
+        files = {stack: config_file} if config_file else None
+        load_base = base_loader(root, base, files, program_root=base_root)
+        base_config = load_base(stack)
+        before = plan_config(base_config, load_base) if base_config else None
     return {"base": base, **diff_plans(before, head)}
 
 
 def diff_plans(base: Mapping[str, Any] | None, head: Mapping[str, Any]) -> dict[str, Any]:
     """What deploying `head` over `base` changes (`base` None: a new stack)."""
     base = base or {"resources": [], "secrets": {}, "workers": {}}
+    base = {**base, "resources": _aliased(base["resources"], head["resources"])}
     return {
         "stack": head["stack"],
         "new_stack": not base["resources"],
@@ -73,7 +78,54 @@ def diff_plans(base: Mapping[str, Any] | None, head: Mapping[str, Any]) -> dict[
         "versions_imported": _imported_versions(head),
         "bindings": _binding_changes(base["workers"], head["workers"]),
         **_resource_changes(base["resources"], head["resources"]),
+        "name_conflicts": _name_conflicts(base["resources"], head["resources"]),
     }
+
+
+def _aliased(
+    base: list[Mapping[str, Any]], head: list[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The base's resources under the URNs head answers to: a head resource whose aliases
+    name a base URN is that resource, moved (the engine keeps its state), not a new one."""
+    moved = {alias: r["urn"] for r in head for alias in r.get("aliases", ())}
+    return [{**r, "urn": moved[r["urn"]]} if r["urn"] in moved else r for r in base]
+
+
+def _name_conflicts(
+    base: list[Mapping[str, Any]], head: list[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    """Cloudflare secret names created under a new resource while their old resource is
+    deleted in the same deploy: a renamed component (new URNs). The engine creates before it
+    deletes, and Cloudflare refuses the second secret of one name (1003); a generated
+    value would also be drawn again."""
+
+    def by_urn(resources: list[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+        return {
+            r["urn"]: (str(r["inputs"].get("name")), r["name"])
+            for r in resources
+            if r["type"] in (SECRET_TYPE, ADOPTED_TYPE)
+        }
+
+    old, new = by_urn(base), by_urn(head)
+    deleted = {old[u][0]: old[u][1] for u in set(old) - set(new)}
+    return [
+        {"secret_name": name, "old": deleted[name], "new": resource}
+        for urn, (name, resource) in sorted(new.items())
+        if urn not in old and name in deleted
+    ]
+
+
+def name_conflict_line(conflict: Mapping[str, str]) -> str:
+    """One line for a name conflict: what Cloudflare would answer, and the fix."""
+    old, new = conflict["old"], conflict["new"]
+    component = old.rsplit("-v", 1)[0]
+    return (
+        f"{conflict['secret_name']}: created as {new} while {old} still holds it, got a "
+        "renamed component (its resources get new URNs: the engine creates before it deletes "
+        "and Cloudflare refuses a second secret of one name, 1003; a generated value would be "
+        "drawn again). Keep the old URNs with an alias: "
+        f'opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="{component}")])'
+    )
 
 
 def _describe(entry: Mapping[str, Any] | None) -> str:
@@ -202,6 +254,9 @@ def render_diff_markdown(diff: Mapping[str, Any]) -> str:
     if diff.get("base"):
         title += f" (against `{diff['base']}`)"
     parts = [title]
+    if diff.get("name_conflicts"):
+        lines = "\n".join(f"> - `{name_conflict_line(c)}`" for c in diff["name_conflicts"])
+        parts.append(f"> [!CAUTION]\n> **Cloudflare would refuse this deploy:**\n{lines}")
     if diff["replace"]:
         rows = [
             [_short(r["type"]), f"`{r['name']}`", ", ".join(r["fields"])] for r in diff["replace"]
@@ -236,6 +291,9 @@ def render_diff_text(diff: Mapping[str, Any], console: Console) -> None:
     """The diff for a terminal: the same content as the markdown, as rich tables."""
     against = f" (against {escape(diff['base'])})" if diff.get("base") else ""
     console.print(f"[bold]Rotation diff for stack {escape(diff['stack'])}[/]{against}")
+    for conflict in diff.get("name_conflicts", ()):
+        line = escape(name_conflict_line(conflict))
+        console.print(f"[bold red]Cloudflare would refuse this deploy:[/] {line}")
     if diff["replace"]:
         console.print(
             f"[bold red]CAUTION: {len(diff['replace'])} resource(s) would be REPLACED[/] "
