@@ -147,9 +147,18 @@ def materialized(root: Path, ref: str) -> Iterator[Path | None]:
             yield None
             return
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(folder, filter="data")  # no links out, no absolute paths
+            tar.extractall(folder, filter=_inside_only)
         base = Path(folder)
         yield base if any((base / n).is_file() for n in ("Pulumi.yaml", "Pulumi.yml")) else None
+
+
+def _inside_only(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """tarfile's `data` filter, a member it refuses (a link out of the tree, an absolute
+    path) left out rather than ending the run: the base's program then reads what is there."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        return None
 
 
 def stacks_at(root: Path, ref: str) -> list[str]:

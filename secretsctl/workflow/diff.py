@@ -16,7 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from secrets_store.errors import SpecError
 from secrets_store.rotation import Position
+from secretsctl.errors import InvalidInput
 from secretsctl.offline.gitbase import base_loader, materialized, verify_ref
 from secretsctl.offline.plan import ADOPTED_TYPE, SCRIPT_TYPE, SECRET_TYPE, plan_stack
 from secretsctl.offline.references import Loader, directory_loader, run_options
@@ -57,12 +59,22 @@ def stack_diff(
     head = plan_config(head_config, directory_loader(head_config.path.parent))
     # The base as it was: its stack file, and its program (a renamed component, a changed
     # Worker module are changes the engine would make, whatever the stack file says).
+    files = {stack: config_file} if config_file else None
+    note = None
     with materialized(head_config.owner().root, base) as base_root:
-        files = {stack: config_file} if config_file else None
         load_base = base_loader(root, base, files, program_root=base_root)
         base_config = load_base(stack)
-        before = plan_config(base_config, load_base) if base_config else None
-    return {"base": base, **diff_plans(before, head)}
+        try:
+            before = plan_config(base_config, load_base) if base_config else None
+        except (SpecError, InvalidInput) as exc:
+            # The base's own program does not run here: its config, with this program.
+            note = f"the base's program did not run ({str(exc).splitlines()[0][:200]}): " + (
+                "its stack file is planned with this program"
+            )
+            load_base = base_loader(root, base, files)
+            base_config = load_base(stack)
+            before = plan_config(base_config, load_base) if base_config else None
+    return {"base": base, **diff_plans(before, head), **({"note": note} if note else {})}
 
 
 def diff_plans(base: Mapping[str, Any] | None, head: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,6 +266,8 @@ def render_diff_markdown(diff: Mapping[str, Any]) -> str:
     if diff.get("base"):
         title += f" (against `{diff['base']}`)"
     parts = [title]
+    if diff.get("note"):
+        parts.append(f"> [!NOTE]\n> {diff['note']}")
     if diff.get("name_conflicts"):
         lines = "\n".join(f"> - `{name_conflict_line(c)}`" for c in diff["name_conflicts"])
         parts.append(f"> [!CAUTION]\n> **Cloudflare would refuse this deploy:**\n{lines}")
@@ -291,6 +305,8 @@ def render_diff_text(diff: Mapping[str, Any], console: Console) -> None:
     """The diff for a terminal: the same content as the markdown, as rich tables."""
     against = f" (against {escape(diff['base'])})" if diff.get("base") else ""
     console.print(f"[bold]Rotation diff for stack {escape(diff['stack'])}[/]{against}")
+    if diff.get("note"):
+        console.print(f"Note: {escape(diff['note'])}")
     for conflict in diff.get("name_conflicts", ()):
         line = escape(name_conflict_line(conflict))
         console.print(f"[bold red]Cloudflare would refuse this deploy:[/] {line}")
