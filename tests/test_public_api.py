@@ -351,3 +351,23 @@ def test_an_error_in_the_users_program_is_one_line_naming_where_never_a_value(
         "program: `pulumi preview` would fail the same way)"
     )
     assert CANARY not in line
+
+
+def test_a_reference_to_another_projects_stack_is_named_instead_of_a_traceback(
+    tmp_path: Path,
+) -> None:
+    from secretsctl.errors import InvalidInput
+
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi\n"
+        'platform = pulumi.StackReference("acme/platform/dev")\n'
+        'platform.get_output("rotation").apply(lambda r: r["api_key"])\n'
+    )
+    with pytest.raises(InvalidInput) as failed:
+        run_program(stack_config({"accountId": ACCOUNT}, stack="apps"), program=program)
+    (line,) = str(failed.value).splitlines()
+    assert line.startswith("__main__.py:3: the program raised TypeError")
+    assert (
+        "after reading StackReference acme/platform/dev, which offline runs cannot answer" in line
+    )

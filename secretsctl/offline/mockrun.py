@@ -150,6 +150,7 @@ class EngineLikeMocks(pulumi.runtime.Mocks):
     ) -> None:
         self.state = dict(state or {})
         self.stack_outputs = dict(stack_outputs or {})
+        self.unknown_references: set[str] = set()
         self.stores = list(stores or [])
         self.project = "secrets-store"
         self.stack = "stack"
@@ -169,6 +170,10 @@ class EngineLikeMocks(pulumi.runtime.Mocks):
             return fake_id(key), prior
         if args.typ == "pulumi:pulumi:StackReference":
             name = str(args.inputs.get("name"))
+            if name not in self.stack_outputs:
+                # Another project's stack (or one with no file here): no outputs offline. A
+                # program that reads them fails, and says which reference (`_run`).
+                self.unknown_references.add(name)
             return name, {
                 "name": name,
                 "outputs": dict(self.stack_outputs.get(name, {})),
@@ -569,7 +574,16 @@ def _run(
         loop.set_exception_handler(_quiet_abandoned_futures)
         if isinstance(exc, Exception) and not isinstance(exc, SpecError | InvalidInput):
             secrets = [str(config.config[k]) for k in config.secret_keys if k in config.config]
-            raise ProgramFailed(_failure_line(exc, program, secrets)) from exc
+            line = _failure_line(exc, program, secrets)
+            if mocks.unknown_references:
+                names = ", ".join(sorted(mocks.unknown_references))
+                line = (
+                    f"{line.split(' (fix the program')[0]}, after reading StackReference {names}, "
+                    "which offline runs cannot answer (they answer references to this project's "
+                    "own stacks, from their files: see what this stack deploys with `pulumi "
+                    "preview`, which reads the other stack's real outputs)"
+                )
+            raise ProgramFailed(line) from exc
         raise
     finally:
         # A failed run leaves outputs waiting on the failure: cancel them, so that nothing
