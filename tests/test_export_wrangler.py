@@ -332,3 +332,32 @@ def test_a_bundle_worker_exports_main_from_the_project_root_and_every_binding_wr
     ]
     assert config["r2_buckets"] == [{"binding": "FILES", "bucket_name": "shop-files"}]
     assert "Not exported" not in comments(result.stdout)
+
+
+def test_a_code_first_worker_exports_its_module_path_from_the_project_root(tmp_path: Path) -> None:
+    # GIVEN a program in infra/ (Pulumi runs it from there) naming its Worker's module
+    root = tmp_path / "shop"
+    (root / "infra").mkdir(parents=True)
+    (root / "workers").mkdir()
+    (root / "stacks").mkdir()
+    (root / "Pulumi.yaml").write_text(
+        "name: shop\nruntime: python\nmain: infra/__main__.py\nstackConfigDir: stacks\n"
+    )
+    (root / "stacks" / "Pulumi.dev.yaml").write_text(
+        f"config:\n  secrets-store:accountId: {ACCOUNT}\n"
+    )
+    (root / "workers" / "edge.js").write_text(
+        "export default { fetch() { return new Response('ok'); } };\n"
+    )
+    (root / "infra" / "__main__.py").write_text(
+        "from secrets_store import Worker\n"
+        f'Worker("edge", account_id="{ACCOUNT}", script_name="edge", root="..",\n'
+        '       main_module="workers/edge.js")\n'
+    )
+    result = secretsctl(
+        "export", "wrangler", "--stack", "dev", "--worker", "edge", "--cwd", str(root)
+    )
+    assert result.exit_code == 0, result.stderr
+    config = jsonc(result.stdout)
+    assert config["main"] == "workers/edge.js"  # from the project root, where the export goes
+    assert (root / config["main"]).is_file()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, Unpack, overload
@@ -166,6 +168,7 @@ class Worker(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         settings: dict[str, Any] = {**dict(args or {}), **kwargs}
         where = f"Worker {name}"
+        modules_given = modules
         modules = list(modules) if modules is not None else _modules(settings, where)
         bindings = _bindings(settings, where)
 
@@ -190,7 +193,12 @@ class Worker(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.script_name = self._script.script_name
-        self.register_outputs({"script_name": self.script_name})
+        outputs: dict[str, Any] = {"script_name": self.script_name}
+        if modules_given is None and isinstance(settings.get("main_module"), str):
+            # Where the main module is, from the program's working directory (plain text,
+            # never an absolute path): what a wrangler config beside the program names.
+            outputs["main_module_path"] = _main_module_path(settings)
+        self.register_outputs(outputs)
 
     @property
     def script(self) -> cloudflare.WorkersScript:
@@ -198,6 +206,17 @@ class Worker(pulumi.ComponentResource):
         other outputs, from Python. (A property, not an annotation: the plugin schema
         declares `script_name`, which every language can read.)"""
         return self._script
+
+
+def _main_module_path(settings: Mapping[str, Any]) -> str:
+    """The main module's path from the working directory: `root`, `bundle` and `main_module`
+    joined, kept relative (a root outside it shows as `..` steps, never as absolute)."""
+    root = Path(settings.get("root") or ".")
+    bundle = settings.get("bundle")
+    path = root / (str(bundle) if bundle else "") / str(settings["main_module"])
+    if path.is_absolute():
+        path = Path(os.path.relpath(path, Path.cwd()))
+    return posixpath.normpath(path.as_posix())
 
 
 def _modules(settings: Mapping[str, Any], where: str) -> list[Module]:

@@ -18,11 +18,13 @@ JSONC comment above it says how to get the real one.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from secrets_store.rotation import position_from
@@ -87,7 +89,7 @@ def wrangler_config(
     exported = WranglerConfig(header=_header(document, config, worker, bindings), fields={})
 
     exported.fields["name"] = planned["script_name"]
-    exported.fields["main"] = _main(settings, script)
+    exported.fields["main"] = _main(settings, script, planned, config)
     exported.fields["compatibility_date"] = script.get("compatibilityDate")
     if script.get("compatibilityFlags"):
         exported.fields["compatibility_flags"] = list(script["compatibilityFlags"])
@@ -171,14 +173,27 @@ def wrangler_config(
     return exported
 
 
-def _main(settings: Mapping[str, Any], script: Mapping[str, Any]) -> str:
+def _main(
+    settings: Mapping[str, Any],
+    script: Mapping[str, Any],
+    planned: Mapping[str, Any],
+    config: StackConfig,
+) -> str:
     """`main` as a path from the project root (where the export is written): a module
-    Worker's module, or a bundle Worker's entry inside its bundle folder."""
-    module = str(settings.get("module") or script.get("mainModule"))
+    Worker's module, a bundle Worker's entry inside its bundle folder, or, for a Worker the
+    program declares in code, its main module from the program's working directory."""
+    module = settings.get("module")
     bundle = settings.get("bundle")
-    if isinstance(bundle, str) and bundle:
+    if isinstance(module, str) and isinstance(bundle, str) and bundle:
         return posixpath.normpath(posixpath.join(bundle, module))
-    return module
+    if isinstance(module, str):
+        return module
+    in_code = planned.get("main_module_path")
+    if isinstance(in_code, str):
+        project = config.owner()
+        where = os.path.relpath(project.working_dir / in_code, project.root)
+        return Path(where).as_posix()
+    return str(script.get("mainModule"))
 
 
 def _script(document: Mapping[str, Any], script_name: str) -> Mapping[str, Any]:

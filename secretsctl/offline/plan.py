@@ -142,9 +142,16 @@ def registered_workers(run: ProgramRun) -> dict[str, dict[str, Any]]:
     workers = {}
     for script in run.of_type(SCRIPT_TYPE):
         worker = holders.get(script.parent, script.name)
+        registered = run.component_outputs.get(script.parent, {})
         workers[worker] = {
             "script_name": script.inputs.get("scriptName"),
             "bindings": _bindings(script),
+            # A code-first Worker's main module, from the program's working directory.
+            **(
+                {"main_module_path": registered["main_module_path"]}
+                if isinstance(registered.get("main_module_path"), str)
+                else {}
+            ),
         }
     return dict(sorted(workers.items()))
 
