@@ -371,3 +371,61 @@ def test_a_reference_to_another_projects_stack_is_named_instead_of_a_traceback(
     assert (
         "after reading StackReference acme/platform/dev, which offline runs cannot answer" in line
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            'kind="encryption_key", values={1: pulumi.Output.secret("c2hvcnQ=")}',
+            "VersionedSecret k.values[1]: a encryption_key must be base64 of 32 random bytes",
+        ),
+        (
+            'kind="signing_key", values={1: "eA=="}',
+            "VersionedSecret k.values[1]: a signing_key must be base64 of 32 random bytes",
+        ),
+        (
+            f'kind="json", values={{1: pulumi.Output.secret("{{not json {CANARY}")}}',
+            "VersionedSecret k.values[1]: is not valid JSON",
+        ),
+        (
+            'kind="json", schema="postgres", values={1: pulumi.Output.secret(\'{"port": 5432}\')}',
+            "VersionedSecret k.values[1]: does not satisfy schema 'postgres': host",
+        ),
+        (
+            'kind="api_key", schema="postgres", values={1: "x"}',
+            "k.schema: applies to kind json only",
+        ),
+    ],
+)
+def test_values_a_program_passes_meet_the_rules_stack_config_values_meet(
+    tmp_path: Path, args: str, expected: str
+) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi\n"
+        "from secrets_store import SecretsStore, VersionedSecret\n"
+        'store = SecretsStore("store", account_id="0" * 32)\n'
+        f'VersionedSecret("k", store=store, {args})\n'
+    )
+    with pytest.raises(ValueError) as refused:
+        run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    assert expected in str(refused.value)
+    assert CANARY not in str(refused.value)
+
+
+def test_a_value_that_meets_its_kinds_rules_passes(tmp_path: Path) -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi\n"
+        "from secrets_store import SecretsStore, VersionedSecret\n"
+        'store = SecretsStore("store", account_id="0" * 32)\n'
+        f'VersionedSecret("k", store=store, kind="signing_key",\n'
+        f'                values={{1: pulumi.Output.secret("{key}")}})\n'
+        'db = \'{"host": "db", "port": 5432, "username": "u", "password": "p"}\'\n'
+        'VersionedSecret("db", store=store, kind="json", schema="postgres",\n'
+        "                values={1: pulumi.Output.secret(db)})\n"
+    )
+    run = run_program(stack_config({"accountId": ACCOUNT}, stack="qa"), program=program)
+    assert len(run.of_type(SECRET)) == 2

@@ -28,6 +28,7 @@ from secrets_store.spec import (
     SecretSpec,
     check_secret,
     value_key,
+    value_problems,
 )
 
 if TYPE_CHECKING:
@@ -79,6 +80,10 @@ class VersionedSecretArgs(TypedDict):
     """The secret's name S (no spaces). Default: the resource name."""
     comment: NotRequired[str]
     """Free text shown in the Cloudflare dashboard."""
+    schema: NotRequired[str]
+    """For kind json: the registered model each value must satisfy (`postgres`, or one of
+    `secrets_store.schemas.register_schema`). Every value given in `values` is checked by
+    its kind's rules as stack config values are: size, key material, JSON and this schema."""
     import_ids: NotRequired[Mapping[int, str] | Mapping[str, str]]
     """Existing Cloudflare secrets to adopt instead of create, by version (1; "1" also does):
     Pulumi import ids `<account_id>/<store_id>/<secret_id>`. An imported version keeps its
@@ -174,7 +179,10 @@ class VersionedSecret(pulumi.ComponentResource):
 
         self.secret = secret
         """The secret's name S (plain)."""
+        self._where = where
         self.kind: str = spec.kind
+        self.schema: str | None = settings.get("schema")
+        """For kind json: the registered model its values must satisfy (`postgres`)."""
         self.position: Position = spec.position
         """Where this secret stands in its rotation (plain data, not secret)."""
         self.prefix: str = settings.get("name_prefix") or ""
@@ -315,7 +323,28 @@ class VersionedSecret(pulumi.ComponentResource):
                 ),
             )
             return generated.base64
-        return values[version]
+        return _checked_value(
+            values[version], self.kind, self.schema, f"{self._where}.values[{version}]"
+        )
+
+
+def _checked_value(
+    value: pulumi.Input[str], kind: str, schema: str | None, key: str
+) -> pulumi.Input[str]:
+    """`value`, refused (SpecError naming `key`, never the value) unless it meets the kind's
+    rules: the ones the stack config's values meet (`secrets_store.spec.value_problems`).
+    A plain value is checked now; an Output once it resolves, before Cloudflare sees it."""
+
+    def checked(text: Any) -> Any:
+        if isinstance(text, str):
+            problems = value_problems(kind, schema, text)
+            if problems:
+                raise SpecError([Problem(key, line) for line in problems])
+        return text
+
+    if isinstance(value, str):
+        return checked(value)
+    return pulumi.Output.from_input(value).apply(checked)
 
 
 def _aliases(previous: str | None) -> list[pulumi.Input[str | pulumi.Alias]] | None:
@@ -569,7 +598,8 @@ def _checked(
 ) -> SecretSpec:
     """The secret's spec, or SpecError with every problem (never a value)."""
     problems_first = _unknown_arguments(settings, where)
-    fields = {k: settings.get(k) for k in ("kind", "scopes", "current", "next", "stage", "comment")}
+    names = ("kind", "scopes", "current", "next", "stage", "comment", "schema")
+    fields = {k: settings.get(k) for k in names}
     fields["source"] = "generate" if settings.get("generate") else "config"
     checked, problems = check_secret(secret, fields, where)
     problems = [*problems_first, *problems]

@@ -1095,29 +1095,48 @@ def _value_problems(
     if entry.value is None:
         return  # not decryptable offline: checked by `pulumi up`, which can read it
     text = entry.value.get_secret_value()
+    for line in _shape_problems(spec.kind, text):
+        add(key, line)
+    for line in _json_value_problems(spec.kind, spec.schema_name, text, schema_file):
+        add(key, f"{line} (fix the value and run {set_cmd})")
+
+
+def value_problems(
+    kind: str, schema: str | None, text: str, schema_file: SchemaFile | None = None
+) -> list[str]:
+    """The rules every value of a secret of `kind` meets (its size, key material, JSON and
+    its `schema`), one line per problem, never the value: for stack-config values and for
+    values a program passes to VersionedSecret alike."""
+    return [*_shape_problems(kind, text), *_json_value_problems(kind, schema, text, schema_file)]
+
+
+def _shape_problems(kind: str, text: str) -> list[str]:
+    lines = []
     size = len(text.encode())
     if size > MAX_VALUE_BYTES:
-        add(
-            key,
+        lines.append(
             f"value is too large, got {size:,} bytes (Cloudflare allows at most "
-            f"{MAX_VALUE_BYTES:,}; store a smaller value)",
+            f"{MAX_VALUE_BYTES:,}; store a smaller value)"
         )
-    if spec.kind in ("encryption_key", "signing_key") and not _is_key_material(text):
-        add(
-            key,
-            f"a {spec.kind} must be base64 of {KEY_BYTES} random bytes, got a value "
-            f"that is not (generate one: `openssl rand -base64 {KEY_BYTES}`)",
+    if kind in ("encryption_key", "signing_key") and not _is_key_material(text):
+        lines.append(
+            f"a {kind} must be base64 of {KEY_BYTES} random bytes, got a value "
+            f"that is not (generate one: `openssl rand -base64 {KEY_BYTES}`)"
         )
-    if spec.kind == "json":
-        schema = spec.schema_name  # an unknown schema is reported on its own key
-        if schema is not None and schema_file is not None and schema_file.schema is not None:
-            lines = json_schema_problems(schema, schema_file.schema, text, schema_file.resources)
-        elif schema is not None and schema in SCHEMAS:
-            lines = schema_problems(schema, text)
-        else:
-            lines = json_problems(text)
-        for line in lines:
-            add(key, f"{line} (fix the value and run {set_cmd})")
+    return lines
+
+
+def _json_value_problems(
+    kind: str, schema: str | None, text: str, schema_file: SchemaFile | None
+) -> list[str]:
+    if kind != "json":
+        return []
+    # An unknown schema is reported on its own key.
+    if schema is not None and schema_file is not None and schema_file.schema is not None:
+        return json_schema_problems(schema, schema_file.schema, text, schema_file.resources)
+    if schema is not None and schema in SCHEMAS:
+        return schema_problems(schema, text)
+    return json_problems(text)
 
 
 def _is_key_material(text: str) -> bool:
