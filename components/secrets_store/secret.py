@@ -344,7 +344,9 @@ def _checked_value(
 
     if isinstance(value, str):
         return checked(value)
-    return pulumi.Output.from_input(value).apply(checked)
+    # Any Input[str]; the SDK stub types from_input for Output[T] only.
+    resolved: pulumi.Output[str] = pulumi.Output.from_input(value)  # type: ignore[arg-type]
+    return resolved.apply(checked)
 
 
 def _aliases(previous: str | None) -> list[pulumi.Input[str | pulumi.Alias]] | None:
