@@ -17,12 +17,11 @@ from secrets_store.errors import Problem, SpecError
 from secrets_store.modules import Module, ModuleGraphError, collect_bundle, collect_modules
 from secrets_store.rotation import bound_versions
 from secrets_store.secret import VersionedSecret, VersionedSecretArgs
-from secrets_store.spec import NAMESPACE, SecretSpec, StackSpec, WorkerSpec
+from secrets_store.spec import NAMESPACE, UNDECRYPTED, SecretSpec, StackSpec, WorkerSpec
 from secrets_store.store import SecretsStore, SecretsStoreArgs
 from secrets_store.worker import SecretBinding, SecretBindingArgs, Worker
 
 # Stands in for a value the offline plan could not decrypt; it is a Pulumi secret like any other.
-UNDECRYPTED = "[undecrypted]"
 
 
 @dataclass(frozen=True)

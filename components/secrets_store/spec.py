@@ -75,6 +75,8 @@ refused, with the reason, rather than half-supported. README: "Scopes"."""
 
 MAX_SECRETS_PER_ACCOUNT = 100  # Secrets Store beta limit, counted in Cloudflare secrets (versions)
 MAX_VALUE_BYTES = 65_536  # Cloudflare's limit on one secret value
+UNDECRYPTED = "[undecrypted]"
+"""What an offline run registers for a `secure:` value it cannot decrypt (never a value)."""
 KEY_BYTES = 32  # encryption_key / signing_key material: 32 random bytes, base64
 
 MODULE_SUFFIXES = (".js", ".mjs")
