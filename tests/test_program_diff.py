@@ -127,3 +127,38 @@ def test_a_gate_with_nothing_to_check_fails(tmp_path: Path) -> None:
     code, out, err = run(root, "check")
     assert code == 2 and "stacks OK" not in out
     assert "stackConfigDir: no stack file (Pulumi.<stack>.yaml) in stacks" in err
+
+
+EMERGENCY_PROGRAM = """\
+import pulumi
+from secrets_store import SecretsStore, VersionedSecret
+
+config = pulumi.Config("secrets-store")
+store = SecretsStore("store", account_id=config.require("accountId"))
+VersionedSecret("signing", store=store, kind="signing_key", generate=True,
+                secret_name="signing_key", name_prefix=f"{pulumi.get_stack()}_")
+"""
+
+
+def test_a_code_first_projects_emergency_pr_passes_the_gate(tmp_path: Path) -> None:
+    # GIVEN three stacks of a program that declares its secret in code (no secrets-store:secrets)
+    root = repo(tmp_path)
+    (root / "__main__.py").write_text(EMERGENCY_PROGRAM)
+    for number, stack in enumerate(("dev", "staging", "prod")):
+        account = f"{number}" * 32
+        (root / "stacks" / f"Pulumi.{stack}.yaml").write_text(
+            f"config:\n  secrets-store:accountId: '{account}'\n"
+            "  secrets-store:rotation:\n    signing_key: {current: 1}\n"
+        )
+    git = ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "three stacks"], check=True)
+    # WHEN the leaked key is rotated on the emergency path, every stack in one change
+    code, out, err = run(root, "rotate", "signing_key", "--emergency", "--reason", "INC-7: leak")
+    assert code == 0, err
+    for stack in ("dev", "staging", "prod"):
+        assert "emergency:" in (root / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+    # THEN the gate reads the records where rotate wrote them, and passes
+    code, out, err = run(root, "check", "--base", "HEAD")
+    assert code == 0, err
+    assert "3 stacks OK against HEAD" in out

@@ -272,6 +272,14 @@ class StackConfig:
         entries = raw if isinstance(raw, Mapping) else {}
         return {str(n): e for n, e in entries.items() if isinstance(e, Mapping)}
 
+    def emergency(self, secret: str) -> Emergency | None:
+        """The emergency record written next to a secret's position, whether the file
+        declares the secret or only positions it (a program that declares it in code)."""
+        entry = self.secrets.get(secret)
+        if entry is not None:
+            return entry.emergency
+        return Emergency.read(self.rotation.get(secret, {}).get("emergency"))
+
     def reencrypted(self, secret: str) -> Any:
         """`reencrypted:` of a secret as written next to its position (a version number,
         `retired`, or None), whether the file declares the secret or only positions it (a

@@ -111,9 +111,8 @@ def one_stage_back(position: Position) -> Position | None:
 def fresh_emergency(old: StackConfig, new: StackConfig, name: str) -> Emergency | None:
     """The emergency record this change writes for secret `name` (None: none, or the base's
     own record kept): only a new one lets a secret move more than one stage."""
-    now, was = new.secrets.get(name), old.secrets.get(name)
-    record = now.emergency if now is not None else None
-    if record is None or (was is not None and was.emergency == record):
+    record = new.emergency(name)
+    if record is None or old.emergency(name) == record:
         return None
     return record
 
@@ -939,9 +938,9 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
     for stack, old in olds.items():
         config = configs[stack]
         sites = binders.get(str(old.account_id), {})
-        emergencies = {
+        emergencies = {  # every positioned secret: declared in the file, or in code
             name: record
-            for name in config.secrets
+            for name in config.positions
             if (record := fresh_emergency(old, config, name)) is not None
         }
         report(
