@@ -162,3 +162,31 @@ def test_a_code_first_projects_emergency_pr_passes_the_gate(tmp_path: Path) -> N
     code, out, err = run(root, "check", "--base", "HEAD")
     assert code == 0, err
     assert "3 stacks OK against HEAD" in out
+
+
+def test_promotion_of_a_program_that_exports_no_rotation_reads_what_it_registers(
+    tmp_path: Path,
+) -> None:
+    # GIVEN staging after dev, and a program that declares its secret in code, exporting nothing
+    root = repo(tmp_path)
+    (root / "__main__.py").write_text(EMERGENCY_PROGRAM)
+    (root / "stacks" / "Pulumi.dev.yaml").write_text(
+        f"config:\n  secrets-store:accountId: '{'1' * 32}'\n"
+        "  secrets-store:rotation:\n    signing_key: {current: 1, next: 2, stage: fallback}\n"
+    )
+    staging = root / "stacks" / "Pulumi.staging.yaml"
+    staging.write_text(
+        f"config:\n  secrets-store:accountId: '{'2' * 32}'\n"
+        "  secrets-store:promotion: {after: dev}\n"
+    )
+    # THEN a stack behind (no rotation entry: steady at 1) plans, naming no missing output
+    code, _, err = run(root, "plan", "--stack", "staging", "--format", "json")
+    assert code == 0, err
+    # AND one ahead of dev's registered position is refused, by that position
+    staging.write_text(
+        staging.read_text()
+        + "  secrets-store:rotation:\n    signing_key: {current: 1, next: 2, stage: swapped}\n"
+    )
+    code, _, err = run(root, "plan", "--stack", "staging")
+    assert code == 2
+    assert "is ahead of stack 'dev'" in err and "no `rotation` output" not in err

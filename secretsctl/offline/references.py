@@ -76,7 +76,22 @@ def reference_outputs(
                 for p in exc.problems
             ]
         ) from None
-    return {reference_name(after, runtime_project(config), None, configured): run.outputs}
+    outputs = dict(run.outputs)
+    if not isinstance(outputs.get("rotation"), dict):
+        # A program that exports no `rotation` (one that declares its secrets in code): the
+        # positions its VersionedSecrets registered are the truth, with the file's records.
+        from secretsctl.offline.plan import registered_secrets
+
+        outputs["rotation"] = {
+            name: {
+                "current": entry["current"],
+                "next": entry["next"],
+                "stage": entry["stage"],
+                **other.records_output(name),
+            }
+            for name, entry in registered_secrets(run).items()
+        }
+    return {reference_name(after, runtime_project(config), None, configured): outputs}
 
 
 def offline_promotion_problems(

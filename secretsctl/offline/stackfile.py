@@ -385,12 +385,23 @@ class StackConfig:
         out: dict[str, dict[str, Any]] = {}
         for name, p in self.positions.items():
             out[name] = {"current": p.current, "next": p.next, "stage": p.stage}
-            entry = self.secrets.get(name)
-            if entry is not None and entry.reached:
-                out[name]["reached"] = dict(entry.reached)
-            if entry is not None and entry.emergency is not None:
-                out[name]["emergency"] = {"reason": entry.emergency.reason}
+            out[name].update(self.records_output(name))
         return out
+
+    def records_output(self, name: str) -> dict[str, Any]:
+        """A secret's `reached` and `emergency` records as the `rotation` output carries
+        them, written in its entry or beside its position in `rotation.<secret>`."""
+        entry = self.secrets.get(name)
+        reached = (
+            entry.reached
+            if entry is not None
+            else reached_of(self.rotation.get(name, {}).get("reached"))
+        )
+        emergency = self.emergency(name)
+        return {
+            **({"reached": dict(reached)} if reached else {}),
+            **({"emergency": {"reason": emergency.reason}} if emergency is not None else {}),
+        }
 
 
 @contextlib.contextmanager
