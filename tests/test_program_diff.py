@@ -190,3 +190,35 @@ def test_promotion_of_a_program_that_exports_no_rotation_reads_what_it_registers
     code, _, err = run(root, "plan", "--stack", "staging")
     assert code == 2
     assert "is ahead of stack 'dev'" in err and "no `rotation` output" not in err
+
+
+def code_first_pair(tmp_path: Path) -> Path:
+    """dev mid-rotation, staging after dev with no rotation entry yet (steady at 1)."""
+    root = repo(tmp_path)
+    (root / "__main__.py").write_text(EMERGENCY_PROGRAM)
+    (root / "stacks" / "Pulumi.dev.yaml").write_text(
+        f"config:\n  secrets-store:accountId: '{'1' * 32}'\n"
+        "  secrets-store:rotation:\n    signing_key: {current: 1, next: 2, stage: fallback}\n"
+    )
+    (root / "stacks" / "Pulumi.staging.yaml").write_text(
+        f"config:\n  secrets-store:accountId: '{'2' * 32}'\n"
+        "  secrets-store:promotion: {after: dev}\n"
+    )
+    return root
+
+
+def test_the_emergency_moves_a_stack_whose_secret_has_no_rotation_entry_yet(tmp_path: Path) -> None:
+    # A leaked key is live in staging too: its stack file has no entry, the program has it.
+    root = code_first_pair(tmp_path)
+    code, _, err = run(root, "rotate", "signing_key", "--emergency", "--reason", "INC-9: leak")
+    assert code == 0, err
+    staging = (root / "stacks" / "Pulumi.staging.yaml").read_text()
+    assert "current: 2" in staging and "emergency: {reason: 'INC-9: leak'" in staging
+
+
+def test_promote_takes_a_secret_the_program_declares_with_no_rotation_entry(tmp_path: Path) -> None:
+    root = code_first_pair(tmp_path)
+    code, _, err = run(root, "promote", "--from", "dev", "--to", "staging", "signing_key")
+    assert code == 0, err
+    staging = (root / "stacks" / "Pulumi.staging.yaml").read_text()
+    assert "current: 1\n      next: 2\n      stage: fallback" in staging

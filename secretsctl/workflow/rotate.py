@@ -41,7 +41,7 @@ try:
 except ImportError:  # not POSIX: the check before the rename still refuses lost edits
     fcntl = None  # type: ignore[assignment]
 
-from secrets_store.errors import Problem
+from secrets_store.errors import Problem, SpecError
 from secrets_store.ordering import Standing, cycle_problem, promotion_problems
 from secrets_store.policy import moment_text
 from secrets_store.rotation import (
@@ -956,7 +956,7 @@ def promote(
                 f"{project.stack_label(stack_file_name(target))})"
             ]
         )
-    theirs, mine = source_config.positions, target_config.positions
+    theirs, mine = _held_positions(source_config), _held_positions(target_config)
     names = list(secrets) or sorted(set(theirs) & set(mine))
     problems: list[Problem] = []
     moves = []
@@ -1167,7 +1167,26 @@ def emergency_rotate(
             ]
         )
     chosen = [s for s in promotion_order(configs) if (not stacks or s in stacks)]
-    chosen = [s for s in chosen if secret in configs[s].positions]
+    # Where each stack holds the secret, and its kind: as the file writes them, else as the
+    # program registers them (a secret declared in code with no rotation entry yet is steady
+    # at 1 there, and a leaked key must move in that stack too).
+    held: dict[str, tuple[Position, str]] = {}
+    for stack in chosen:
+        config = configs[stack]
+        kind = config.kinds.get(secret) or ""
+        if secret in config.positions and kind:
+            held[stack] = (config.positions[secret], kind)
+            continue
+        try:
+            plan = plan_config(config, directory_loader(config.path.parent))
+        except (SpecError, InvalidInput):
+            plan = None
+        placed = config.positions.get(secret) or (
+            registered_position(plan, secret) if plan is not None else None
+        )
+        if placed is not None:
+            held[stack] = (placed, kind or plan_kinds(config, plan).get(secret, ""))
+    chosen = [s for s in chosen if s in held]
     if not chosen:
         raise RotationRefused(
             [
@@ -1181,8 +1200,7 @@ def emergency_rotate(
     load = edited_loader(root, edits)  # a stack that follows is checked against the edit
     for stack in chosen:
         config = configs[stack]
-        before = config.positions[secret]
-        kind = config.kinds.get(secret, "")
+        before, kind = held[stack]
         if next_version is not None and (before.next is not None or next_version <= before.current):
             lines.append(
                 f"--next: starts a new version in a steady stack, got --next {next_version} while "
@@ -1215,6 +1233,21 @@ def emergency_rotate(
     if lines:
         raise RotationRefused(lines)
     return edits
+
+
+def _held_positions(config: StackConfig) -> dict[str, Position]:
+    """Each secret's position: as the file writes it, and, for a secret the program declares
+    in code with no rotation entry yet, where the program places it (steady at 1)."""
+    positions = dict(config.positions)
+    try:
+        plan = plan_config(config, directory_loader(config.path.parent))
+    except (SpecError, InvalidInput):
+        return positions
+    for name in plan.get("secrets") or {}:
+        placed = registered_position(plan, name)
+        if name not in positions and placed is not None:
+            positions[name] = placed
+    return positions
 
 
 def edited_loader(root: Path, edits: Sequence[Edit]) -> Loader:
