@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import io
 import os
 import subprocess
 import tarfile
@@ -13,11 +12,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from secrets_store.errors import Problem
 from secrets_store.topology import Topology, TopologyError, parse_topology, topology_path
+from secrets_store.yamlfile import YamlFileError, parse_yaml
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import Loader
@@ -61,9 +58,9 @@ def stacks_dir_at(root: Path, ref: str) -> Path:
         raw = file_at(root, ref, root / name)
         if raw is None:
             continue
-        try:
-            document = YAML(typ="safe").load(raw.decode("utf-8"))
-        except (UnicodeDecodeError, YAMLError, RecursionError):
+        try:  # the reader (and reading limits) of every project and stack file
+            document = parse_yaml(root / name, raw.decode("utf-8"), "project file")
+        except (UnicodeDecodeError, YamlFileError):
             break
         configured = document.get("stackConfigDir") if isinstance(document, dict) else None
         if configured is None:
@@ -138,16 +135,23 @@ def materialized(root: Path, ref: str) -> Iterator[Path | None]:
     folder of the repository there. What `diff --base` plans the base with: a renamed
     component or a changed Worker module is a change of the program, not of a config."""
     with tempfile.TemporaryDirectory(prefix="secretsctl-base-") as folder:
-        archive = subprocess.run(
+        # Streamed from git into the folder: a repository's size never sits in memory.
+        archive = subprocess.Popen(
             ["git", "-C", str(root), "archive", "--format=tar", f"{ref}:./"],
-            capture_output=True,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
-        if archive.returncode != 0:
+        assert archive.stdout is not None
+        try:
+            with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+                tar.extractall(folder, filter=_inside_only)
+        except tarfile.ReadError:
+            pass  # nothing archived (no such tree at the ref): checked below
+        finally:
+            archive.stdout.close()
+        if archive.wait() != 0:
             yield None
             return
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(folder, filter=_inside_only)
         base = Path(folder)
         yield base if any((base / n).is_file() for n in ("Pulumi.yaml", "Pulumi.yml")) else None
 

@@ -956,7 +956,7 @@ def promote(
                 f"{project.stack_label(stack_file_name(target))})"
             ]
         )
-    theirs, mine = _held_positions(source_config), _held_positions(target_config)
+    theirs, mine = _held(source_config)[0], _held(target_config)[0]
     names = list(secrets) or sorted(set(theirs) & set(mine))
     problems: list[Problem] = []
     moves = []
@@ -1177,15 +1177,9 @@ def emergency_rotate(
         if secret in config.positions and kind:
             held[stack] = (config.positions[secret], kind)
             continue
-        try:
-            plan = plan_config(config, directory_loader(config.path.parent))
-        except (SpecError, InvalidInput):
-            plan = None
-        placed = config.positions.get(secret) or (
-            registered_position(plan, secret) if plan is not None else None
-        )
-        if placed is not None:
-            held[stack] = (placed, kind or plan_kinds(config, plan).get(secret, ""))
+        positions, kinds = _held(config)
+        if secret in positions:
+            held[stack] = (positions[secret], kind or kinds.get(secret, ""))
     chosen = [s for s in chosen if s in held]
     if not chosen:
         raise RotationRefused(
@@ -1235,19 +1229,20 @@ def emergency_rotate(
     return edits
 
 
-def _held_positions(config: StackConfig) -> dict[str, Position]:
-    """Each secret's position: as the file writes it, and, for a secret the program declares
-    in code with no rotation entry yet, where the program places it (steady at 1)."""
+def _held(config: StackConfig) -> tuple[dict[str, Position], dict[str, str]]:
+    """Each secret's position and kind: as the file writes them, and, for a secret the
+    program declares in code (with no rotation entry yet: steady at 1), as the program
+    registers them."""
     positions = dict(config.positions)
     try:
         plan = plan_config(config, directory_loader(config.path.parent))
     except (SpecError, InvalidInput):
-        return positions
+        return positions, dict(config.kinds)
     for name in plan.get("secrets") or {}:
         placed = registered_position(plan, name)
         if name not in positions and placed is not None:
             positions[name] = placed
-    return positions
+    return positions, plan_kinds(config, plan)
 
 
 def edited_loader(root: Path, edits: Sequence[Edit]) -> Loader:
