@@ -269,3 +269,39 @@ def test_an_api_key_without_an_email_is_refused_naming_the_setting() -> None:
     with pytest.raises(ActivationError, match=r"^cloudflare:email: required with apiKey") as e:
         activation.client_for(Credentials(api_key="secret-key-value"))
     assert "secret-key-value" not in str(e.value)
+
+
+def test_an_answer_that_is_no_secret_is_one_line_never_its_body() -> None:
+    # A proxy's page where Cloudflare should answer: the wait (and the adoption, which
+    # reads the same way) stops in one line naming the secret, never echoing the body.
+    import http.server
+    import threading
+
+    from secrets_store.activation import ActivationError, Credentials, _read, client_for
+
+    canary = "canary-garbage-Q7z"
+
+    class Garbage(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"success": true, "result": "<html>' + canary.encode() + b'</html>"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = client_for(
+            Credentials(api_token="t" * 40, base_url=f"http://127.0.0.1:{server.server_port}")
+        )
+        with pytest.raises(ActivationError) as refused:
+            _read(client, account_id="a" * 32, store_id="b" * 32, secret_id="c" * 32)
+    finally:
+        server.shutdown()
+    assert "answered something that is not a secret" in str(refused.value)
+    assert canary not in str(refused.value)

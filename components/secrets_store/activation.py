@@ -303,7 +303,7 @@ def _read(client: Any, *, account_id: str, store_id: str, secret_id: str) -> Any
     import cloudflare
 
     try:
-        return client.secrets_store.stores.secrets.get(
+        secret = client.secrets_store.stores.secrets.get(
             secret_id, account_id=account_id, store_id=store_id
         )
     except cloudflare.NotFoundError:
@@ -315,6 +315,14 @@ def _read(client: Any, *, account_id: str, store_id: str, secret_id: str) -> Any
             f"(HTTP {refused.status_code}), got no status to wait on (give this account's "
             "provider, or its api_token, to the resource)"
         ) from None
+    if secret is not None and not all(hasattr(secret, k) for k in ("status", "name")):
+        # An answer that is no secret (a proxy's page, a changed API): one line, never its body.
+        raise ActivationError(
+            f"secret {secret_id} in account {account_id}: Cloudflare answered something that "
+            f"is not a secret, got a {type(secret).__name__} (check the API address, "
+            "cloudflare:baseUrl, and run `pulumi up` again)"
+        )
+    return secret
 
 
 class SecretActivation(Resource, module="secrets-store", name="SecretActivation"):
