@@ -369,7 +369,8 @@ def test_a_reference_to_another_projects_stack_is_named_instead_of_a_traceback(
     (line,) = str(failed.value).splitlines()
     assert line.startswith("__main__.py:3: the program raised TypeError")
     assert (
-        "after reading StackReference acme/platform/dev, which offline runs cannot answer" in line
+        "after reading StackReference acme/platform/dev: no project named 'platform' beside this "
+        "one" in line
     )
 
 

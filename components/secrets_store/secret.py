@@ -6,6 +6,7 @@ import asyncio
 import difflib
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack, overload
 
 import pulumi
@@ -14,6 +15,7 @@ import pulumi_random as random
 
 from secrets_store.activation import DEFAULT_TIMEOUT_SECONDS, SecretActivation
 from secrets_store.adopted import AdoptedSecretVersion
+from secrets_store.config import load_schema_file
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import BINDING_NAME, NAME_PREFIX
 from secrets_store.rotation import (
@@ -22,10 +24,12 @@ from secrets_store.rotation import (
     fallback_binding_name,
     position_from,
 )
+from secrets_store.schemas import is_schema_file
 from secrets_store.spec import (
     KEY_BYTES,
     NAMESPACE,
     UNDECRYPTED,
+    SchemaFile,
     SecretSpec,
     check_secret,
     value_key,
@@ -183,7 +187,9 @@ class VersionedSecret(pulumi.ComponentResource):
         self._where = where
         self.kind: str = spec.kind
         self.schema: str | None = settings.get("schema")
-        """For kind json: the registered model its values must satisfy (`postgres`)."""
+        """For kind json: the registered model (`postgres`) or JSON Schema file
+        (`schemas/db.schema.json`, from the working directory) its values must satisfy."""
+        self._schema_file = _schema_file(self.schema, spec.kind, where)
         self.position: Position = spec.position
         """Where this secret stands in its rotation (plain data, not secret)."""
         self.prefix: str = settings.get("name_prefix") or ""
@@ -325,12 +331,54 @@ class VersionedSecret(pulumi.ComponentResource):
             )
             return generated.base64
         return _checked_value(
-            values[version], self.kind, self.schema, f"{self._where}.values[{version}]"
+            values[version],
+            self.kind,
+            self.schema,
+            f"{self._where}.values[{version}]",
+            self._schema_file,
         )
 
 
+def _project_root(start: Path) -> Path:
+    """The Pulumi project the program runs in: the nearest folder up from `start` holding a
+    Pulumi.yaml (Pulumi runs a program in its `main:` folder, inside the project)."""
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").is_file() or (folder / "Pulumi.yml").is_file():
+            return folder
+    return start
+
+
+def _schema_file(schema: str | None, kind: str, where: str) -> SchemaFile | None:
+    """The JSON Schema file `schema=` names (a path from the working directory, inside the
+    project once symlinks are followed), read with the references it makes; SpecError naming
+    `<where>.schema` for one that cannot be used. None for a registered model or no schema."""
+    if schema is None or kind != "json" or not is_schema_file(schema):
+        return None
+    cwd = Path.cwd().resolve()
+    root = _project_root(cwd)
+    target = (cwd / schema).resolve()
+    if not target.is_relative_to(root):
+        raise SpecError(
+            [
+                Problem(
+                    f"{where}.schema",
+                    f"lies outside the project, got {schema!r} -> {str(target)!r} (a schema "
+                    f"file is read by every plan and deploy: keep it inside {str(root)!r})",
+                )
+            ]
+        )
+    loaded = load_schema_file(root, target.relative_to(root).as_posix())
+    if loaded.problem is not None:
+        raise SpecError([Problem(f"{where}.schema", loaded.problem)])
+    return loaded
+
+
 def _checked_value(
-    value: pulumi.Input[str], kind: str, schema: str | None, key: str
+    value: pulumi.Input[str],
+    kind: str,
+    schema: str | None,
+    key: str,
+    schema_file: SchemaFile | None = None,
 ) -> pulumi.Input[str]:
     """`value`, refused (SpecError naming `key`, never the value) unless it meets the kind's
     rules: the ones the stack config's values meet (`secrets_store.spec.value_problems`).
@@ -339,7 +387,7 @@ def _checked_value(
     def checked(text: Any) -> Any:
         # An offline run's stand-in for a value it cannot decrypt: `pulumi up` checks the value.
         if isinstance(text, str) and text != UNDECRYPTED:
-            problems = value_problems(kind, schema, text)
+            problems = value_problems(kind, schema, text, schema_file)
             if problems:
                 raise SpecError([Problem(key, line) for line in problems])
         return text

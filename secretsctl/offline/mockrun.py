@@ -23,6 +23,7 @@ import runpy
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,8 @@ class ProgramRun:
     """URN -> outputs the mocks returned; pass it to the next run like the engine's state."""
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """URN -> the outputs a component registered (`register_outputs`), secrets still marked."""
+    unknown_references: frozenset[str] = frozenset()
+    """StackReferences the run read that no outputs were given for."""
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -137,6 +140,13 @@ def unwrap(value: Any) -> Any:
 def fake_id(urn: str) -> str:
     """A stable 32-hex id, shaped like Cloudflare's."""
     return hashlib.sha256(urn.encode()).hexdigest()[:32]
+
+
+# A run that fails leaves the SDK's own coroutines behind (outputs nobody awaits any more);
+# collected later, each would print "coroutine ... was never awaited" after the one-line error.
+warnings.filterwarnings(
+    "ignore", message=r"coroutine 'Output\.\w+' was never awaited", category=RuntimeWarning
+)
 
 
 class EngineLikeMocks(pulumi.runtime.Mocks):
@@ -435,6 +445,7 @@ def run_program(
     program: Path | None = None,
     offline: bool = True,
     stores: list[dict[str, str]] | None = None,
+    reference_chain: tuple[str, ...] = (),
 ) -> ProgramRun:
     """Run the Pulumi program for `config` under mocks; raises what the program raises.
 
@@ -445,14 +456,46 @@ def run_program(
     `offline`: a plan (placeholder ids are shown); False runs it as `pulumi up` would.
     `stores`: the account's stores `{id, name}` for the store lookup (default: the one the
     stack names, see `offline_stores`).
+
+    A StackReference to another project's stack that the run read without outputs is
+    answered (`references.other_project_outputs`) and the program run again with them.
+    `reference_chain`: the references being answered already (a loop between projects ends).
     """
     chosen = program_for(config) if program is None else Program(program, runtime_project(config))
-    if _remembered is not None:
-        key = _run_key(chosen, config, state, stack_outputs, offline, stores)
+
+    def once(outputs: Mapping[str, Mapping[str, Any]] | None) -> ProgramRun:
+        if _remembered is None:
+            return _run(config, chosen, state, outputs, offline, stores)
+        key = _run_key(chosen, config, state, outputs, offline, stores)
         if key not in _remembered:  # a run that raises is never remembered
-            _remembered[key] = _run(config, chosen, state, stack_outputs, offline, stores)
+            _remembered[key] = _run(config, chosen, state, outputs, offline, stores)
         return copy.deepcopy(_remembered[key])
-    return _run(config, chosen, state, stack_outputs, offline, stores)
+
+    try:
+        run = once(stack_outputs)
+        failure: ProgramFailed | None = None
+        unknown = run.unknown_references
+    except ProgramFailed as exc:
+        if not exc.references:
+            raise
+        failure, unknown = exc, exc.references
+    if not unknown:
+        return run
+    from secretsctl.offline.references import other_project_outputs
+
+    found, missing = other_project_outputs(config, set(unknown), reference_chain)
+    if failure is not None and missing:
+        raise ProgramFailed(
+            f"{str(failure).split(' (fix the program')[0]}, after reading "
+            + "; ".join(missing)
+            + " (offline runs answer a reference from that project's plan when it sits beside "
+            "this one, or from the JSON file $SECRETSCTL_STACK_OUTPUTS names: "
+            '{"<org>/<project>/<stack>": <pulumi stack output --json of it>})',
+            failure.references,
+        ) from None
+    if not found:
+        return run
+    return once({**(stack_outputs or {}), **found})
 
 
 def runtime_project(config: StackConfig) -> str:
@@ -467,6 +510,11 @@ def runtime_project(config: StackConfig) -> str:
 
 class ProgramFailed(InvalidInput):
     """The project's own program raised: one line saying where and what, never a traceback."""
+
+    def __init__(self, line: str, references: frozenset[str] = frozenset()) -> None:
+        super().__init__(line)
+        self.references = references
+        """StackReferences the run read and had no outputs for (they may be the cause)."""
 
 
 def _failure_line(exc: BaseException, program: Program, secrets: list[str]) -> str:
@@ -575,15 +623,7 @@ def _run(
         if isinstance(exc, Exception) and not isinstance(exc, SpecError | InvalidInput):
             secrets = [str(config.config[k]) for k in config.secret_keys if k in config.config]
             line = _failure_line(exc, program, secrets)
-            if mocks.unknown_references:
-                names = ", ".join(sorted(mocks.unknown_references))
-                line = (
-                    f"{line.split(' (fix the program')[0]}, after reading StackReference {names}, "
-                    "which offline runs cannot answer (they answer references to this project's "
-                    "own stacks, from their files: see what this stack deploys with `pulumi "
-                    "preview`, which reads the other stack's real outputs)"
-                )
-            raise ProgramFailed(line) from exc
+            raise ProgramFailed(line, frozenset(mocks.unknown_references)) from exc
         raise
     finally:
         # A failed run leaves outputs waiting on the failure: cancel them, so that nothing
@@ -604,4 +644,5 @@ def _run(
         outputs=monitor.stack_outputs,
         state=mocks.state,
         component_outputs=monitor.component_outputs,
+        unknown_references=frozenset(mocks.unknown_references),
     )

@@ -6,6 +6,7 @@ the result as the plan contract in the README, which other tools and tests read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,48 @@ def _store_of(run: ProgramRun) -> str | None:
         str(r.inputs.get("storeId")) for r in run.of_type(SECRET_TYPE) if r.inputs.get("storeId")
     }
     return stores.pop() if len(stores) == 1 else None
+
+
+# ---- reading a plan document: what the program registered, by Cloudflare account --------
+
+
+def registered_versions(document: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(account id, Cloudflare secret name) -> the resource that registers it: every secret
+    version the program declares, created or adopted, as it will exist in Cloudflare."""
+    found: dict[tuple[str, str], str] = {}
+    for resource in document.get("resources") or ():
+        inputs = resource.get("inputs") or {}
+        if resource.get("type") == SECRET_TYPE:
+            account, name = inputs.get("accountId"), inputs.get("name")
+        elif resource.get("type") == ADOPTED_TYPE:
+            account, name = inputs.get("account_id"), inputs.get("name")
+        else:
+            continue
+        if isinstance(account, str) and isinstance(name, str):
+            found.setdefault((account, name), str(resource.get("name")))
+    return found
+
+
+def registered_bindings(document: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(account id, Cloudflare secret name) -> `script.BINDING` of the first Worker binding
+    the program registers on it: who reads that secret, in which account."""
+    found: dict[tuple[str, str], str] = {}
+    for resource in document.get("resources") or ():
+        if resource.get("type") != SCRIPT_TYPE:
+            continue
+        inputs = resource.get("inputs") or {}
+        account, script = inputs.get("accountId"), inputs.get("scriptName")
+        for binding in inputs.get("bindings") or ():
+            name = binding.get("secretName") if isinstance(binding, Mapping) else None
+            if binding.get("type") == "secrets_store_secret" and isinstance(name, str):
+                found.setdefault((str(account), name), f"{script}.{binding.get('name')}")
+    return found
+
+
+def registered_scripts(document: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(account id, Worker script name) of every script the program registers."""
+    return {
+        (str(inputs.get("accountId")), str(inputs.get("scriptName")))
+        for resource in document.get("resources") or ()
+        if resource.get("type") == SCRIPT_TYPE and (inputs := resource.get("inputs") or {})
+    }

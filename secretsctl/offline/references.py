@@ -156,3 +156,110 @@ def self_reference(config: StackConfig) -> dict[str, Any]:
         for secret, entry in config.rotation_output().items()
     }
     return {"stack_outputs": {name: {"rotation": rotation}}}
+
+
+# ---- references to another project's stacks ---------------------------------------------
+
+OUTPUTS_FILE_ENV = "SECRETSCTL_STACK_OUTPUTS"
+"""A JSON file mapping a StackReference name to that stack's outputs, for a stack offline runs
+cannot plan (`pulumi stack output --json --stack <name>` gives the inner part)."""
+MAX_OUTPUTS_FILE = 4 * 1024 * 1024
+
+
+def _outputs_file() -> dict[str, dict[str, Any]]:
+    """The file `SECRETSCTL_STACK_OUTPUTS` names ({} when unset); `InvalidInput` in one line
+    for one that cannot be read (never its contents: outputs may hold secrets)."""
+    import json
+    import os
+
+    from secretsctl.errors import InvalidInput
+
+    named = os.environ.get(OUTPUTS_FILE_ENV)
+    if not named:
+        return {}
+    path = Path(named).expanduser()
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_OUTPUTS_FILE + 1)
+        if len(data) > MAX_OUTPUTS_FILE:
+            raise ValueError(f"larger than {MAX_OUTPUTS_FILE} bytes")
+        parsed = json.loads(data)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        if isinstance(exc, ValueError) and "larger than" in str(exc):
+            reason = str(exc)
+        raise InvalidInput(
+            f"{OUTPUTS_FILE_ENV}: cannot read {str(path)!r} as JSON, got {reason} (write "
+            '{"<org>/<project>/<stack>": {<that stack\'s outputs>}})'
+        ) from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise InvalidInput(
+            f"{OUTPUTS_FILE_ENV}: {str(path)!r} must map each StackReference name to an object "
+            f"of outputs, got {type(parsed).__name__} of other things (write "
+            '{"<org>/<project>/<stack>": {<that stack\'s outputs>}})'
+        )
+    return parsed
+
+
+def _beside(config: StackConfig, project_name: str) -> Any:
+    """The project named `project_name` in a folder beside this one's (or inside it), else
+    None: a team's projects checked out side by side."""
+    from secretsctl.offline.project import ProjectError, _project_file, read_project
+
+    if config.project is None:
+        return None
+    root = config.project.root
+    for folder in sorted([*root.parent.iterdir(), *root.iterdir()]):
+        if folder == root or not folder.is_dir() or folder.name.startswith("."):
+            continue
+        file = _project_file(folder)
+        if file is None:
+            continue
+        try:
+            project = read_project(file)
+        except ProjectError:
+            continue
+        if project.name == project_name:
+            return project
+    return None
+
+
+def other_project_outputs(
+    config: StackConfig, names: set[str], seen: tuple[str, ...] = ()
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Outputs of other projects' stacks by reference name, for the StackReferences a run of
+    `config` read and could not answer: from the file `SECRETSCTL_STACK_OUTPUTS` names, else
+    from the plan of that project's stack when the project sits beside this one.
+
+    Returns (outputs found, a line per reference answered by neither, saying where it
+    looked)."""
+    from secretsctl.offline.mockrun import run_program
+
+    named = _outputs_file()
+    found: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    for name in sorted(names):
+        if name in named:
+            found[name] = named[name]
+            continue
+        parts = name.split("/")
+        if len(parts) not in (2, 3) or name in seen:
+            missing.append(f"StackReference {name}: not a stack of another project offline")
+            continue
+        project_name, stack = parts[-2], parts[-1]
+        other = _beside(config, project_name)
+        path = other.stacks_dir / stack_file_name(stack) if other is not None else None
+        if path is None or not path.is_file():
+            where = (
+                f"no project named {project_name!r} beside this one"
+                if other is None
+                else f"project {project_name!r} has no {other.stack_label(stack_file_name(stack))}"
+            )
+            missing.append(f"StackReference {name}: {where}")
+            continue
+        try:
+            other_config = load_stack_config(stack, path, project=other)
+        except StackFileError as exc:
+            raise SpecError([Problem(f"StackReference {name}", str(exc))]) from None
+        found[name] = dict(run_program(other_config, reference_chain=(*seen, name)).outputs)
+    return found, missing

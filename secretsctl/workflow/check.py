@@ -66,7 +66,11 @@ from secretsctl.offline.gitbase import (
     topology_at,
     verify_ref,
 )
-from secretsctl.offline.plan import plan_stack
+from secretsctl.offline.plan import (
+    plan_stack,
+    registered_scripts,
+    registered_versions,
+)
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference, stack_cycle
 from secretsctl.offline.stackfile import (
@@ -190,17 +194,26 @@ def live_names(config: StackConfig) -> set[str]:
     }
 
 
-def bound_names(plan: Mapping[str, Any]) -> dict[str, str]:
-    """Cloudflare secret name -> `worker.BINDING` of the first binding that points at it."""
-    bound: dict[str, str] = {}
+def bound_names(plan: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(account id, Cloudflare secret name) -> `worker.BINDING` of the first binding that
+    points at it, in the account the program registers the Worker's script in."""
+    script_accounts = {script: account for account, script in registered_scripts(plan)}
+    bound: dict[tuple[str, str], str] = {}
     for worker, summary in plan["workers"].items():
+        account = script_accounts.get(str(summary.get("script_name")), "")
         for binding, fields in summary["bindings"].items():
             if fields.get("type") == "secrets_store_secret":
-                bound.setdefault(str(fields.get("secret_name")), f"{worker}.{binding}")
+                key = (account, str(fields.get("secret_name")))
+                bound.setdefault(key, f"{worker}.{binding}")
     return bound
 
 
-# ---- what the files say, read leniently (a file the program refuses is reported by rule 1) --
+def version_names(config: StackConfig, plan: Mapping[str, Any] | None) -> set[tuple[str, str]]:
+    """(account id, Cloudflare name) of every version a stack keeps: as its program registers
+    them (the names and accounts a code-first program computes), else as its file says."""
+    if plan is not None:
+        return set(registered_versions(plan))
+    return {(str(config.account_id), name) for name in live_names(config)}
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -331,6 +344,44 @@ def collision_problems(configs: Mapping[str, StackConfig]) -> list[tuple[str, Pr
                         ),
                     )
                 )
+    return found
+
+
+def registered_collision_problems(
+    plans: Mapping[str, Mapping[str, Any]], reported: set[str]
+) -> list[tuple[str, Problem]]:
+    """Two stacks whose programs register the same Cloudflare secret or script name in the
+    same account (as the programs compute names and accounts, whatever config keys they
+    read): the second deploy would take over, or fail on, the first's. Stacks already
+    refused for it by their files (`reported`) are not named twice."""
+    found: list[tuple[str, Problem]] = []
+    names = {
+        stack: set(registered_versions(plan)) | {("script", *s) for s in registered_scripts(plan)}
+        for stack, plan in plans.items()
+    }
+    stacks = sorted(names)
+    for i, first in enumerate(stacks):
+        for second in stacks[i + 1 :]:
+            if second in reported:
+                continue
+            shared = sorted(names[first] & names[second])
+            if not shared:
+                continue
+            what = shared[0]
+            account, name = what[-2], what[-1]
+            found.append(
+                (
+                    second,
+                    Problem(
+                        "program",
+                        f"registers the same Cloudflare names as stack {first!r} "
+                        f"in account {shown(account)}, got {len(shared)} shared, first "
+                        f"{'script ' if what[0] == 'script' else ''}{name} (give each stack "
+                        "of one account its own name prefix, e.g. name_prefix= from the "
+                        "stack's config)",
+                    ),
+                )
+            )
     return found
 
 
@@ -787,18 +838,22 @@ def _base_positions(
 
 def program_change_problems(
     root: Path, base: str, olds: Mapping[str, StackConfig], plans: Mapping[str, Any]
-) -> list[tuple[str, Problem]]:
+) -> tuple[list[tuple[str, Problem]], dict[str, dict[str, Any]]]:
     """What the program's own change would make Cloudflare refuse: each stack's base config
     planned with the base's program (the project as committed at `base`), against its plan
     here. A renamed component creates a version under new URNs before deleting the old one:
-    one Cloudflare name twice (1003)."""
+    one Cloudflare name twice (1003).
+
+    Also returns the base's plans, by stack (a stack whose base program does not run here
+    has none)."""
     from secretsctl.workflow.diff import diff_plans, name_conflict_line
 
     found: list[tuple[str, Problem]] = []
+    befores: dict[str, dict[str, Any]] = {}
     with materialized(root, base) as base_root:
         base_project = project_at(base_root) if base_root is not None else None
         if base_project is None:
-            return found
+            return found, befores
         for stack, old in olds.items():
             if stack not in plans:
                 continue
@@ -807,9 +862,10 @@ def program_change_problems(
                 before = plan_stack(stack, config=config, **self_reference(config)).document
             except (SpecError, InvalidInput):
                 continue  # the base's program does not run here: nothing to compare
+            befores[stack] = before
             for conflict in diff_plans(before, plans[stack])["name_conflicts"]:
                 found.append((stack, Problem(f"{NAMESPACE}:secrets", name_conflict_line(conflict))))
-    return found
+    return found, befores
 
 
 def check_stacks(root: Path, base: str | None = None) -> Findings:
@@ -918,7 +974,9 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 removed[stack] = old
 
     # 3. One account, many stacks: no name managed twice, one limit for all.
-    for stack, problem in collision_problems(configs) + account_limit_problems(configs, olds):
+    collisions = collision_problems(configs)
+    registered = registered_collision_problems(plans, {stack for stack, _ in collisions})
+    for stack, problem in collisions + registered + account_limit_problems(configs, olds):
         report(stack, [problem])
     for stack, problem in placeholder_account_warnings(configs):
         warn(stack, [problem])
@@ -932,9 +990,10 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         report(stack, [problem])
     for stack, text in retired:
         note(stack, text)
-    for stack, problem in program_change_problems(root, base, olds, plans):
+    changed, befores = program_change_problems(root, base, olds, plans)
+    for stack, problem in changed:
         report(stack, [problem])
-    deleted: dict[str, list[tuple[str, str]]] = {}  # account -> (stack, removed name)
+    deleted: list[tuple[str, tuple[str, str]]] = []  # (stack, (account, removed name))
     for stack, old in olds.items():
         config = configs[stack]
         sites = binders.get(str(old.account_id), {})
@@ -970,22 +1029,26 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         report(stack, kinds)
         warn(stack, kind_warnings)
         report(stack, scope_problems(old, config, base, sites))
-        account = str(config.account_id)
-        deleted.setdefault(account, []).extend(
-            (stack, n) for n in sorted(live_names(old) - live_names(config) - covered)
+        # Rule 8 by what the programs register: a Cloudflare name in an account, at the base
+        # and here (another account's version of the same name is another secret).
+        kept = version_names(config, plans.get(stack))
+        gone = version_names(old, befores.get(stack)) - kept
+        deleted.extend(
+            (stack, (account, n))
+            for account, n in sorted(gone)
+            if n not in covered or account != str(old.account_id)
         )
     for stack, plan in plans.items():
-        account = str(configs[stack].account_id)
         bound = bound_names(plan)
-        for owner, name in deleted.get(account, []):
-            if name in bound:
+        for owner, (account, name) in deleted:
+            if (account, name) in bound:
                 report(
                     owner,
                     [
                         Problem(
                             f"{NAMESPACE}:secrets",
-                            f"deletes secret version {name} while worker {bound[name]} of stack "
-                            f"{stack!r} binds it, got {name} bound "
+                            f"deletes secret version {name} while worker "
+                            f"{bound[account, name]} of stack {stack!r} binds it, got {name} bound "
                             f"(move that binding off {name} before deleting it)",
                         )
                     ],
