@@ -154,7 +154,7 @@ def test_a_finish_is_judged_by_names_and_accounts_as_registered(team: Path) -> N
     code, _, err = run(team, "rotate", "signing_key", "--stack", "dev")
     assert code == 0, err
     # THEN prod's signing_key_v1 (account b..., no prefix) is another secret: accepted
-    code, out, err = run(team, "check", "--base", "HEAD")
+    code, _, err = run(team, "check", "--base", "HEAD")
     assert code == 0, err
     assert "deletes secret version" not in err
 
@@ -180,6 +180,21 @@ def test_a_renamed_component_is_refused_with_the_alias_that_keeps_it(team: Path)
     assert code == 2
     assert "signing_key_v1: created as signer-v1 while signing-v1 still holds it" in err
     assert 'aliases=[pulumi.Alias(name="signing")]' in err
+
+
+def test_a_bound_secret_given_a_new_secret_name_is_refused(team: Path) -> None:
+    # A new secret_name: every Worker would switch to a freshly drawn key with no fallback
+    program = team / "infra" / "__main__.py"
+    program.write_text(
+        program.read_text().replace('secret_name="signing_key"', 'secret_name="signer"')
+    )
+    code, _, err = run(team, "check", "--base", "HEAD")
+    assert code == 2
+    assert (
+        "envs/Pulumi.prod.yaml: program: removes or renames secret 'signing_key' (VersionedSecret "
+        "signing) while worker auth.JWT_KEY binds signing_key_v1 at HEAD"
+    ) in err or "worker edge.SIGNING_KEY binds signing_key_v1 at HEAD" in err
+    assert 'keep secret_name="signing_key"' in err
 
 
 def test_a_worker_code_change_shows_as_an_update(team: Path) -> None:

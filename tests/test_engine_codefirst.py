@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,14 +49,16 @@ import pulumi
 from secrets_store import SecretBinding, SecretsStore, VersionedSecret, Worker
 
 ACCOUNT = {ACCOUNT!r}
+PREFIX = pulumi.Config().get("prefix") or ""  # the team's own key: staging_ in staging
 store = SecretsStore("store", account_id=ACCOUNT, store_name="default_secrets_store")
 signing = VersionedSecret(
-    "signing_key", account_id=ACCOUNT, store=store, kind="signing_key", generate=True
+    "signing_key", account_id=ACCOUNT, store=store, kind="signing_key", generate=True,
+    name_prefix=PREFIX,
 )
 Worker(
     "edge",
     account_id=ACCOUNT,
-    script_name="shop_edge",
+    script_name=f"{{PREFIX}}shop_edge",
     main_module="workers/edge.js",  # relative to the working directory: infra/
     bindings={{
         "SIGNING_KEY": SecretBinding(signing),
@@ -95,7 +99,43 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProject]
         (infra / "workers" / "edge.js").write_text(EDGE)
         (infra / "workers" / "lib" / "greet.js").write_text(GREET)
         project.stack_init("dev")
+        git(project.root, "init", "-q")
+        commit(project.root, "base")
         yield project
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def commit(root: Path, message: str) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+
+
+def offline_ops(project: EngineProject, stack: str) -> dict[str, list[str]]:
+    """`secretsctl diff --base HEAD` as {op: sorted names} of its Cloudflare resources."""
+    out = project.secretsctl("diff", "--stack", stack, "--base", "HEAD", "--format", "json")
+    document = json.loads(out.stdout)
+    return {
+        op: sorted(r["name"] for r in document[op] if r["type"] in (SECRET_TYPE, SCRIPT_TYPE))
+        for op in ("create", "update", "delete")
+    }
+
+
+def engine_ops(project: EngineProject, stack: str) -> dict[str, list[str]]:
+    """`pulumi preview --json` as {op: sorted resource names} for Cloudflare resources."""
+    steps = project.preview_json(stack)["steps"]
+    ops: dict[str, list[str]] = {"create": [], "update": [], "delete": []}
+    for step in steps:
+        urn = step["urn"]
+        if step["op"] in ops and urn.split("::")[-2].split("$")[-1] in (SECRET_TYPE, SCRIPT_TYPE):
+            ops[step["op"]].append(urn.split("::")[-1])
+    return {op: sorted(names) for op, names in ops.items()}
 
 
 def test_code_first_project_deploys_from_the_folder_pulumi_runs_it_in(
@@ -131,11 +171,82 @@ def test_changing_an_imported_module_redeploys_the_worker(project: EngineProject
     preview = project.preview_json("dev")
     changed = [s["urn"] for s in preview["steps"] if s["op"] == "update"]
     assert any(urn.endswith("::edge-script") for urn in changed), changed
+    # `diff --base` (the program at HEAD against the program here) says what preview says
+    assert offline_ops(project, "dev") == engine_ops(project, "dev")
+    assert offline_ops(project, "dev")["update"] == ["edge-script"]
     project.up("dev")
     script = project.server.state.script(ACCOUNT, "shop_edge")
     uploaded = next(m for name, m in script.modules.items() if name.endswith("greet.js"))
     assert b"hello again" in uploaded.content
     project.pulumi("preview", "--expect-no-changes", stack="dev")
+    commit(project.root, "greet again")
+
+
+def test_a_renamed_component_is_refused_by_the_gate_as_the_engine_would_replace_it(
+    project: EngineProject,
+) -> None:
+    program = project.root / "infra" / "__main__.py"
+    original = program.read_text()
+    program.write_text(original.replace('"signing_key", account_id', '"signer", account_id', 1))
+    try:
+        # The engine would create the version under new URNs (and draw a new key) and
+        # delete the old: offline and engine agree, and the gate refuses it.
+        assert offline_ops(project, "dev") == engine_ops(project, "dev")
+        assert "signer-v1" in offline_ops(project, "dev")["create"]
+        refused = project.secretsctl("check", "--base", "HEAD", check=False)
+        assert refused.returncode == 2
+        assert 'aliases=[pulumi.Alias(name="signing_key")]' in refused.stderr
+        # WHEN the secret_name and the alias the gate names are kept: nothing changes, for both
+        program.write_text(
+            original.replace(
+                '"signing_key", account_id',
+                '"signer", secret_name="signing_key",'
+                ' opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="signing_key")]),'
+                " account_id",
+                1,
+            )
+        )
+        assert offline_ops(project, "dev") == engine_ops(project, "dev")
+        assert offline_ops(project, "dev") == {"create": [], "update": [], "delete": []}
+        project.secretsctl("check", "--base", "HEAD")
+        project.pulumi("preview", "--expect-no-changes", stack="dev")
+    finally:
+        program.write_text(original)
+
+
+def test_the_promotion_guard_refuses_a_code_first_stack_ahead_at_up(
+    project: EngineProject,
+) -> None:
+    # GIVEN staging after dev, both of this program: dev deployed steady at 1, and it
+    # exported the `rotation` output the guard reads without the program exporting it
+    outputs = json.loads(project.pulumi("stack", "output", "--json", stack="dev").stdout)
+    assert outputs["rotation"]["signing_key"]["current"] == 1
+    project.stack_init("staging")
+    project.config_set("staging", "shop-edge:prefix", "staging_")
+    project.pulumi(
+        "config", "set", "--path", "secrets-store:promotion.after", "dev", stack="staging"
+    )
+    for key, value in (("current", "1"), ("next", "2"), ("stage", "fallback")):
+        project.pulumi(
+            "config", "set", "--path", f"secrets-store:rotation.signing_key.{key}", value,
+            stack="staging",
+        )  # fmt: skip
+    # WHEN staging would start a rotation dev has not: refused at up, before anything exists
+    refused = project.up("staging", check=False)
+    assert refused.returncode != 0
+    assert "is ahead of stack 'dev'" in refused.output
+    assert not [n for n in project.secrets() if n.startswith("staging_")]
+    assert "staging_shop_edge" not in project.server.state.account(ACCOUNT).scripts
+    # THEN once dev is deployed at that stage, staging goes
+    for key, value in (("current", "1"), ("next", "2"), ("stage", "fallback")):
+        project.pulumi(
+            "config", "set", "--path", f"secrets-store:rotation.signing_key.{key}", value,
+            stack="dev",
+        )  # fmt: skip
+    project.up("dev")
+    project.up("staging")
+    assert {"staging_signing_key_v1", "staging_signing_key_v2"} <= set(project.secrets())
+    project.pulumi("destroy", "--yes", "--skip-preview", stack="staging")
 
 
 def test_the_policy_pack_refuses_a_violation_at_preview(project: EngineProject) -> None:

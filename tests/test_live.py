@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from local_cloudflare import serve
 from secrets_store.activation import ActivationError, ActivationProvider, wait_until_active
+from secrets_store.spec import NAMESPACE
 from secretsctl.cli import app
 from secretsctl.offline.mockrun import remembering_runs
 from secretsctl.offline.plan import plan_stack
@@ -270,6 +271,47 @@ def test_init_declares_the_accounts_secrets_imported_by_id(fresh):
     )
     assert again.exit_code == 2 and "already exists" in again.output
     assert path.read_text().startswith(text[:200])
+
+
+CODE_FIRST = """\
+import pulumi
+from secrets_store import SecretsStore, VersionedSecret
+
+account = pulumi.Config("secrets-store").require("accountId")
+store = SecretsStore("store", account_id=account)
+VersionedSecret("api_key", store=store, kind="api_key")
+VersionedSecret("db_sync", store=store, kind="api_key")
+"""
+
+
+def test_init_in_a_code_first_project_writes_the_config_contract_its_program_reads(fresh):
+    _server, root, _kv = fresh
+    (root / "infra").mkdir()
+    (root / "infra" / "__main__.py").write_text(CODE_FIRST)
+    (root / "Pulumi.yaml").write_text(
+        "name: shop\nruntime: python\nmain: infra/__main__.py\nstackConfigDir: stacks\n"
+    )
+    result = runner.invoke(
+        app, ["init", "--stack", "qa", "--account-id", ACCOUNT, "--root", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "legacy form" not in result.output and CANARY not in result.output
+    path = root / "stacks" / "Pulumi.qa.yaml"
+    text = path.read_text()
+    assert f"{NAMESPACE}:secrets" not in text and f"{NAMESPACE}:store" not in text
+    config = load_stack_config("qa", path)
+    assert config.legacy_form is None
+    assert config.positions["api_key"].current == 2
+    imports = config.namespace["importIds"]
+    assert imports["api_key"]["2"].startswith(f"{ACCOUNT}/")
+    # THEN the program adopts each live version by the id init wrote, creating none
+    plan = plan_stack("qa", config=config)
+    assert not plan.run.of_type("cloudflare:index/secretsStoreSecret:SecretsStoreSecret")
+    imported = {n: i for s in plan.document["secrets"].values() for n, i in s["imported"].items()}
+    assert imported == {
+        "api_key_v2": imports["api_key"]["2"],
+        "db_sync_v3": imports["db_sync"]["3"],
+    }
 
 
 # ---- the wait for active secrets -----------------------------------------------------------

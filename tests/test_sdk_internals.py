@@ -1,7 +1,9 @@
-"""The Pulumi SDK internals that `secrets_store.sdk_internals` relies on, at the pinned version.
+"""The Pulumi SDK internals that `secrets_store.sdk_internals` relies on, at the versions they
+were checked against (`CHECKED_PULUMI`), and the fallback to the SDK's own behaviour on any
+other version of the range the package allows.
 
-When this fails after an upgrade, review every use in that module (and only there)
-before changing `PINNED_PULUMI`.
+When a shape test fails after an upgrade, review every use in that module (and only there)
+before adding the version to `CHECKED_PULUMI`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import inspect
 import json
 import re
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pulumi import Output
 from pulumi import _types as pulumi_types
 from pulumi.dynamic import dynamic as pulumi_dynamic
@@ -24,15 +28,25 @@ from pulumi.runtime import stack as pulumi_stack
 
 from secrets_store import sdk_internals
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_the_installed_pulumi_is_the_pinned_one():
+
+on_a_checked_sdk = pytest.mark.skipif(
+    not sdk_internals.checked(),
+    reason=f"pulumi {sdk_internals.INSTALLED_PULUMI} is not one of CHECKED_PULUMI: the "
+    "speed-ups step aside (test_an_unchecked_sdk_runs_as_the_sdk_does covers it)",
+)
+
+
+def test_the_project_lock_installs_a_checked_pulumi():
     installed = version("pulumi")
-    assert installed == sdk_internals.PINNED_PULUMI, (
-        f"pulumi {installed} installed, secrets_store/sdk_internals.py was checked against "
-        f"{sdk_internals.PINNED_PULUMI}: review it, then update PINNED_PULUMI"
-    )
+    assert installed == sdk_internals.INSTALLED_PULUMI
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert f"pulumi=={sdk_internals.PINNED_PULUMI}\n" in requirements
+    assert sdk_internals.PINNED_PULUMI in sdk_internals.CHECKED_PULUMI
 
 
+@on_a_checked_sdk
 def test_the_private_names_it_uses_still_exist_with_their_shapes():
     # the serialization a dynamic resource's provider goes through (swapped while mocked)
     assert list(inspect.signature(pulumi_dynamic._serialize).parameters) == [
@@ -63,6 +77,7 @@ def test_the_private_names_it_uses_still_exist_with_their_shapes():
     assert "outputs" not in vars(settings)
 
 
+@on_a_checked_sdk
 def test_lean_sdk_restores_everything_it_swapped():
     before = (
         pulumi_stack.wait_for_rpcs,
@@ -239,11 +254,29 @@ def test_the_pulumi_up_path_uses_public_pulumi_apis_only():
     )
 
 
-def test_the_package_allows_exactly_the_pulumi_the_tests_prove():
-    import pathlib
+def test_the_package_allows_a_range_from_the_lowest_checked_sdk():
     import tomllib
 
-    root = pathlib.Path(__file__).resolve().parent.parent
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pulumi = [d for d in project["dependencies"] if re.match(r"pulumi\b(?!-)", d)]
-    assert pulumi == [f"pulumi=={sdk_internals.PINNED_PULUMI}"]
+    lowest = min(sdk_internals.CHECKED_PULUMI, key=lambda v: tuple(map(int, v.split("."))))
+    assert pulumi == [f"pulumi>={lowest.rsplit('.', 1)[0]},<4"]
+
+
+def test_an_unchecked_sdk_runs_as_the_sdk_does(monkeypatch, run, namespace):
+    """On a version outside CHECKED_PULUMI nothing is swapped, and a plan registers the same
+    resources with the same inputs and outputs as with the speed-ups."""
+    lean = run(namespace)
+    monkeypatch.setattr(sdk_internals, "INSTALLED_PULUMI", "3.999.0")
+    assert not sdk_internals.checked()
+    before = (pulumi_stack.wait_for_rpcs, pulumi_resource.create_urn, pulumi_dynamic._serialize)
+    with sdk_internals.lean_sdk():
+        inside = (pulumi_stack.wait_for_rpcs, pulumi_resource.create_urn, pulumi_dynamic._serialize)
+    assert inside == before
+    public = run(namespace, state=lean.state)
+
+    def registered(result: Any) -> list[tuple[str, Any]]:
+        return sorted((r.urn, json.dumps(r.inputs, sort_keys=True)) for r in result.resources)
+
+    assert registered(public) == registered(lean)
+    assert public.outputs == lean.outputs

@@ -25,6 +25,8 @@ _PUBLIC = {
     "SecretBinding": "secrets_store.worker",
     "SecretBindingArgs": "secrets_store.worker",
     "SpecError": "secrets_store.errors",
+    "promotion_guard": "secrets_store.promotion",
+    "gated": "secrets_store.promotion",
 }
 __all__ = [
     "SecretBinding",
@@ -36,10 +38,13 @@ __all__ = [
     "VersionedSecretArgs",
     "Worker",
     "WorkerArgs",
+    "gated",
+    "promotion_guard",
 ]
 
 if TYPE_CHECKING:
     from secrets_store.errors import SpecError
+    from secrets_store.promotion import gated, promotion_guard
     from secrets_store.secret import VersionedSecret, VersionedSecretArgs
     from secrets_store.store import SecretsStore, SecretsStoreArgs
     from secrets_store.worker import SecretBinding, SecretBindingArgs, Worker, WorkerArgs

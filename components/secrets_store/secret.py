@@ -18,6 +18,8 @@ from secrets_store.adopted import AdoptedSecretVersion
 from secrets_store.config import load_schema_file
 from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import BINDING_NAME, NAME_PREFIX
+from secrets_store.ordering import Standing
+from secrets_store.promotion import gated, publish_position
 from secrets_store.rotation import (
     Position,
     cloudflare_secret_name,
@@ -174,8 +176,11 @@ class VersionedSecret(pulumi.ComponentResource):
             settings.setdefault("account_id", store.account_id)
         secret = settings.get("secret_name") or name
         where = f"VersionedSecret {name}"
-        if not any(k in settings for k in POSITION_ARGS):
+        in_code = any(k in settings for k in POSITION_ARGS)
+        if not in_code:
             settings.update(configured_position(secret))
+        if "import_ids" not in settings:
+            settings["import_ids"] = configured_imports(secret)
         imports = _versions(settings.get("import_ids"), where, "import_ids")
         if settings.get("values") is None and not settings.get("generate"):
             settings["values"] = configured_values(secret, settings, imported=set(imports))
@@ -205,6 +210,10 @@ class VersionedSecret(pulumi.ComponentResource):
         self.version_names: dict[int, pulumi.Output[str]] = {}
         """Cloudflare name per live version, resolving once it is active: bind these."""
         self.store_id = pulumi.Output.from_input(settings["store_id"])
+        # Held back by the promotion guard (a position given in code is checked too).
+        account = gated(
+            settings["account_id"], {secret: Standing(self.position)} if in_code else None
+        )
         wait = settings.get("wait_until_active", True)
         timeout = int(settings.get("active_timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
 
@@ -226,7 +235,7 @@ class VersionedSecret(pulumi.ComponentResource):
                 continue
             resource = cloudflare.SecretsStoreSecret(
                 child,
-                account_id=settings["account_id"],
+                account_id=account,
                 store_id=settings["store_id"],
                 name=self.cloudflare_name(version),
                 value=self._value(child, renamed, version, settings.get("generate"), values),
@@ -270,6 +279,16 @@ class VersionedSecret(pulumi.ComponentResource):
                 "next": self.position.next,
                 "stage": self.position.stage,
             }
+        )
+        publish_position(
+            secret,
+            {
+                "kind": spec.kind,
+                "current": self.position.current,
+                "next": self.position.next,
+                "stage": self.position.stage,
+                "cloudflare_names": self.cloudflare_names,
+            },
         )
 
     def bindings(
@@ -557,6 +576,35 @@ def configured_position(secret: str) -> dict[str, Any]:
     if problems:
         raise SpecError(problems)
     return {k: v for k, v in position.items() if v is not None}
+
+
+IMPORTS_KEY = f"{NAMESPACE}:importIds"
+
+
+def configured_imports(secret: str) -> dict[str, str] | None:
+    """The import ids of the versions this stack adopts, from the stack config
+    `secrets-store:importIds.<secret>` ({version: <account_id>/<store_id>/<secret_id>}, as
+    `secretsctl init` writes it); None when it has none."""
+    try:
+        imports = pulumi.Config(NAMESPACE).get_object("importIds")
+    except pulumi.ConfigTypeError:
+        imports = "text"
+    if imports is None:
+        return None
+    entry = imports.get(secret) if isinstance(imports, Mapping) else "text"
+    if entry is None:
+        return None
+    if not isinstance(entry, Mapping):
+        raise SpecError(
+            [
+                Problem(
+                    f"{IMPORTS_KEY}.{secret}" if isinstance(imports, Mapping) else IMPORTS_KEY,
+                    "must map a version to its import id, got something else (for example "
+                    "{3: <account_id>/<store_id>/<secret_id>}, as secretsctl init writes it)",
+                )
+            ]
+        )
+    return {str(k): v for k, v in entry.items()}
 
 
 def configured_values(

@@ -22,6 +22,7 @@ from secrets_store.modules import (
     collect_bundle,
     collect_modules,
 )
+from secrets_store.promotion import gated
 from secrets_store.rotation import fallback_binding_name
 from secrets_store.secret import VersionedSecret, rotation_bindings
 
@@ -175,7 +176,7 @@ class Worker(pulumi.ComponentResource):
         main, *imported = modules
         self._script = cloudflare.WorkersScript(
             f"{name}-script",
-            account_id=settings["account_id"],
+            account_id=gated(settings["account_id"]),
             script_name=settings["script_name"],
             main_module=main.name,
             content=main.source,

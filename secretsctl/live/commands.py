@@ -86,6 +86,7 @@ def init(
     from secrets_store.grammar import ACCOUNT_ID
     from secretsctl.live.account import Account
     from secretsctl.live.init import write_stack_file
+    from secretsctl.offline.project import declares_in_code
     from secretsctl.offline.stackfile import project_topology, stack_path
 
     if not ACCOUNT_ID.fullmatch(account_id):
@@ -93,7 +94,8 @@ def init(
             [f"--account-id: must be 32 lowercase hex characters, got {account_id!r}"]
         )
     clock = Deadline.starting_now(deadline)
-    path = config_file or stack_path(project_of(cwd, root).root, stack)
+    project = project_of(cwd, root)
+    path = config_file or stack_path(project.root, stack)
     topology = project_topology(path)
     account = Account.from_environment(account_id, clock)
     done = write_stack_file(
@@ -103,6 +105,7 @@ def init(
         name_prefix=name_prefix,
         store_name=store_name,
         shared=topology.data if topology else None,
+        code_first=topology is None and declares_in_code(project),
     )
     out.print(
         f"Wrote {done.path}: {len(done.declared)} secret(s) declared"

@@ -85,12 +85,16 @@ def write_stack_file(
     name_prefix: str = "",
     store_name: str = "default_secrets_store",
     shared: Mapping[str, Any] | None = None,
+    code_first: bool = False,
 ) -> Initialized:
     """Write `path` for `stack` from the account; refuses when the file exists.
 
     `shared`: the project's topology (`secrets-store.yaml`). The file then holds this
     stack's facts only: a secret the topology declares gets its import ids, one it does not
-    is declared here whole; each position goes to `secrets-store:rotation`."""
+    is declared here whole; each position goes to `secrets-store:rotation`.
+    `code_first`: the project's program declares its secrets in code: the file holds what
+    VersionedSecret reads from config (`secrets-store:rotation`, `secrets-store:importIds`),
+    none of the YAML front end's keys."""
     if path.exists():
         raise InvalidInput(
             f"{path}: already exists, got a stack file for {stack!r} (init never overwrites: "
@@ -133,6 +137,20 @@ def write_stack_file(
             "the file."
         )
     declared = sorted(groups)[:MAX_SECRETS]
+    if code_first:
+        document, commands = _code_first_document(
+            account, stack, store["id"] if store else "", {n: groups[n] for n in declared}, notes
+        )
+        comments = _listed(
+            "Secrets in the store this stack does not manage (not {prefix}<name>_v<N>):",
+            unmanaged,
+            "unmanaged secrets",
+            notes,
+        )
+        comments += _listed("Worker scripts in this account:", scripts, "scripts", notes)
+        if comments:
+            document.yaml_set_comment_before_after_key("config", after="\n".join(comments))
+        return _written(stack, path, document, commands, declared, unmanaged, notes)
     known = shared.get("secrets") if shared else None
     document, commands = _document(
         account,
@@ -169,6 +187,18 @@ def write_stack_file(
     document["config"].yaml_set_comment_before_after_key(
         f"{NAMESPACE}:workers", before="\n".join(before), indent=2
     )
+    return _written(stack, path, document, commands, declared, unmanaged, notes)
+
+
+def _written(
+    stack: str,
+    path: Path,
+    document: CommentedMap,
+    commands: list[str],
+    declared: list[str],
+    unmanaged: list[str],
+    notes: list[str],
+) -> Initialized:
     text = _dumped(document)
     _checked_text(stack, path, text)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +206,52 @@ def write_stack_file(
     with path.open("x", encoding="utf-8") as handle:
         handle.write(text)
     return Initialized(path, commands, declared, unmanaged, notes)
+
+
+def _code_first_document(
+    account: Account,
+    stack: str,
+    store_id: str,
+    groups: dict[str, dict[int, LiveSecret]],
+    notes: list[str],
+) -> tuple[CommentedMap, list[str]]:
+    """The config contract a code-first program reads: each secret's position and the
+    import id of its live version, by secret name. The program declares the rest (kind,
+    scopes, Workers) in code."""
+    config = CommentedMap()
+    document = CommentedMap(config=config)
+    document.yaml_set_start_comment(
+        f"Stack `{stack}`: written by `secretsctl init` from account {account.account_id}\n"
+        f"on {date.today().isoformat()}, for a program that declares its secrets in code.\n"
+        "VersionedSecret reads each secret's position (secrets-store:rotation) and the id of\n"
+        "each version it adopts (secrets-store:importIds) from here: an adopted version is\n"
+        "not created again and keeps its live value. Declare each of these secrets in the\n"
+        "program with the same secret_name (and name_prefix, when --name-prefix was given)."
+    )
+    config[f"{NAMESPACE}:accountId"] = account.account_id
+    config.yaml_add_eol_comment(
+        'pulumi.Config("secrets-store").require("accountId")', f"{NAMESPACE}:accountId"
+    )
+    rotation = CommentedMap()
+    imports = CommentedMap()
+    for name, versions in groups.items():
+        current = max(versions)
+        position = CommentedMap(current=current)
+        position.fa.set_flow_style()
+        rotation[name] = position
+        live = versions[current]
+        ids = CommentedMap({current: f"{account.account_id}/{store_id}/{live.id}"})
+        ids.fa.set_flow_style()
+        imports[name] = ids
+        if len(versions) > 1:
+            notes.append(
+                f"{name}: {len(versions) - 1} older version(s) in the store are not adopted: "
+                "delete them once no worker binds them."
+            )
+    if groups:
+        config[f"{NAMESPACE}:rotation"] = rotation
+        config[f"{NAMESPACE}:importIds"] = imports
+    return document, []
 
 
 def _document(

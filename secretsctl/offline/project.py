@@ -89,6 +89,21 @@ class Project:
         )
 
 
+YAML_FRONT_END = "read_stack_spec("
+"""What the YAML front end's program calls (secrets_store.config.read_stack_spec): a program
+that does not declares its secrets in code."""
+
+
+def declares_in_code(project: Project) -> bool:
+    """The project's own program declares its secrets in code (it never reads the YAML front
+    end's stack spec): its stack files hold the config contract only."""
+    try:
+        program = project.runnable_program()
+        return YAML_FRONT_END not in program.read_text(encoding="utf-8", errors="replace")
+    except (ProjectError, OSError):
+        return False
+
+
 def find_project(cwd: Path | None = None) -> Project:
     """The project at or above `cwd` (default: the working directory); `ProjectError`
     in one line when there is none."""

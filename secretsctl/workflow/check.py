@@ -67,6 +67,8 @@ from secretsctl.offline.gitbase import (
     verify_ref,
 )
 from secretsctl.offline.plan import (
+    ADOPTED_TYPE,
+    SECRET_TYPE,
     plan_stack,
     registered_scripts,
     registered_versions,
@@ -836,6 +838,72 @@ def _base_positions(
     return {**{n: p for n, p in found.items() if p is not None}, **old.positions}
 
 
+def _holders(plan: Mapping[str, Any]) -> dict[str, str]:
+    """Cloudflare secret name -> the component that registers it (its resource's parent)."""
+    return {
+        str(r["inputs"].get("name")): str(r.get("parent") or r["name"])
+        for r in plan.get("resources") or ()
+        if r.get("type") in (SECRET_TYPE, ADOPTED_TYPE) and isinstance(r.get("inputs"), Mapping)
+    }
+
+
+def _named_versions(entry: Mapping[str, Any]) -> dict[int, str]:
+    """Version -> Cloudflare name, of a plan's secret entry."""
+    position = position_from(entry)
+    if position is None:
+        return {}
+    return dict(
+        zip(position.live_versions, map(str, entry.get("cloudflare_names") or ()), strict=False)
+    )
+
+
+def dropped_secret_problems(
+    before: Mapping[str, Any], after: Mapping[str, Any], old: StackConfig, base: str
+) -> list[Problem]:
+    """Secrets a program declares in code (none of the file's) that its change removes or
+    renames in Cloudflare while a Worker bound them at the base: the Workers would move to a
+    new secret (a generated one drawn afresh) with no fallback stage, so whatever the old
+    value signed or encrypted stops working. The file's secrets have rules 7 and 10."""
+    bound = {fields["secret_name"]: f"{worker}.{binding}"
+             for worker, summary in (before.get("workers") or {}).items()
+             for binding, fields in summary["bindings"].items()
+             if fields.get("type") == "secrets_store_secret"}  # fmt: skip
+    holders = _holders(before)
+    problems: list[Problem] = []
+    now = after.get("secrets") or {}
+    for secret, entry in sorted((before.get("secrets") or {}).items()):
+        if secret in old.secrets:
+            continue
+        names = [str(n) for n in entry.get("cloudflare_names") or ()]
+        binder = next((f"{bound[n]} binds {n}" for n in names if n in bound), None)
+        if binder is None:
+            continue
+        kept = set(now.get(secret, {}).get("cloudflare_names") or ())
+        if secret in now:
+            was, is_now = _named_versions(entry), _named_versions(now[secret])
+            if all(was[v] == is_now[v] for v in set(was) & set(is_now)):
+                continue  # the same names for the versions live on both sides: a rotation
+        component = holders.get(names[0], secret) if names else secret
+        what = "removes or renames" if secret not in now else "renames in Cloudflare"
+        problems.append(
+            Problem(
+                "program",
+                f"{what} secret {shown(secret)} (VersionedSecret {component}) while worker "
+                f"{binder} at {base}, got "
+                + (
+                    "no VersionedSecret with that secret_name here"
+                    if secret not in now
+                    else f"{', '.join(sorted(kept)) or 'no version'} here"
+                )
+                + " (the Workers would switch to a new secret with no fallback stage: keep "
+                f'secret_name="{secret}" and its name_prefix, and rename a component with '
+                f'opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="{component}")]); '
+                "or move every binding off it and deploy that first)",
+            )
+        )
+    return problems
+
+
 def program_change_problems(
     root: Path, base: str, olds: Mapping[str, StackConfig], plans: Mapping[str, Any]
 ) -> tuple[list[tuple[str, Problem]], dict[str, dict[str, Any]]]:
@@ -863,8 +931,14 @@ def program_change_problems(
             except (SpecError, InvalidInput):
                 continue  # the base's program does not run here: nothing to compare
             befores[stack] = before
-            for conflict in diff_plans(before, plans[stack])["name_conflicts"]:
+            conflicts = diff_plans(before, plans[stack])["name_conflicts"]
+            for conflict in conflicts:
                 found.append((stack, Problem(f"{NAMESPACE}:secrets", name_conflict_line(conflict))))
+            if not conflicts:
+                found.extend(
+                    (stack, problem)
+                    for problem in dropped_secret_problems(before, plans[stack], old, base)
+                )
     return found, befores
 
 
@@ -1032,10 +1106,10 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
         # Rule 8 by what the programs register: a Cloudflare name in an account, at the base
         # and here (another account's version of the same name is another secret).
         kept = version_names(config, plans.get(stack))
-        gone = version_names(old, befores.get(stack)) - kept
+        vanished = version_names(old, befores.get(stack)) - kept
         deleted.extend(
             (stack, (account, n))
-            for account, n in sorted(gone)
+            for account, n in sorted(vanished)
             if n not in covered or account != str(old.account_id)
         )
     for stack, plan in plans.items():
