@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup engine test test-py test-workers lint demo bench fuzz clean
+.PHONY: setup engine test test-py test-workers test-sdk-range lint demo bench fuzz clean
 
 # The Python venv and node_modules are built side by side (each says what it is doing).
 setup:
@@ -47,6 +47,11 @@ test-py: setup
 
 test-workers: setup
 	npm test
+
+# The tests that touch the Pulumi SDK, at the lowest and newest pulumi the package allows
+# (a venv per version in ~/.cache; an end equal to the locked version is the main run's).
+test-sdk-range: setup
+	$(PY) scripts/sdk_range.py
 
 # The engine first (where Go is installed: the engine suite runs `pulumi up` for real), then
 # ruff, then mypy and `npm test` beside pytest (scripts/test.sh): both cores busy to the end.

@@ -78,5 +78,7 @@ for name in mypy workerd; do
     status=1
   fi
 done
+# pulumi>=3.272,<4: the range's lowest and newest releases, where either is not the locked one.
+"$VENV/bin/python" scripts/sdk_range.py || status=1
 say "done in $(($(date +%s) - start)) s after ruff ($([ "$status" = 0 ] && echo passed || echo FAILED))"
 exit "$status"

@@ -229,7 +229,7 @@ STACK_NAME_SCRIPT = PROJECT_ROOT / "scripts" / "pulumi-stack-name.sh"
 
 
 def readme_ci() -> str:
-    text = (PROJECT_ROOT / "README.md").read_text()
+    text = (PROJECT_ROOT / "docs" / "ci.md").read_text()
     return text[text.index("**CI.**") : text.index("**Policy pack.**")]
 
 

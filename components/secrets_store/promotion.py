@@ -236,7 +236,12 @@ def publish_position(secret: str, entry: Mapping[str, pulumi.Input[Any]]) -> Non
         return
     records = _configured_records(secret)
     run.rotation[secret] = {**entry, **records}
-    pulumi.export("rotation", dict(run.rotation))
+    try:
+        pulumi.export("rotation", dict(run.rotation))
+    except Exception:  # the SDK raises a bare Exception when the root is no Stack
+        # Constructed by a component provider (pulumi-plugin/), not a stack's program: the
+        # consuming program's stack has outputs of its own, none to add here.
+        run.managed = True
 
 
 def _configured_records(secret: str) -> dict[str, Any]:
