@@ -339,3 +339,74 @@ def test_a_stack_reference_nobody_can_answer_is_one_line(tmp_path: Path) -> None
     (line,) = err.strip().splitlines()
     assert "StackReference acme/platform/prod: no project named 'platform' beside this one" in line
     assert "SECRETSCTL_STACK_OUTPUTS" in line and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("  secrets-store:promotion: later\n", "secrets-store:promotion: must be a mapping"),
+        (
+            "  secrets-store:promotion: {after: dev, soak: forever}\n",
+            "secrets-store:promotion.soak",
+        ),
+        (
+            "  secrets-store:importIds: {signing_key: [1, 2]}\n",
+            "secrets-store:importIds.signing_key",
+        ),
+    ],
+)
+def test_a_malformed_contract_key_is_one_line_naming_it(
+    team: Path, setting: str, expected: str
+) -> None:
+    path = team / "envs" / "Pulumi.prod.yaml"
+    text = path.read_text()
+    path.write_text(
+        "\n".join(line for line in text.splitlines() if "promotion" not in line) + "\n" + setting
+    )
+    code, out, err = run(team, "plan", "--stack", "prod")
+    assert code == 2, out
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2
+
+
+def test_two_projects_referencing_each_other_end_in_one_line(tmp_path: Path) -> None:
+    apps = two_projects(tmp_path)
+    platform = tmp_path / "platform" / "__main__.py"
+    platform.write_text(
+        platform.read_text().replace(
+            "import pulumi\n",
+            'import pulumi\npulumi.StackReference("acme/apps/prod").require_output("x")\n',
+            1,
+        )
+    )
+    code, _, err = run(apps, "plan", "--stack", "prod")
+    assert code == 2
+    assert "StackReference" in err and "Traceback" not in err
+
+
+def test_a_fifo_in_the_project_never_blocks_a_command(team: Path) -> None:
+    # `check --base` and `diff --base` compare the project's files by content: a FIFO (or a
+    # device) among them is never opened, so nothing waits on a writer that never comes.
+    import os
+    import sys
+
+    os.mkfifo(team / "workers" / "pipe.js")
+    secretsctl = str(Path(sys.executable).parent / "secretsctl")
+    for args in (["check", "--base", "HEAD"], ["diff", "--stack", "dev", "--base", "HEAD"]):
+        done = subprocess.run(
+            [secretsctl, *args, "--cwd", str(team)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode in (0, 2), done.stderr
+
+
+def test_the_base_is_materialized_every_time_git_archive_is_read(team: Path) -> None:
+    # tarfile stops reading at the end-of-archive blocks while git still writes the record's
+    # padding: closing the pipe early killed git (SIGPIPE), the base then looked like no
+    # project, and the gate planned it with the head's program, passing a rename.
+    from secretsctl.offline.gitbase import materialized
+
+    missing = 0
+    for _ in range(100):
+        with materialized(team, "HEAD") as base:
+            missing += base is None or not (base / "infra" / "__main__.py").is_file()
+    assert missing == 0

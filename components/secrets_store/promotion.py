@@ -166,6 +166,12 @@ def promotion_guard() -> pulumi.Output[str] | None:
     run = _RUNS.get(loop) if loop is not None else None
     if run is not None:
         return run.gate
+    if pulumi.runtime.get_root_resource() is None:
+        # Constructed by a component provider (pulumi-plugin/, for other languages), not a
+        # stack's program: no stack of its own to guard or to export to.
+        if loop is not None:
+            _RUNS[loop] = _RunGuard(None, managed=True)
+        return None
     promotion = _configured_promotion()
     gate, check = None, None
     if promotion.after:
@@ -236,12 +242,7 @@ def publish_position(secret: str, entry: Mapping[str, pulumi.Input[Any]]) -> Non
         return
     records = _configured_records(secret)
     run.rotation[secret] = {**entry, **records}
-    try:
-        pulumi.export("rotation", dict(run.rotation))
-    except Exception:  # the SDK raises a bare Exception when the root is no Stack
-        # Constructed by a component provider (pulumi-plugin/), not a stack's program: the
-        # consuming program's stack has outputs of its own, none to add here.
-        run.managed = True
+    pulumi.export("rotation", dict(run.rotation))
 
 
 def _configured_records(secret: str) -> dict[str, Any]:

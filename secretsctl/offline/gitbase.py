@@ -148,6 +148,11 @@ def materialized(root: Path, ref: str) -> Iterator[Path | None]:
         except tarfile.ReadError:
             pass  # nothing archived (no such tree at the ref): checked below
         finally:
+            # tarfile stops at the end-of-archive blocks; git still writes the record's
+            # padding after them. Closing first would kill git with SIGPIPE (exit -13), and
+            # the base would then look like no project: read it to the end.
+            while archive.stdout.read(1 << 16):
+                pass
             archive.stdout.close()
         if archive.wait() != 0:
             yield None

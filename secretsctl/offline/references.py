@@ -9,6 +9,7 @@ same name the program computes (`secrets_store.promotion.reference_name`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,8 @@ OUTPUTS_FILE_ENV = "SECRETSCTL_STACK_OUTPUTS"
 """A JSON file mapping a StackReference name to that stack's outputs, for a stack offline runs
 cannot plan (`pulumi stack output --json --stack <name>` gives the inner part)."""
 MAX_OUTPUTS_FILE = 4 * 1024 * 1024
+MAX_BESIDE = 500
+"""Folders looked at beside the project (and inside it) for another project, at most."""
 
 
 def _outputs_file() -> dict[str, dict[str, Any]]:
@@ -209,7 +212,16 @@ def _beside(config: StackConfig, project_name: str) -> Any:
     if config.project is None:
         return None
     root = config.project.root
-    for folder in sorted([*root.parent.iterdir(), *root.iterdir()]):
+    try:
+        beside = sorted(
+            [
+                *itertools.islice(root.parent.iterdir(), MAX_BESIDE),
+                *itertools.islice(root.iterdir(), MAX_BESIDE),
+            ]
+        )
+    except OSError:
+        return None
+    for folder in beside:
         if folder == root or not folder.is_dir() or folder.name.startswith("."):
             continue
         file = _project_file(folder)
