@@ -410,3 +410,32 @@ def test_the_base_is_materialized_every_time_git_archive_is_read(team: Path) -> 
         with materialized(team, "HEAD") as base:
             missing += base is None or not (base / "infra" / "__main__.py").is_file()
     assert missing == 0
+
+
+def test_a_git_archive_that_dies_is_refused_never_read_as_no_base(
+    team: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from secretsctl.errors import InvalidInput
+    from secretsctl.offline.gitbase import materialized
+
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "git").write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do [ "$a" = archive ] && kill -PIPE $$; done\n'
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    (shim / "git").chmod(0o755)
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", f"{shim}:{Path(shutil.which('git') or '').parent}")
+        with (
+            pytest.raises(InvalidInput, match=r"--base HEAD: git archive of the base failed"),
+            materialized(team, "HEAD"),
+        ):
+            pass
+    # a project folder that did not exist at the ref is no project there, as before
+    (team / "later").mkdir()
+    with materialized(team / "later", "HEAD") as base:
+        assert base is None

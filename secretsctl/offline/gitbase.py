@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from secrets_store.errors import Problem
+from secrets_store.spec import shown
 from secrets_store.topology import Topology, TopologyError, parse_topology, topology_path
 from secrets_store.yamlfile import YamlFileError, parse_yaml
 from secretsctl.errors import InvalidInput
@@ -134,12 +135,15 @@ def materialized(root: Path, ref: str) -> Iterator[Path | None]:
     modules and Workers, as committed), removed after; None when `root` is not a project
     folder of the repository there. What `diff --base` plans the base with: a renamed
     component or a changed Worker module is a change of the program, not of a config."""
-    with tempfile.TemporaryDirectory(prefix="secretsctl-base-") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="secretsctl-base-") as folder,
+        tempfile.TemporaryFile() as errors,  # a file, not a pipe: git never waits on it
+    ):
         # Streamed from git into the folder: a repository's size never sits in memory.
         archive = subprocess.Popen(
             ["git", "-C", str(root), "archive", "--format=tar", f"{ref}:./"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=errors,
         )
         assert archive.stdout is not None
         try:
@@ -155,8 +159,18 @@ def materialized(root: Path, ref: str) -> Iterator[Path | None]:
                 pass
             archive.stdout.close()
         if archive.wait() != 0:
-            yield None
-            return
+            errors.seek(0)
+            said = errors.read(4096).decode(errors="replace").strip().splitlines()
+            if archive.returncode > 0 and any("not a valid object name" in s for s in said):
+                yield None  # the project's folder did not exist at the ref
+                return
+            # Anything else (a signal, a broken repository) must not pass as "no project
+            # there": the gate would plan the base with the head's program.
+            raise InvalidInput(
+                f"--base {ref}: git archive of the base failed, got exit {archive.returncode}"
+                f"{': ' + shown(said[-1][:200]) if said else ''} (the program at the base "
+                "cannot be compared: rerun, or check the repository with `git fsck`)"
+            )
         base = Path(folder)
         yield base if any((base / n).is_file() for n in ("Pulumi.yaml", "Pulumi.yml")) else None
 
