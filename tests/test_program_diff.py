@@ -115,9 +115,7 @@ def test_moving_the_stack_folder_is_compared_with_the_files_where_they_were(
     )
     code, out, err = run(root, "check", "--base", "HEAD")
     assert code == 2, out
-    assert (
-        "envs/Pulumi.dev.yaml: secrets-store:secrets: signing_key_v1: created as signer-v1" in err
-    )
+    assert "envs/Pulumi.dev.yaml: program: signing_key_v1: created as signer-v1" in err
 
 
 def test_a_gate_with_nothing_to_check_fails(tmp_path: Path) -> None:

@@ -933,7 +933,7 @@ def program_change_problems(
             befores[stack] = before
             conflicts = diff_plans(before, plans[stack])["name_conflicts"]
             for conflict in conflicts:
-                found.append((stack, Problem(f"{NAMESPACE}:secrets", name_conflict_line(conflict))))
+                found.append((stack, Problem("program", name_conflict_line(conflict))))
             if not conflicts:
                 found.extend(
                     (stack, problem)
