@@ -225,8 +225,10 @@ def registered_bindings(document: Mapping[str, Any]) -> dict[tuple[str, str], st
 
 def registered_scripts(document: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(account id, Worker script name) of every script the program registers."""
-    return {
-        (str(inputs.get("accountId")), str(inputs.get("scriptName")))
-        for resource in document.get("resources") or ()
-        if resource.get("type") == SCRIPT_TYPE and (inputs := resource.get("inputs") or {})
-    }
+    found = set()
+    for resource in document.get("resources") or ():
+        inputs = resource.get("inputs") or {}
+        account, script = inputs.get("accountId"), inputs.get("scriptName")
+        if resource.get("type") == SCRIPT_TYPE and isinstance(account, str):
+            found.add((account, str(script)))  # an account not known offline names none
+    return found
