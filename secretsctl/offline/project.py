@@ -111,7 +111,7 @@ def find_project(cwd: Path | None = None) -> Project:
     if cwd is not None and not here.is_dir():
         raise ProjectError(f"--cwd: no such folder, got {shown(str(cwd))} (pass a folder)")
     for folder in (here, *here.parents):
-        found = _project_file(folder)
+        found = project_file(folder)
         if found is not None:
             return read_project(found)
     raise ProjectError(
@@ -124,7 +124,7 @@ def project_at(root: Path) -> Project:
     """The project whose folder is `root` (no search upwards): its Pulumi.yaml, or, for a
     bare folder (the deprecated `--root` of a copy of the example stacks), `root/stacks`."""
     root = root.resolve()
-    found = _project_file(root)
+    found = project_file(root)
     if found is not None:
         return read_project(found)
     return Project(
@@ -140,7 +140,7 @@ def project_of_stack_file(path: Path) -> Project:
     example project (a scratch copy of a stack file)."""
     folder = path.resolve().parent
     for candidate in (folder, *folder.parents):
-        found = _project_file(candidate)
+        found = project_file(candidate)
         if found is not None:
             return read_project(found)
     return project_at(folder) if folder.name != LEGACY_STACKS_DIR else project_at(folder.parent)
@@ -153,7 +153,8 @@ def resolve_project(cwd: Path | None = None, root: Path | None = None) -> Projec
     return find_project(cwd)
 
 
-def _project_file(folder: Path) -> Path | None:
+def project_file(folder: Path) -> Path | None:
+    """`folder`'s Pulumi.yaml (or .yml), or None: is this folder a project's?"""
     for name in PROJECT_FILES:
         if (folder / name).is_file():
             return folder / name

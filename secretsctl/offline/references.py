@@ -207,7 +207,7 @@ def _outputs_file() -> dict[str, dict[str, Any]]:
 def _beside(config: StackConfig, project_name: str) -> Any:
     """The project named `project_name` in a folder beside this one's (or inside it), else
     None: a team's projects checked out side by side."""
-    from secretsctl.offline.project import ProjectError, _project_file, read_project
+    from secretsctl.offline.project import ProjectError, project_file, read_project
 
     if config.project is None:
         return None
@@ -224,7 +224,7 @@ def _beside(config: StackConfig, project_name: str) -> Any:
     for folder in beside:
         if folder == root or not folder.is_dir() or folder.name.startswith("."):
             continue
-        file = _project_file(folder)
+        file = project_file(folder)
         if file is None:
             continue
         try:
