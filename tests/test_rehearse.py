@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +22,8 @@ from typer.testing import CliRunner
 from secretsctl.cli import app
 from secretsctl.offline.stackfile import SOURCE_ROOT
 from secretsctl.rehearse import stages as rehearse_stages
+from secretsctl.rehearse import traffic as traffic_module
+from secretsctl.rehearse.driver import Response
 from secretsctl.rehearse.run import Options, plan_rehearsal
 from secretsctl.rehearse.stages import (
     LoginClient,
@@ -30,6 +33,7 @@ from secretsctl.rehearse.stages import (
     plan_stages,
     transition_steps,
 )
+from secretsctl.rehearse.traffic import Signed, Traffic
 
 CANARY = "canary-Rh3arsal9Q"
 LOGIN_SECRET = f"{CANARY}-login-secret-0123456789"  # gateway refuses secrets under 32 chars
@@ -306,6 +310,27 @@ def test_demo_gateway_lists_the_rehearsal_client_and_auth_issues_short_tokens(tm
     # the clients document stays steady: the rehearsal rotates the key kinds
     assert "login_clients" not in kinds
     assert all(s.positions.keys() == {"api_key", "vault_key", "jwt_key"} for s in stages)
+
+
+def test_a_token_that_expired_in_flight_is_no_failure_but_one_refused_while_live_is(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """On a loaded machine a token built with the margin left can reach the verifier after
+    its exp + leeway: refused then, the verifier is right. Refused as expired while it was
+    still live when the answer came back is a rotation failure."""
+    clock = [1_000.0]
+    monkeypatch.setattr(traffic_module, "time", SimpleNamespace(time=lambda: clock[0]))
+    traffic = Traffic(ROTATED, [], 2, LoginClient("rehearsal", LOGIN_SECRET))
+    traffic.signed.append(Signed("jwt_key", "demo_auth", "kid1", 1_001.0, "a.b.c"))
+    [(request, check)] = traffic.verify_all_live()
+    assert request.path == "/me"
+    expired = Response(401, 900.0, False, json.dumps({"error": "token_expired"}))
+    assert not check(expired).ok  # answered at 1000.0: still live, so a wrong refusal
+    clock[0] = 1_001.2
+    assert check(expired).ok  # answered after it expired: the verifier was right
+    other = Response(401, 900.0, False, json.dumps({"error": "unknown_kid"}))
+    assert check(other).reason == "verify: unknown_kid"
+    assert not check(other).ok
 
 
 def test_login_client_repr_hides_its_secret_and_its_header_is_http_basic():
