@@ -58,6 +58,7 @@ config = pulumi.Config("secrets-store")
 account_id = config.require("accountId")
 prefix = config.get("namePrefix") or ""
 secrets = config.require_object("secrets")
+positions = config.get_object("rotation") or {}
 workers = config.require_object("workers")
 store_config = config.get_object("store") or {}
 store_name = store_config.get("name", "default_secrets_store")
@@ -105,7 +106,8 @@ if store_component is not None:
         {"store_id": store_id, "adopted": not store_config.get("create")}
     )
 for secret, spec in secrets.items():
-    live, primary, fallback = position(spec)
+    at = positions.get(secret, {})
+    live, primary, fallback = position(at)
     component = Component("VersionedSecret", secret) if COMPONENTS else None
     for version in live:
         if spec.get("source", "config") == "generate":
@@ -149,9 +151,9 @@ for secret, spec in secrets.items():
         )
     rotation[secret] = {
         "kind": spec["kind"],
-        "current": spec.get("current", 1),
-        "next": spec.get("next"),
-        "stage": spec.get("stage", "steady"),
+        "current": at.get("current", 1),
+        "next": at.get("next"),
+        "stage": at.get("stage", "steady"),
         "cloudflare_names": [f"{prefix}{secret}_v{v}" for v in live],
     }
 
@@ -184,7 +186,7 @@ for worker, spec in workers.items():
     for binding, target in spec.get("secrets", {}).items():
         target = {"secret": target} if isinstance(target, str) else target
         secret = target["secret"]
-        _, primary, fallback = position(secrets[secret])
+        _, primary, fallback = position(positions.get(secret, {}))
         pairs = [(binding, primary)]
         if fallback is not None:
             pairs.append((target.get("fallback") or f"{binding}_FALLBACK", fallback))

@@ -45,14 +45,16 @@ def namespace(secrets: int, workers: int) -> dict[str, Any]:
     """
     rotating = {1: "fallback", 2: "swapped"} if secrets <= 98 else {}
     secret_specs: dict[str, Any] = {}
+    positions: dict[str, Any] = {}
     for i in range(secrets):
         kind = KINDS[i % len(KINDS)]
-        spec: dict[str, Any] = {"kind": kind, "current": 1}
+        spec: dict[str, Any] = {"kind": kind}
         if kind in SOURCE:
             spec["source"] = SOURCE[kind]
-        if i in rotating:
-            spec.update(next=2, stage=rotating[i])
         secret_specs[secret_name(i)] = spec
+        positions[secret_name(i)] = {"current": 1}
+        if i in rotating:
+            positions[secret_name(i)].update(next=2, stage=rotating[i])
     worker_specs: dict[str, Any] = {}
     for w in range(workers):
         bindings: dict[str, Any] = {}
@@ -71,6 +73,7 @@ def namespace(secrets: int, workers: int) -> dict[str, Any]:
         "store": {"name": "default_secrets_store"},
         "secrets": secret_specs,
         "workers": worker_specs,
+        "rotation": positions,
     }
 
 
@@ -92,7 +95,8 @@ def stack_config(ns: dict[str, Any], stack: str = "bench") -> StackConfig:
     for name, spec in ns["secrets"].items():
         if spec.get("source", "config") != "config":
             continue
-        versions = [spec["current"]] + ([spec["next"]] if spec.get("next") else [])
+        at = ns["rotation"].get(name, {"current": 1})
+        versions = [at["current"]] + ([at["next"]] if at.get("next") else [])
         for version in versions:
             key = f"secrets-store:{name}_v{version}"
             config[key] = value_for(spec["kind"], name, version)

@@ -61,19 +61,20 @@ BINDERS = ("api", "billing")
 
 def namespace(kind: str, source: str, stage: str, current: int, nxt: int | None) -> dict[str, Any]:
     """A stack with the rotating secret at one stage, next to secrets and workers that stay."""
-    rotating: dict[str, Any] = {"kind": kind, "source": source, "current": current}
+    at: dict[str, Any] = {"current": current}
     if nxt is not None:
-        rotating.update(next=nxt, stage=stage)
+        at.update(next=nxt, stage=stage)
     return {
         "accountId": ACCOUNT,
         "namePrefix": "mc_",
         "store": {"name": "default_secrets_store"},
         "secrets": {
-            ROTATING: rotating,
-            "steady_key": {"kind": "api_key", "current": 3},
+            ROTATING: {"kind": kind, "source": source},
+            "steady_key": {"kind": "api_key"},
             "steady_generated": {"kind": "encryption_key", "source": "generate"},
-            "steady_json": {"kind": "json", "current": 1},
+            "steady_json": {"kind": "json"},
         },
+        "rotation": {ROTATING: at, "steady_key": {"current": 3}},
         "workers": {
             # Binds it twice: a named fallback and the default <BINDING>_FALLBACK.
             "api": {

@@ -103,3 +103,57 @@ def test_a_folded_secure_value_is_refused_naming_its_line_and_key_never_its_cont
     assert "line 8 (in secrets-store:api_key_v1)" in output
     assert cipher not in output and "Traceback" not in output
     assert path.read_text() == text
+
+
+FIRST_RELEASE = (
+    "config:\n"
+    f"  secrets-store:accountId: {ACCOUNT}\n"
+    "  secrets-store:secrets:\n"
+    "    api_key: {kind: api_key, source: generate, current: 1, next: 2, stage: fallback}\n"
+    "    hmac_key: {kind: signing_key, source: generate}\n"
+    "  secrets-store:rotation:\n"
+    "    hmac_key: {current: 3}\n"
+)
+
+
+def test_the_first_release_form_is_read_as_todays_once_and_remembers_where_it_is_written(
+    tmp_path: Path,
+) -> None:
+    """One form inside: a position inside `secrets.<S>` is moved to `rotation.<S>` by the
+    reader, in the config the program runs with too; where the file writes it is kept for
+    `rotate`'s edit and for messages."""
+    from secrets_store.rotation import Position
+    from secretsctl.offline.stackfile import load_stack_config
+    from secretsctl.rehearse.stages import at_positions
+
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(FIRST_RELEASE)
+    config = load_stack_config("dev", path, topology=None)
+    secrets = json.loads(config.config["secrets-store:secrets"])
+    rotation = json.loads(config.config["secrets-store:rotation"])
+    assert secrets["api_key"] == {"kind": "api_key", "source": "generate"}
+    assert rotation == {
+        "api_key": {"current": 1, "next": 2, "stage": "fallback"},
+        "hmac_key": {"current": 3},
+    }
+    assert config.positions["api_key"] == Position(1, "fallback", 2)
+    assert config.position_in_entry("api_key") and not config.position_in_entry("hmac_key")
+    assert config.legacy_form is not None and "api_key" in config.legacy_form
+    # a changed copy keeps the provenance (the rehearsal moves positions in `rotation` only)
+    moved = at_positions(config, {"api_key": Position(1, "swapped", 2)})
+    assert moved.positions["api_key"] == Position(1, "swapped", 2)
+    assert moved.position_in_entry("api_key") and moved.lifted == {"api_key"}
+    assert "current" not in json.loads(moved.config["secrets-store:secrets"])["api_key"]
+
+
+def test_a_problem_in_a_moved_position_names_the_key_the_file_writes(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: shop\nruntime: python\nstackConfigDir: stacks\n")
+    (root / "stacks" / "Pulumi.dev.yaml").write_text(
+        FIRST_RELEASE.replace("stage: fallback", "stage: sideways")
+    )
+    code, said = run(root, "plan", "--stack", "dev")
+    assert code == 2
+    assert "secrets-store:secrets.api_key.stage:" in said
+    assert "secrets-store:rotation.api_key" not in said

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from secrets_store.errors import Problem, SpecError
-from secrets_store.spec import POSITION_FIELDS, shown
+from secrets_store.spec import POSITION_FIELDS, ROTATION_ENTRY_FIELDS, shown
 from secrets_store.yamlfile import YamlFileError, decode_bytes, parse_yaml, read_text
 
 TOPOLOGY_FILE = "secrets-store.yaml"
@@ -205,3 +205,25 @@ def has_positions(secrets: Any) -> list[str]:
         for name, entry in secrets.items()
         if isinstance(entry, Mapping) and any(f in entry for f in POSITION_FIELDS)
     ]
+
+
+def lift_positions(secrets: Any, rotation: Any) -> tuple[Any, Any, list[str]]:
+    """A stack's own `secrets` and `rotation` in today's form: each position written inside
+    `secrets.<secret>` (the first release's place), with the records kept beside it, moved
+    to `rotation.<secret>`. A secret positioned in both places stays as written: the program
+    refuses that, naming both keys. Returns (secrets, rotation, the secrets moved); the
+    arguments are never changed."""
+    moved = [
+        name
+        for name in has_positions(secrets)
+        if not (isinstance(rotation, Mapping) and name in rotation)
+    ]
+    if not moved or (rotation is not None and not isinstance(rotation, Mapping)):
+        return secrets, rotation, []
+    secrets = dict(secrets)
+    rotation = dict(rotation or {})
+    for name in moved:
+        entry = dict(secrets[name])
+        rotation[name] = {f: entry.pop(f) for f in ROTATION_ENTRY_FIELDS if f in entry}
+        secrets[name] = entry
+    return secrets, rotation, moved

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import STACK_NAME
 from secrets_store.ordering import Standing, reached_of
 from secrets_store.policy import moment_of, rotate_every_days, since_date, soak_of
@@ -28,7 +29,7 @@ from secrets_store.topology import (
     TOPOLOGY_FILE,
     Override,
     Topology,
-    has_positions,
+    lift_positions,
     merged,
     overrides,
     read_topology,
@@ -171,6 +172,46 @@ class StackConfig:
     """The project whose program this config is for (None: the one the file lies in)."""
     topology: Topology | None = None
     """The project's `secrets-store.yaml` (None: the project has none)."""
+    lifted: frozenset[str] = field(default=frozenset(), compare=False)
+    """Secrets whose position the file writes inside `secrets.<secret>` (moved to `rotation`
+    on reading): the legacy form's mark, which `secretsctl migrate` rewrites."""
+    written_in_entry: frozenset[str] = field(default=frozenset(), compare=False)
+    """Secrets whose position the file writes in its own `secrets.<secret>` entry (the first
+    release's place): where `rotate` edits it and where a message points. Everything else
+    reads the positions from `rotation` only (see `__post_init__`)."""
+
+    def __post_init__(self) -> None:
+        # One form inside: positions a first-release file writes inside `secrets.<S>` are
+        # moved to `rotation.<S>` here, once, in the config the program runs with too.
+        # `written_in_entry` remembers where the file has them.
+        own = self._own_structured()
+        secrets, rotation = own.get("secrets"), own.get(ROTATION)
+        entries = secrets if isinstance(secrets, Mapping) else {}
+        positioned = rotation if isinstance(rotation, Mapping) else {}
+        in_entry = {
+            str(n)
+            for n, e in entries.items()
+            if isinstance(e, Mapping)
+            and (any(k in e for k in POSITION_KEYS) or n not in positioned)
+        }
+        secrets, rotation, moved = lift_positions(secrets, rotation)
+        object.__setattr__(self, "written_in_entry", self.written_in_entry | in_entry)
+        if moved:
+            config = dict(self.config)
+            config[f"{NAMESPACE}:secrets"] = json.dumps(secrets)
+            config[f"{NAMESPACE}:{ROTATION}"] = json.dumps(rotation)
+            object.__setattr__(self, "config", config)
+        object.__setattr__(self, "lifted", self.lifted | set(moved))
+
+    def _own_structured(self) -> dict[str, Any]:
+        """The file's own `secrets` and `rotation`, parsed (not secure, JSON only)."""
+        out: dict[str, Any] = {}
+        for name in ("secrets", ROTATION):
+            key = f"{NAMESPACE}:{name}"
+            if key in self.config and key not in self.secret_keys:
+                with contextlib.suppress(json.JSONDecodeError):
+                    out[name] = json.loads(self.config[key])
+        return out
 
     def owner(self) -> Project:
         """The project whose program runs with this config."""
@@ -193,7 +234,7 @@ class StackConfig:
     @functools.cached_property
     def legacy_form(self) -> str | None:
         """Why this file is in the legacy form `secretsctl migrate` rewrites, or None."""
-        moved = has_positions(self.own_namespace.get("secrets"))
+        moved = sorted(self.lifted)
         if moved:
             more = " …" if len(moved) > 3 else ""
             return f"rotation positions inside secrets-store:secrets ({', '.join(moved[:3])}{more})"
@@ -241,15 +282,13 @@ class StackConfig:
 
     @functools.cached_property
     def secrets(self) -> Mapping[str, SecretEntry]:
-        """Every declared secret, in file order. Its position is written in its entry (the
-        legacy place) or in `rotation.<secret>`; neither: steady at version 1."""
+        """Every declared secret, in file order, at its position in `rotation.<secret>`
+        (none: steady at version 1)."""
         raw = self.namespace.get("secrets")
-        rotation = self.namespace.get("rotation")
-        rotation = rotation if isinstance(rotation, Mapping) else {}
         out: dict[str, SecretEntry] = {}
         for name, entry in (raw if isinstance(raw, Mapping) else {}).items():
             entry = entry if isinstance(entry, Mapping) else {}
-            where = entry if self.position_in_entry(str(name)) else self.rotation.get(str(name), {})
+            where = self.rotation.get(str(name), {})
             since = entry.get("since") if "since" in entry else where.get("since")
             out[str(name)] = SecretEntry(
                 kind=str(entry.get("kind") or ""),
@@ -289,18 +328,27 @@ class StackConfig:
             return entry.reencrypted
         return self.rotation.get(secret, {}).get("reencrypted")
 
+    def as_written(self, error: SpecError) -> None:
+        """Make `error` (from a run of the program with this config) name the keys where
+        the file writes them: a position moved from `secrets.<S>` on reading is named there."""
+        if not self.lifted:
+            return
+        moved = {f"{NAMESPACE}:{ROTATION}.{s}": f"{NAMESPACE}:secrets.{s}" for s in self.lifted}
+
+        def key(path: str) -> str:
+            for old, new in moved.items():
+                if path == old or path.startswith(old + "."):
+                    return new + path[len(old) :]
+            return path
+
+        error.problems[:] = [Problem(key(p.key), p.message) for p in error.problems]
+        error.args = ("\n".join(str(p) for p in error.problems),)
+
     def position_in_entry(self, secret: str) -> bool:
-        """True when the secret's position is written in this file's own
+        """True when the file writes the secret's position in its own
         `secrets-store:secrets.<secret>` entry (the legacy place, which rotate edits): the
-        entry holds current/next/stage, or it exists and `rotation` has nothing for it."""
-        try:
-            declared = json.loads(self.config.get(f"{NAMESPACE}:secrets", "null"))
-        except json.JSONDecodeError:
-            return False
-        entry = declared.get(secret) if isinstance(declared, Mapping) else None
-        if not isinstance(entry, Mapping):
-            return False
-        return any(k in entry for k in POSITION_KEYS) or secret not in self.rotation
+        entry held current/next/stage, or it exists and `rotation` has nothing for it."""
+        return secret in self.written_in_entry
 
     @functools.cached_property
     def positions(self) -> Mapping[str, Position]:

@@ -26,7 +26,6 @@ from secretsctl.offline.stackfile import StackConfig, config_key
 from secretsctl.rehearse.driver import write_modules
 
 ROTATED_KINDS = ("api_key", "encryption_key", "signing_key")
-SECRETS_KEY = f"{NAMESPACE}:secrets"
 ROTATION_KEY = f"{NAMESPACE}:rotation"
 
 # Token lifetime and gateway leeway in the demo: short, so the careful operator's wait
@@ -164,28 +163,18 @@ def with_token_lifetime(config: StackConfig, seconds: int) -> tuple[StackConfig,
 
 
 def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> StackConfig:
-    """`config` with the given secrets moved to the given positions (one config change),
-    each written where the stack writes it: `rotation.<secret>` (also for a secret the
-    program declares in code), or (legacy) inside `secrets.<secret>`."""
-    secrets = json.loads(config.config.get(SECRETS_KEY) or "{}")
+    """`config` with the given secrets moved to the given positions (one config change), in
+    `rotation.<secret>`: the one form a read stack config holds (also for a secret the
+    program declares in code)."""
     rotation = json.loads(config.config.get(ROTATION_KEY) or "{}")
     for name, position in positions.items():
-        legacy = isinstance(secrets.get(name), dict) and "current" in secrets[name]
-        target = secrets if legacy else rotation
-        entry = dict(target.get(name) or {})
+        entry = {k: v for k, v in (rotation.get(name) or {}).items() if k not in ("next", "stage")}
         entry["current"] = position.current
-        entry.pop("next", None)
-        entry.pop("stage", None)
         if position.next is not None:
             entry["next"] = position.next
             entry["stage"] = position.stage
-        target[name] = entry
-    changed: dict[str, str] = {}
-    if secrets or SECRETS_KEY in config.config:
-        changed[SECRETS_KEY] = json.dumps(secrets)
-    if rotation:
-        changed[ROTATION_KEY] = json.dumps(rotation)
-    return replace(config, config={**config.config, **changed})
+        rotation[name] = entry
+    return replace(config, config={**config.config, ROTATION_KEY: json.dumps(rotation)})
 
 
 def label(position: Position, previous: Position | None) -> str:
