@@ -38,7 +38,7 @@ from secretsctl import console
 from secretsctl.cli import app
 from secretsctl.offline.mockrun import remembering_runs
 from secretsctl.offline.plan import plan_stack
-from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config, parse_document
+from secretsctl.offline.stackfile import SOURCE_ROOT, load_stack_config, read_stack_file
 
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 STORE_ID = "5f1c0a3e9b2d4c6e8a0b1c2d3e4f5a6b"
@@ -589,7 +589,7 @@ def judged_file(path: Path) -> list[str]:
     except Exception as exc:  # any refusal of the written file is the finding
         return [f"leak: the written file does not load: {exc}"]
     problems = []
-    if config.environments or "environment" in (parse_document(path, text) or {}):
+    if config.environments or "environment" in (read_stack_file(path, text).data or {}):
         problems.append("leak: the written file imports an ESC environment")
     raw = sorted({c for c in text if unicodedata.category(c) in UNSAFE and c != "\n"})
     if raw:

@@ -564,11 +564,11 @@ def test_secure_values_reads_each_secure_key_and_a_refused_text_is_never_cached(
     assert secure_values(text) == {"secrets-store:api_key_v1": CANARY_CIPHERTEXT}
     # A refusal is raised each time, never cached.
     with pytest.raises(stackfile.StackFileError, match="not valid YAML"):
-        stackfile.parse_document(stackfile.Path("x"), "config: [")
+        stackfile.read_stack_file(stackfile.Path("x"), "config: [")
     assert "config: [" not in yamlfile._parsed
     # The parsed text is cached: a second read does not parse again, and its copy is its own.
     monkeypatch.setattr(yamlfile, "_parse", lambda *_: (_ for _ in ()).throw(AssertionError))
-    again = stackfile.parse_document(stackfile.Path("x"), text)
+    again = stackfile.read_stack_file(stackfile.Path("x"), text).data
     again["config"].clear()
     assert secure_values(text) == {"secrets-store:api_key_v1": CANARY_CIPHERTEXT}
 

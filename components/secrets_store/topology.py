@@ -21,7 +21,7 @@ from typing import Any
 
 from secrets_store.errors import Problem, SpecError
 from secrets_store.spec import POSITION_FIELDS, ROTATION_ENTRY_FIELDS, shown
-from secrets_store.yamlfile import YamlFileError, decode_bytes, parse_yaml, read_text
+from secrets_store.yamlfile import YamlFileError, load_yaml
 
 TOPOLOGY_FILE = "secrets-store.yaml"
 TOPOLOGY_KEYS = ("secrets", "workers")
@@ -64,23 +64,21 @@ def read_topology(path: Path) -> Topology | None:
     """
     if not path.exists() and not path.is_symlink():
         return None
-    try:
-        text, _ = read_text(path, WHAT, "create it, or remove the link")
-    except YamlFileError as exc:
-        raise TopologyError([Problem(str(path), str(exc).removeprefix(f"{path}: "))]) from None
-    return parse_topology(path, text)
+    return _loaded(path, None)
 
 
 def parse_topology(path: Path, text: str | bytes) -> Topology:
     """The topology in `text` (or its bytes: a file at a git ref), as if read from `path`.
     Raises `TopologyError` as `read_topology` does."""
+    return _loaded(path, text)
+
+
+def _loaded(path: Path, given: str | bytes | None) -> Topology:
     try:
-        if isinstance(text, bytes):
-            text = decode_bytes(path, text, WHAT)
-        document = parse_yaml(path, text, WHAT)
+        read = load_yaml(path, given, WHAT, "create it, or remove the link")
     except YamlFileError as exc:
         raise TopologyError([Problem(str(path), str(exc).removeprefix(f"{path}: "))]) from None
-    return Topology(path, _checked(path, document), text)
+    return Topology(path, _checked(path, read.data), read.text)
 
 
 def _checked(path: Path, document: Any) -> dict[str, Any]:

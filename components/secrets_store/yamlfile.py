@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,35 @@ def read_text(
             f"{f' ({exc.strerror})' if exc.strerror else ''} (check the path and its permissions)"
         ) from None
     return decode_bytes(path, raw, what), raw
+
+
+@dataclass(frozen=True)
+class YamlFile:
+    """One file read from bytes to data: what `load_yaml` gives."""
+
+    text: str
+    """The text, a BOM kept as U+FEFF (an edit starts from it)."""
+    raw: bytes = field(repr=False)
+    """The exact bytes (the text's UTF-8 where the caller gave text)."""
+    data: Any = field(repr=False)
+    """The parsed data: a copy the caller may change."""
+
+
+def load_yaml(
+    path: Path,
+    given: str | bytes | None = None,
+    what: str = STACK_FILE,
+    missing: str = "create it, or pass --config-file",
+) -> YamlFile:
+    """The file at `path` (or its `given` text or bytes, for example from a git ref), read,
+    decoded and parsed within the limits above, in one call; raises `YamlFileError`."""
+    if given is None:
+        text, raw = read_text(path, what, missing)
+    elif isinstance(given, bytes):
+        text, raw = decode_bytes(path, given, what), given
+    else:
+        text, raw = given, given.encode("utf-8", "replace")
+    return YamlFile(text, raw, parse_yaml(path, text, what))
 
 
 PARSE_CACHE_SIZE = 16

@@ -35,23 +35,13 @@ from secrets_store.topology import (
     read_topology,
     topology_path,
 )
-from secrets_store.yamlfile import (
-    MAX_DEPTH,
-    MAX_EXPANDED_NODES,
-    YamlFileError,
-    alias_cycle,
-    decode_bytes,
-    parse_yaml,
-    read_text,
-    too_deep,
-    too_large,
-)
 from secrets_store.yamlfile import (  # the reading limits, for callers of this module
     MAX_FILE_BYTES as MAX_FILE_BYTES,
 )
 from secrets_store.yamlfile import MAX_INDICATORS as MAX_INDICATORS
 from secrets_store.yamlfile import MAX_LINES as MAX_LINES
 from secrets_store.yamlfile import MAX_OPEN_BRACKETS as MAX_OPEN_BRACKETS
+from secrets_store.yamlfile import YamlFile, YamlFileError, load_yaml
 from secretsctl import notices
 from secretsctl.errors import InvalidInput
 from secretsctl.offline.project import SOURCE_ROOT as SOURCE_ROOT  # this checkout, re-exported
@@ -470,23 +460,12 @@ def _position(entry: Mapping[str, Any]) -> Position | None:
         return None
 
 
-def decode_stack_bytes(path: Path, raw: bytes) -> str:
-    """A stack file's bytes as text: UTF-8 (a BOM is kept as U+FEFF), within the size limits."""
+def read_stack_file(path: Path, given: str | bytes | None = None) -> YamlFile:
+    """A stack file (or its `given` text or bytes) from bytes to data, in one call of the
+    shared reader; raises `StackFileError` naming the fix (missing, unreadable, not UTF-8,
+    beyond the reading limits, not YAML, an alias bomb)."""
     with _as_stack_error():
-        return decode_bytes(path, raw)
-
-
-def read_stack_text(path: Path) -> tuple[str, bytes]:
-    """(text, exact bytes) of a stack file; raises `StackFileError` naming the fix."""
-    with _as_stack_error():
-        return read_text(path)
-
-
-def parse_document(path: Path, text: str) -> Any:
-    """The data of a stack file's `text`, as a copy the caller may change; raises
-    `StackFileError` naming `path` (beyond the reading limits, not YAML, an alias bomb)."""
-    with _as_stack_error():
-        return parse_yaml(path, text)
+        return load_yaml(path, given)
 
 
 def _is_secure(value: Any) -> bool:
@@ -494,71 +473,44 @@ def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("secure"), str)
 
 
-class _Plain:
-    """Turns loaded YAML into JSON-ready data, refusing what would expand without bound.
+# Loaded YAML to the runtime's shape. The reader measured the document already (depth,
+# aliases expanded, cycles: `secrets_store.yamlfile`), so these walks are bounded.
 
-    Aliases make a graph, not a tree: its expanded size is counted once per node
-    (memoized), so an alias bomb or a self-referencing alias is refused before
-    anything is expanded.
-    """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sizes: dict[int, int] = {}
+def _plain(value: Any) -> Any:
+    """JSON-ready data. Dates become their text, as Pulumi reads them."""
+    if isinstance(value, dict):
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted((_plain(v) for v in value), key=str)
+    if isinstance(value, float) and value != value:  # NaN: not JSON, never a valid setting
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)  # an unquoted date (`compatibilityDate: 2025-11-01`), a timestamp
 
-    def size(self, value: Any, depth: int = 0) -> int:
-        """Nodes `value` expands to; raises `StackFileError` over the limits or on a cycle."""
-        if not isinstance(value, dict | list | set | tuple):
-            return 1
-        if depth > MAX_DEPTH:
-            raise too_deep(self.path)
-        known = self.sizes.get(id(value))
-        if known is not None:
-            if known < 0:
-                raise alias_cycle(self.path)
-            return known
-        self.sizes[id(value)] = -1  # on the current path
-        items = [x for pair in value.items() for x in pair] if isinstance(value, dict) else value
-        total = 1
-        for item in items:
-            total += self.size(item, depth + 1)
-            if total > MAX_EXPANDED_NODES:
-                raise too_large(self.path)
-        self.sizes[id(value)] = total
-        return total
 
-    def data(self, value: Any) -> Any:
-        """JSON-ready data (call `size` first). Dates become their text, as Pulumi reads them."""
-        if isinstance(value, dict):
-            return {self.key(k): self.data(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
-        if isinstance(value, set):
-            return sorted((self.data(v) for v in value), key=str)
-        if isinstance(value, float) and value != value:  # NaN: not JSON, never a valid setting
-            return str(value)
-        if value is None or isinstance(value, str | int | float | bool):
-            return value
-        if isinstance(value, bytes):
-            return value.decode("utf-8", "replace")
-        return str(value)  # an unquoted date (`compatibilityDate: 2025-11-01`), a timestamp
+def _plain_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    return str(_plain(key))
 
-    def key(self, key: Any) -> str:
-        if isinstance(key, str):
-            return key
-        if key is None or isinstance(key, bool | int | float):
-            return json.dumps(key)
-        return str(self.data(key))
 
-    def contains_secure(self, value: Any) -> bool:
-        """True when a `{secure: ...}` value sits anywhere inside `value`."""
-        if _is_secure(value):
-            return True
-        if isinstance(value, dict):
-            return any(self.contains_secure(v) for v in value.values())
-        if isinstance(value, list):
-            return any(self.contains_secure(v) for v in value)
-        return False
+def _contains_secure(value: Any) -> bool:
+    """True when a `{secure: ...}` value sits anywhere inside `value`."""
+    if _is_secure(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secure(v) for v in value)
+    return False
 
 
 def _environments(path: Path, document: Mapping[str, Any]) -> tuple[str, ...]:
@@ -605,13 +557,9 @@ def load_stack_config(
     missing, unreadable, not UTF-8, not YAML, not a mapping, too large, or whose
     aliases expand without bound.
     """
-    raw: bytes | None = None
-    if text is None:
-        text, raw = read_stack_text(path)
-    elif isinstance(text, bytes):
-        raw = text
-        text = decode_stack_bytes(path, raw)
-    document = parse_document(path, text)  # checks the reading limits before the YAML reader
+    read = read_stack_file(path, text)
+    raw = read.raw if text is None or isinstance(text, bytes) else None
+    document = read.data
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -619,23 +567,20 @@ def load_stack_config(
             f"{path}: the top level must be a mapping with a `config:` key, got "
             f"{type(document).__name__} (start the file with `config:`)"
         )
-    plain = _Plain(path)
     raw_config = document.get("config") or {}
     if not isinstance(raw_config, dict):
         raise StackFileError(
             f"{path}: `config` must be a mapping, got {type(raw_config).__name__} "
             "(put one `key: value` per line under `config:`)"
         )
-    with _as_stack_error():
-        plain.size(raw_config)
     environments = _environments(path, document)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     opaque: list[str] = []
     for key, value in raw_config.items():
         # Pulumi qualifies bare keys with the project name.
-        key = config_key(plain.key(key))
-        if plain.contains_secure(value):
+        key = config_key(_plain_key(key))
+        if _contains_secure(value):
             # A secret, or structured config holding one: present, never decrypted here.
             # The program refuses secrets where it needs plain config, without showing them.
             secret_keys.append(key)
@@ -644,7 +589,7 @@ def load_stack_config(
         elif isinstance(value, str):
             config[key] = value
         else:
-            config[key] = json.dumps(plain.data(value))
+            config[key] = json.dumps(_plain(value))
     loaded = StackConfig(
         stack,
         path,

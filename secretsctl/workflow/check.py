@@ -83,7 +83,7 @@ from secretsctl.offline.stackfile import (
     config_key,
     list_stacks,
     load_stack_config,
-    parse_document,
+    read_stack_file,
     shown,
     stack_file_name,
     stack_path,
@@ -283,7 +283,7 @@ def secure_values(text: str | bytes | None) -> dict[str, str]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     try:  # parsed already by `load_stack_config` when it could be: then a cache hit
-        document = parse_document(Path("<stack file>"), text or "")
+        document = read_stack_file(Path("<stack file>"), text or "").data
     except StackFileError:  # unreadable: nothing to compare (rule 1 reports it)
         return {}
     config = _mapping(_mapping(document).get("config"))
@@ -779,7 +779,7 @@ def provider_change(old_text: str | bytes | None, new_text: str | bytes | None) 
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         try:
-            document = parse_document(Path("<stack file>"), text or "")
+            document = read_stack_file(Path("<stack file>"), text or "").data
         except StackFileError:
             return False
         if not isinstance(document, Mapping):

@@ -36,7 +36,7 @@ from secretsctl.errors import InvalidInput
 from secretsctl.offline.stackfile import (
     list_stacks,
     load_stack_config,
-    read_stack_text,
+    read_stack_file,
     stack_path,
 )
 from secretsctl.workflow.rotate import Edit, _keep_anchors, _yaml, stack_lock, write_edit
@@ -181,7 +181,8 @@ def plan_migration(root: Path) -> list[Rewrite]:
     positions: dict[str, dict[str, CommentedMap]] = {}
     for stack in stacks:
         path = stack_path(root, stack)
-        text, raw = read_stack_text(path)
+        read = read_stack_file(path)
+        text, raw = read.text, read.raw
         config = load_stack_config(stack, path, raw)
         name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         withheld = [

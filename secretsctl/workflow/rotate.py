@@ -60,10 +60,9 @@ from secretsctl.offline.stackfile import (
     StackConfig,
     StackFileError,
     config_key,
-    decode_stack_bytes,
     list_stacks,
     load_stack_config,
-    read_stack_text,
+    read_stack_file,
     stack_file_name,
     stack_path,
 )
@@ -872,9 +871,8 @@ def apply_moves(
 
 def _source(config: StackConfig) -> tuple[str, bytes]:
     """(text, bytes) the config was loaded from: the edit starts from exactly those."""
-    if config.raw is None:
-        return read_stack_text(config.path)
-    return decode_stack_bytes(config.path, config.raw), config.raw
+    read = read_stack_file(config.path, config.raw)
+    return read.text, read.raw
 
 
 def rotate(
