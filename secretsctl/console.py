@@ -21,6 +21,7 @@ from typer.core import TyperOption
 from secrets_store.errors import SpecError
 from secretsctl import notices
 from secretsctl.errors import InvalidInput
+from secretsctl.offline import runcache
 
 if TYPE_CHECKING:
     from secretsctl.offline.project import Project
@@ -53,7 +54,8 @@ def exits(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        with notices.collected() as recorded:
+        # One command plans a stack file several times: identical runs run once.
+        with notices.collected() as recorded, runcache.remembering_runs():
             try:
                 result = command(*args, **kwargs)
             except (SpecError, InvalidInput) as exc:

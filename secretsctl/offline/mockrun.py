@@ -39,6 +39,7 @@ from secrets_store.config import TOPOLOGY_KEY
 from secrets_store.errors import SpecError
 from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runtime, lean_sdk
 from secretsctl.errors import InvalidInput
+from secretsctl.offline import runcache
 from secretsctl.offline.project import LEGACY_NAME, Project
 from secretsctl.offline.stackfile import StackConfig
 
@@ -403,21 +404,10 @@ def program_for(config: StackConfig) -> Program:
     return Program(path, project.name, project.working_dir)
 
 
-_remembered: dict[str, ProgramRun] | None = None
-
-
-@contextlib.contextmanager
-def remembering_runs() -> Iterator[None]:
-    """Within: a run whose inputs (program text, config, state, stack outputs, stores) match
-    an earlier one's gives a copy of that run's result instead of running again, for callers
-    that put one stack file through several commands. The files the program reads besides
-    its own (worker modules) must not change within."""
-    global _remembered
-    outer, _remembered = _remembered, {}
-    try:
-        yield
-    finally:
-        _remembered = outer
+def remembering_runs() -> contextlib.AbstractContextManager[None]:
+    """`runcache.remembering_runs`: within, a run with the inputs of an earlier one is a copy
+    of its result."""
+    return runcache.remembering_runs()
 
 
 def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
@@ -464,12 +454,13 @@ def run_program(
     chosen = program_for(config) if program is None else Program(program, runtime_project(config))
 
     def once(outputs: Mapping[str, Mapping[str, Any]] | None) -> ProgramRun:
-        if _remembered is None:
+        remembered = runcache.remembered
+        if remembered is None:
             return _run(config, chosen, state, outputs, offline, stores)
         key = _run_key(chosen, config, state, outputs, offline, stores)
-        if key not in _remembered:  # a run that raises is never remembered
-            _remembered[key] = _run(config, chosen, state, outputs, offline, stores)
-        return copy.deepcopy(_remembered[key])
+        if key not in remembered:  # a run that raises is never remembered
+            remembered[key] = _run(config, chosen, state, outputs, offline, stores)
+        return copy.deepcopy(remembered[key])  # type: ignore[no-any-return]
 
     try:
         run = once(stack_outputs)
