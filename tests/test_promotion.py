@@ -11,7 +11,7 @@ import secretsctl.offline.mockrun as mockrun
 from secrets_store.ordering import ahead_problems, cycle_problem, promotion_cycle, reference_name
 from secrets_store.promotion import PromotionError
 from secrets_store.rotation import Position, is_ahead
-from tests.conftest import BASE_NAMESPACE, stack_config
+from tests.conftest import ACCOUNT, BASE_NAMESPACE, stack_config
 from tests.workflow_support import Repo, secretsctl
 
 REFERENCE = "organization/secrets-store/dev"
@@ -43,10 +43,34 @@ def test_ahead_problem_names_the_key_both_positions_and_the_fix():
         {"api_key": {"current": 1, "next": None, "stage": "steady"}},
     )
     assert [str(p) for p in problems] == [
-        "secrets-store:secrets.api_key: is ahead of stack 'staging', got v1 → v2 fallback here "
+        "secrets-store:rotation.api_key: is ahead of stack 'staging', got v1 → v2 fallback here "
         "and v1 steady in staging (deploy staging first, or run "
         "`secretsctl promote --from staging --to prod`)"
     ]
+
+
+def test_a_refusal_names_the_key_the_stack_file_writes_the_position_under(tmp_path):
+    """Today's form names `rotation.<S>`; a first-release file, `secrets.<S>`: where the
+    operator looks. Both through `check`, which reads the files."""
+    from tests.workflow_support import secretsctl
+
+    root = tmp_path / "project"
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: shop\nruntime: python\nstackConfigDir: stacks\n")
+    head = f"config:\n  secrets-store:accountId: {ACCOUNT}\n"
+    secret = "  secrets-store:secrets:\n    api_key: {kind: api_key, source: generate"
+    (root / "stacks" / "Pulumi.dev.yaml").write_text(head + secret + "}\n")
+    follows = "  secrets-store:promotion: {after: dev}\n"
+    staging = root / "stacks" / "Pulumi.staging.yaml"
+    for written, key in (
+        ("}\n  secrets-store:rotation:\n    api_key: {current: 1, next: 2, stage: fallback}\n",
+         "secrets-store:rotation.api_key"),
+        (", current: 1, next: 2, stage: fallback}\n", "secrets-store:secrets.api_key"),
+    ):  # fmt: skip
+        staging.write_text(head + follows + secret + written)
+        result = secretsctl("check", "--cwd", str(root))
+        assert result.exit_code == 2, result.stdout
+        assert f"Pulumi.staging.yaml: {key}: is ahead of stack 'dev'" in result.stderr
 
 
 def test_a_secret_the_other_stack_does_not_declare_is_not_compared():

@@ -119,9 +119,9 @@ FIRST_RELEASE = (
 def test_the_first_release_form_is_read_as_todays_once_and_remembers_where_it_is_written(
     tmp_path: Path,
 ) -> None:
-    """One form inside: a position inside `secrets.<S>` is moved to `rotation.<S>` by the
-    reader, in the config the program runs with too; where the file writes it is kept for
-    `rotate`'s edit and for messages."""
+    """One form inside: a position inside `secrets.<S>` is read as `rotation.<S>` where the
+    file is decoded; the program is still given the file as `pulumi up` gives it, and where
+    the file writes each position is kept for `rotate`'s edit and for messages."""
     from secrets_store.rotation import Position
     from secretsctl.offline.stackfile import load_stack_config
     from secretsctl.rehearse.stages import at_positions
@@ -129,21 +129,21 @@ def test_the_first_release_form_is_read_as_todays_once_and_remembers_where_it_is
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(FIRST_RELEASE)
     config = load_stack_config("dev", path, topology=None)
-    secrets = json.loads(config.config["secrets-store:secrets"])
-    rotation = json.loads(config.config["secrets-store:rotation"])
-    assert secrets["api_key"] == {"kind": "api_key", "source": "generate"}
-    assert rotation == {
+    assert config.own_namespace["secrets"]["api_key"] == {"kind": "api_key", "source": "generate"}
+    assert config.own_namespace["rotation"] == {
         "api_key": {"current": 1, "next": 2, "stage": "fallback"},
         "hmac_key": {"current": 3},
     }
     assert config.positions["api_key"] == Position(1, "fallback", 2)
-    assert config.position_in_entry("api_key") and not config.position_in_entry("hmac_key")
+    assert json.loads(config.config["secrets-store:secrets"])["api_key"]["stage"] == "fallback"
+    assert config.position_key("api_key") == "secrets-store:secrets.api_key"
+    assert config.position_key("hmac_key") == "secrets-store:rotation.hmac_key"
     assert config.legacy_form is not None and "api_key" in config.legacy_form
-    # a changed copy keeps the provenance (the rehearsal moves positions in `rotation` only)
+    # a changed copy is in today's form and keeps the provenance
     moved = at_positions(config, {"api_key": Position(1, "swapped", 2)})
     assert moved.positions["api_key"] == Position(1, "swapped", 2)
-    assert moved.position_in_entry("api_key") and moved.lifted == {"api_key"}
     assert "current" not in json.loads(moved.config["secrets-store:secrets"])["api_key"]
+    assert moved.position_key("api_key") == "secrets-store:secrets.api_key"
 
 
 def test_a_problem_in_a_moved_position_names_the_key_the_file_writes(tmp_path: Path) -> None:

@@ -128,12 +128,14 @@ def promotion_problems(
     *,
     soak: datetime.timedelta = datetime.timedelta(0),
     now: datetime.datetime | None = None,
+    key: Callable[[str], str] | None = None,
 ) -> list[Problem]:
     """Every secret of `stack` that may not stand where it does, given `after`'s standing.
 
     `theirs` is the other stack's `rotation` output, or its file's equivalent (None: it has
     none, so it was never deployed by this program and everything here is ahead of it).
-    `now` bounds the recorded moments (default: the clock).
+    `now` bounds the recorded moments (default: the clock). `key`: the config key a secret's
+    position is written under (default `secrets-store:rotation.<secret>`).
     """
     fix = f"deploy {after} first, or run `secretsctl promote --from {after} --to {stack}`"
     if theirs is None:
@@ -151,11 +153,12 @@ def promotion_problems(
         other = standing_from(entry) if isinstance(entry, Mapping) else None
         if other is None or standing.emergency:
             continue
-        position, key = standing.position, f"{NAMESPACE}:secrets.{name}"
+        position = standing.position
+        where = key(name) if key is not None else f"{NAMESPACE}:rotation.{name}"
         if is_ahead(position, other.position):
             problems.append(
                 Problem(
-                    key,
+                    where,
                     f"is ahead of stack {after!r}, got {position.describe()} here and "
                     f"{other.position.describe()} in {after} ({fix})",
                 )
@@ -167,7 +170,7 @@ def promotion_problems(
         if mine_at > now + CLOCK_SKEW:
             problems.append(
                 Problem(
-                    f"{key}.reached",
+                    f"{where}.reached",
                     f"records a moment in the future, got {position.stage} at "
                     f"{mine_at:%Y-%m-%dT%H:%M:%SZ} (let `secretsctl` write it)",
                 )
@@ -177,7 +180,7 @@ def promotion_problems(
         if their_at is None:
             problems.append(
                 Problem(
-                    key,
+                    where,
                     f"cannot be shown soaked in {after} for {_duration(soak)}, got no record of "
                     f"when {after} reached {position.describe()} (move {after} with `secretsctl "
                     f"rotate`/`promote`, which record it, or add reached.{position.stage} there)",
@@ -187,7 +190,7 @@ def promotion_problems(
             ready = their_at + soak
             problems.append(
                 Problem(
-                    key,
+                    where,
                     f"took {position.describe()} before {after} held it for promotion.soak "
                     f"{_duration(soak)}, got {after} there since {their_at:%Y-%m-%dT%H:%M:%SZ} "
                     f"and {stack} since {mine_at:%Y-%m-%dT%H:%M:%SZ} (move {stack} at "

@@ -68,7 +68,13 @@ def promotion_gate(spec: StackSpec) -> pulumi.Output[str] | None:
             secret: Standing(s.position, reached_of(s.reached), s.emergency is not None)
             for secret, s in spec.secrets.items()
         }
-        check = _checker(spec.stack, after, spec.promotion.stack_reference, spec.promotion.soak)
+        check = _checker(
+            spec.stack,
+            after,
+            spec.promotion.stack_reference,
+            spec.promotion.soak,
+            spec.position_key,
+        )
         gate = check(mine)
     loop = _run_loop()
     if loop is not None:
@@ -185,7 +191,11 @@ def promotion_guard() -> pulumi.Output[str] | None:
 
 
 def _checker(
-    stack: str, after: str, configured_reference: str | None, soak: str | None
+    stack: str,
+    after: str,
+    configured_reference: str | None,
+    soak: str | None,
+    key: Callable[[str], str] | None = None,
 ) -> Callable[[Mapping[str, Standing]], pulumi.Output[str]]:
     """(standings) -> an Output resolving to the reference name once none of `standings` is
     ahead of the `after` stack's deployed rotation (raising PromotionError otherwise). One
@@ -202,6 +212,7 @@ def _checker(
                 mine,
                 theirs if isinstance(theirs, Mapping) else None,
                 soak=soak_of(soak),
+                key=key,
             )
             if problems:
                 raise PromotionError(problems)

@@ -557,6 +557,14 @@ class StackSpec:
     placeholders: tuple[Problem, ...] = ()
     """Keys that still hold a shipped example id (`REPLACE_ME...`), each with the command that
     sets it. The offline plan shows them; `pulumi up` refuses them."""
+    positioned_in_entry: frozenset[str] = frozenset()
+    """Secrets whose position the config writes inside `secrets.<secret>` (the first
+    release's place) rather than in `rotation.<secret>`."""
+
+    def position_key(self, secret: str) -> str:
+        """The config key the secret's position is written under, for messages."""
+        where = "secrets" if secret in self.positioned_in_entry else "rotation"
+        return f"{NAMESPACE}:{where}.{secret}"
 
     def cloudflare_name(self, secret: str, version: int) -> str:
         return cloudflare_secret_name(self.name_prefix, secret, version)
@@ -716,6 +724,11 @@ def parse_stack(
     raw_secrets = _mapping(config.get("secrets"), "secrets", add)
     raw_workers = _mapping(config.get("workers"), "workers", add)
 
+    has_entry_position = {
+        str(n)
+        for n, e in raw_secrets.items()
+        if isinstance(e, Mapping) and any(f in e for f in POSITION_FIELDS)
+    }
     moved = _positions_from_rotation(raw_secrets, config.get("rotation"), add)
 
     def add_for(name: str) -> Callable[[str, str], None]:
@@ -833,6 +846,7 @@ def parse_stack(
         workers,
         values,
         tuple(placeholders),
+        frozenset(n for n in secrets if n not in moved and n in has_entry_position),
     )
 
 

@@ -611,9 +611,6 @@ def _run(
         # The failure is raised to the caller; the SDK's copies of it in abandoned futures
         # would only print "Future exception was never retrieved" when collected.
         loop.set_exception_handler(_quiet_abandoned_futures)
-        if isinstance(exc, SpecError):
-            config.as_written(exc)  # names the keys where the file writes them, in place
-            raise
         if isinstance(exc, Exception) and not isinstance(exc, SpecError | InvalidInput):
             secrets = [str(config.config[k]) for k in config.secret_keys if k in config.config]
             line = _failure_line(exc, program, secrets)

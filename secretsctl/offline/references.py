@@ -104,7 +104,9 @@ def offline_promotion_problems(
         return []
     name = reference_name(after, runtime_project(config), None, config.stack_reference)
     rotation = outputs.get(name, {}).get("rotation")
-    return promotion_problems(config.stack, after, config.standings, rotation, soak=config.soak)
+    return promotion_problems(
+        config.stack, after, config.standings, rotation, soak=config.soak, key=config.position_key
+    )
 
 
 def stack_cycle(config: StackConfig, load: Loader | None = None) -> tuple[str, ...] | None:

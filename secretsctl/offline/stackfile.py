@@ -15,11 +15,10 @@ import datetime
 import functools
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from secrets_store.errors import Problem, SpecError
 from secrets_store.grammar import STACK_NAME
 from secrets_store.ordering import Standing, reached_of
 from secrets_store.policy import moment_of, rotate_every_days, since_date, soak_of
@@ -163,17 +162,16 @@ class StackConfig:
     topology: Topology | None = None
     """The project's `secrets-store.yaml` (None: the project has none)."""
     lifted: frozenset[str] = field(default=frozenset(), compare=False)
-    """Secrets whose position the file writes inside `secrets.<secret>` (moved to `rotation`
-    on reading): the legacy form's mark, which `secretsctl migrate` rewrites."""
+    """Secrets whose position the file writes inside `secrets.<secret>` (read as `rotation`):
+    the legacy form's mark, which `secretsctl migrate` rewrites."""
     written_in_entry: frozenset[str] = field(default=frozenset(), compare=False)
     """Secrets whose position the file writes in its own `secrets.<secret>` entry (the first
     release's place): where `rotate` edits it and where a message points. Everything else
-    reads the positions from `rotation` only (see `__post_init__`)."""
+    reads the positions from `rotation` only (`own_namespace`)."""
 
     def __post_init__(self) -> None:
-        # One form inside: positions a first-release file writes inside `secrets.<S>` are
-        # moved to `rotation.<S>` here, once, in the config the program runs with too.
-        # `written_in_entry` remembers where the file has them.
+        # Where the file writes each position, remembered across `replace()` copies (a copy
+        # in today's form, `todays_form`, still edits and names the file's keys).
         own = self._own_structured()
         secrets, rotation = own.get("secrets"), own.get(ROTATION)
         entries = secrets if isinstance(secrets, Mapping) else {}
@@ -184,13 +182,8 @@ class StackConfig:
             if isinstance(e, Mapping)
             and (any(k in e for k in POSITION_KEYS) or n not in positioned)
         }
-        secrets, rotation, moved = lift_positions(secrets, rotation)
+        moved = lift_positions(secrets, rotation)[2]
         object.__setattr__(self, "written_in_entry", self.written_in_entry | in_entry)
-        if moved:
-            config = dict(self.config)
-            config[f"{NAMESPACE}:secrets"] = json.dumps(secrets)
-            config[f"{NAMESPACE}:{ROTATION}"] = json.dumps(rotation)
-            object.__setattr__(self, "config", config)
         object.__setattr__(self, "lifted", self.lifted | set(moved))
 
     def _own_structured(self) -> dict[str, Any]:
@@ -202,6 +195,21 @@ class StackConfig:
                 with contextlib.suppress(json.JSONDecodeError):
                     out[name] = json.loads(self.config[key])
         return out
+
+    def todays_form(self) -> StackConfig:
+        """This config with its positions in `rotation` only, for a config that is changed
+        and run (the rehearsal's stages); the file's own form, which the program is given
+        as `pulumi up` gives it, is `config`."""
+        own = self._own_structured()
+        secrets, rotation, moved = lift_positions(own.get("secrets"), own.get(ROTATION))
+        if not moved:
+            return self
+        config = {
+            **self.config,
+            f"{NAMESPACE}:secrets": json.dumps(secrets),
+            f"{NAMESPACE}:{ROTATION}": json.dumps(rotation),
+        }
+        return replace(self, config=config)
 
     def owner(self) -> Project:
         """The project whose program runs with this config."""
@@ -234,7 +242,9 @@ class StackConfig:
 
     @functools.cached_property
     def own_namespace(self) -> Mapping[str, Any]:
-        """The structured, non-secret `secrets-store:` keys as this file writes them."""
+        """The structured, non-secret `secrets-store:` keys as this file writes them, in
+        today's form: a position written inside `secrets.<S>` (the first release's place)
+        is read as `rotation.<S>` (`lift_positions`). The one place the two forms meet."""
         out: dict[str, Any] = {}
         prefix = f"{NAMESPACE}:"
         for key, text in self.config.items():
@@ -243,6 +253,9 @@ class StackConfig:
                     out[key[len(prefix) :]] = json.loads(text)
                 except json.JSONDecodeError:
                     out[key[len(prefix) :]] = text
+        secrets, rotation, moved = lift_positions(out.get("secrets"), out.get(ROTATION))
+        if moved:
+            out["secrets"], out[ROTATION] = secrets, rotation
         return out
 
     @functools.cached_property
@@ -318,21 +331,11 @@ class StackConfig:
             return entry.reencrypted
         return self.rotation.get(secret, {}).get("reencrypted")
 
-    def as_written(self, error: SpecError) -> None:
-        """Make `error` (from a run of the program with this config) name the keys where
-        the file writes them: a position moved from `secrets.<S>` on reading is named there."""
-        if not self.lifted:
-            return
-        moved = {f"{NAMESPACE}:{ROTATION}.{s}": f"{NAMESPACE}:secrets.{s}" for s in self.lifted}
-
-        def key(path: str) -> str:
-            for old, new in moved.items():
-                if path == old or path.startswith(old + "."):
-                    return new + path[len(old) :]
-            return path
-
-        error.problems[:] = [Problem(key(p.key), p.message) for p in error.problems]
-        error.args = ("\n".join(str(p) for p in error.problems),)
+    def position_key(self, secret: str) -> str:
+        """The config key a secret's position is written under in this file: its
+        `secrets.<secret>` entry (the legacy place), else `rotation.<secret>`."""
+        where = "secrets" if self.position_in_entry(secret) else ROTATION
+        return f"{NAMESPACE}:{where}.{secret}"
 
     def position_in_entry(self, secret: str) -> bool:
         """True when the file writes the secret's position in its own

@@ -166,6 +166,7 @@ def at_positions(config: StackConfig, positions: Mapping[str, Position]) -> Stac
     """`config` with the given secrets moved to the given positions (one config change), in
     `rotation.<secret>`: the one form a read stack config holds (also for a secret the
     program declares in code)."""
+    config = config.todays_form()
     rotation = json.loads(config.config.get(ROTATION_KEY) or "{}")
     for name, position in positions.items():
         entry = {k: v for k, v in (rotation.get(name) or {}).items() if k not in ("next", "stage")}

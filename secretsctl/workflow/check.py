@@ -36,7 +36,6 @@ never shown.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,7 +75,6 @@ from secretsctl.offline.plan import (
 from secretsctl.offline.project import project_at
 from secretsctl.offline.references import self_reference, stack_cycle
 from secretsctl.offline.stackfile import (
-    ROTATION,
     Emergency,
     StackConfig,
     StackFileError,
@@ -121,13 +119,6 @@ def fresh_emergency(old: StackConfig, new: StackConfig, name: str) -> Emergency 
     if record is None or old.emergency(name) == record:
         return None
     return record
-
-
-def position_key(config: StackConfig, secret: str) -> str:
-    """The config key a secret's position is written under: its `secrets.<secret>` entry
-    (the legacy place), else `rotation.<secret>`."""
-    where = "secrets" if config.position_in_entry(secret) else ROTATION
-    return f"{NAMESPACE}:{where}.{secret}"
 
 
 def move_problems(
@@ -1013,6 +1004,7 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 config.standings,
                 configs[after].rotation_output(),
                 soak=config.soak,
+                key=config.position_key,
             ),
         )
 
@@ -1082,7 +1074,7 @@ def check_stacks(root: Path, base: str | None = None) -> Findings:
                 _base_positions(old, config, plans.get(stack)),
                 config.positions,
                 base,
-                functools.partial(position_key, config),
+                config.position_key,
                 emergencies,
             ),
         )

@@ -750,7 +750,13 @@ def _promotion_problems(
     if other is None:
         return []
     problems = promotion_problems(
-        config.stack, after, standings, other.rotation_output(), soak=config.soak, now=now
+        config.stack,
+        after,
+        standings,
+        other.rotation_output(),
+        soak=config.soak,
+        now=now,
+        key=config.position_key,
     )
     return [str(p) for p in problems]
 
