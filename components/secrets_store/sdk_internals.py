@@ -287,31 +287,23 @@ def lean_sdk() -> Iterator[None]:
     if not checked():
         yield
         return
-    saved = (
-        pulumi_stack.wait_for_rpcs,
-        pulumi_resource._get_stack_trace,
-        pulumi_types.resource_types,
-        pulumi_resource.create_urn,
-        pulumi_mocks._sync_await,
-        pulumi_dynamic._serialize,
-    )
+    # (module, name, replacement), each swapped in for the run and put back after it.
+    swaps: list[tuple[Any, str, Any]] = [
+        (pulumi_stack, "wait_for_rpcs", wait_for_rpcs),
+        (pulumi_resource, "_get_stack_trace", no_stack_trace),
+        (pulumi_types, "resource_types", cached_resource_types()),
+        (pulumi_resource, "create_urn", known_urn_first()),
+        (pulumi_mocks, "_sync_await", eager_plain_serialize()),
+        (pulumi_dynamic, "_serialize", serialize_once()),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in swaps]
     threshold = gc.get_threshold()
-    pulumi_stack.wait_for_rpcs = wait_for_rpcs
-    pulumi_resource._get_stack_trace = no_stack_trace
-    pulumi_types.resource_types = cached_resource_types()  # type: ignore[assignment]
-    pulumi_resource.create_urn = known_urn_first()
-    pulumi_mocks._sync_await = eager_plain_serialize()  # type: ignore[assignment]
-    pulumi_dynamic._serialize = serialize_once()
+    for module, name, replacement in swaps:
+        setattr(module, name, replacement)
     gc.set_threshold(max(GC_THRESHOLD, threshold[0]), *threshold[1:])
     try:
         yield
     finally:
-        (
-            pulumi_stack.wait_for_rpcs,
-            pulumi_resource._get_stack_trace,
-            pulumi_types.resource_types,
-            pulumi_resource.create_urn,
-            pulumi_mocks._sync_await,
-            pulumi_dynamic._serialize,
-        ) = saved
+        for module, name, original in saved:
+            setattr(module, name, original)
         gc.set_threshold(*threshold)

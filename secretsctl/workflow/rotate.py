@@ -424,6 +424,19 @@ ROTATION_LINE = re.compile(
 )
 
 
+def _mapping_at(parent: CommentedMap, key: str, path: str, shape: str, fix: str) -> CommentedMap:
+    """`parent[key]`, a new mapping where there is none; refused in one line when it is not
+    a mapping (`path`: its key path in messages)."""
+    found = parent.get(key)
+    if found is None:
+        found = parent[key] = CommentedMap()
+    if not isinstance(found, CommentedMap):
+        raise RotationRefused(
+            [f"{path}: must be a mapping {shape}, got {type(found).__name__} ({fix})"]
+        )
+    return found
+
+
 def edit_rotation(
     text: str,
     changes: Mapping[str, Position],
@@ -455,27 +468,17 @@ def edit_rotation(
     config = document.get("config") if isinstance(document, Mapping) else None
     if not isinstance(config, CommentedMap):
         raise RotationRefused([f"{ROTATION_KEY}: the stack file has no config: mapping to edit"])
-    rotation = config.get(ROTATION_KEY)
-    if rotation is None:
-        rotation = config[ROTATION_KEY] = CommentedMap()
-    if not isinstance(rotation, CommentedMap):
-        raise RotationRefused(
-            [
-                f"{ROTATION_KEY}: must be a mapping of secret to position, got "
-                f"{type(rotation).__name__} (write one entry per secret)"
-            ]
-        )
+    rotation = _mapping_at(
+        config, ROTATION_KEY, ROTATION_KEY, "of secret to position", "write one entry per secret"
+    )
     for name, position in changes.items():
-        entry = rotation.get(name)
-        if entry is None:
-            entry = rotation[name] = CommentedMap()
-        if not isinstance(entry, CommentedMap):
-            raise RotationRefused(
-                [
-                    f"{ROTATION_KEY}.{name}: must be a mapping {{current, next, stage}}, got "
-                    f"{type(entry).__name__} (write current: under it)"
-                ]
-            )
+        entry = _mapping_at(
+            rotation,
+            name,
+            f"{ROTATION_KEY}.{name}",
+            "{current, next, stage}",
+            "write current: under it",
+        )
         _set_position(entry, position)
         if reencrypted and name in reencrypted:
             _set_after(entry, "reencrypted", reencrypted[name], "current")
