@@ -197,6 +197,28 @@ def test_a_bound_secret_given_a_new_secret_name_is_refused(team: Path) -> None:
     assert 'keep secret_name="signing_key"' in err
 
 
+def test_a_bound_secret_moved_to_another_account_is_refused(team: Path) -> None:
+    # The same names in a new account: a new secret, drawn afresh, with no fallback stage
+    path = team / "envs" / "Pulumi.prod.yaml"
+    other = "fedcba9876543210fedcba9876543210"
+    path.write_text(path.read_text().replace(PROD, other))
+    code, _, err = run(team, "check", "--base", "HEAD")
+    assert code == 2, err
+    assert (
+        "envs/Pulumi.prod.yaml: program: moves secret 'signing_key' (VersionedSecret signing) "
+        "to another account while worker edge.SIGNING_KEY binds signing_key_v1 at HEAD, got "
+        f"account '{other}' here and '{PROD}' at HEAD (a new account is a new secret with no "
+        "fallback stage: keep its account_id, and set up a new stack for the new account "
+        "instead)"
+    ) in err.splitlines()
+    assert len(err.splitlines()) == 2  # api_key too; dev and staging unchanged
+    # a base account that is still a placeholder was never deployed: setting it moves nothing
+    path.write_text(path.read_text().replace(other, "REPLACE_ME_ACCOUNT_ID"))
+    commit(team, "prod not set up yet")
+    path.write_text(path.read_text().replace("REPLACE_ME_ACCOUNT_ID", other))
+    assert run(team, "check", "--base", "HEAD")[0] == 0
+
+
 def test_a_worker_code_change_shows_as_an_update(team: Path) -> None:
     module = team / "workers" / "auth.js"
     module.write_text(module.read_text().replace("auth v1", "auth v2"))

@@ -860,6 +860,9 @@ def dropped_secret_problems(
              for binding, fields in summary["bindings"].items()
              if fields.get("type") == "secrets_store_secret"}  # fmt: skip
     holders = _holders(before)
+    # Cloudflare name -> the account the program registers it in, at the base and here.
+    was_in = {name: account for account, name in registered_versions(before)}
+    now_in = {name: account for account, name in registered_versions(after)}
     problems: list[Problem] = []
     now = after.get("secrets") or {}
     for secret, entry in sorted((before.get("secrets") or {}).items()):
@@ -870,11 +873,36 @@ def dropped_secret_problems(
         if binder is None:
             continue
         kept = set(now.get(secret, {}).get("cloudflare_names") or ())
-        if secret in now:
+        component = holders.get(names[0], secret) if names else secret
+        # A base account that is still a placeholder was never deployed: nothing moves.
+        moved = next(
+            (
+                (was_in[n], now_in[n])
+                for n in names
+                if n in kept
+                and n in was_in
+                and n in now_in
+                and was_in[n] != now_in[n]
+                and not is_placeholder(was_in[n])
+            ),
+            None,
+        )
+        if secret in now and moved is None:
             was, is_now = _named_versions(entry), _named_versions(now[secret])
             if all(was[v] == is_now[v] for v in set(was) & set(is_now)):
                 continue  # the same names for the versions live on both sides: a rotation
-        component = holders.get(names[0], secret) if names else secret
+        if moved is not None:
+            problems.append(
+                Problem(
+                    "program",
+                    f"moves secret {shown(secret)} (VersionedSecret {component}) to another "
+                    f"account while worker {binder} at {base}, got account {shown(moved[1])} "
+                    f"here and {shown(moved[0])} at {base} (a new account is a new secret with "
+                    "no fallback stage: keep its account_id, and set up a new stack for the "
+                    "new account instead)",
+                )
+            )
+            continue
         what = "removes or renames" if secret not in now else "renames in Cloudflare"
         problems.append(
             Problem(
