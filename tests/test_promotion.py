@@ -161,6 +161,27 @@ def test_up_is_refused_before_any_cloudflare_resource_when_this_stack_is_ahead(r
     assert [t for t in registered if t.startswith(CLOUDFLARE_PREFIX)] == []
 
 
+def test_an_adopted_version_is_held_back_by_the_guard_too(registered):
+    # GIVEN staging ahead of dev, its live versions adopted by id (their scopes and comment
+    # are managed: an update is a change to Cloudflare too)
+    namespace = following_dev(
+        {"current": 1, "next": 2, "stage": "swapped"},
+    )
+    namespace["secrets"]["api_key"]["importIds"] = {
+        "1": f"{ACCOUNT}/6f1c2e9a7b3d4c5e8f9a0b1c2d3e4f5a/0123456789abcdef0123456789abcdef",
+        "2": f"{ACCOUNT}/6f1c2e9a7b3d4c5e8f9a0b1c2d3e4f5a/fedcba9876543210fedcba9876543210",
+    }
+    with pytest.raises(Exception, match=r"api_key: is ahead of stack 'dev'"):
+        mockrun.run_program(
+            stack_config(namespace, _values(), stack="staging"),
+            stack_outputs={REFERENCE: dev_outputs(1, "fallback", 2)},
+        )
+    # THEN no adopted version was sent to the engine (nor anything of Cloudflare's)
+    assert registered, "the program did not run"
+    assert [t for t in registered if "AdoptedSecretVersion" in t] == []
+    assert [t for t in registered if t.startswith(CLOUDFLARE_PREFIX)] == []
+
+
 def test_up_is_refused_when_the_referenced_stack_has_no_rotation_output(registered):
     namespace = following_dev({"current": 1})
     with pytest.raises(Exception, match=r"stack 'dev' has no `rotation` output"):

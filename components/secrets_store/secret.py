@@ -225,7 +225,10 @@ class VersionedSecret(pulumi.ComponentResource):
                 adopted = AdoptedSecretVersion(
                     child,
                     import_id=import_id,
-                    name=self.cloudflare_name(version),
+                    # held back by the guard too: its scopes/comment update is a change
+                    name=pulumi.Output.all(account, self.cloudflare_name(version)).apply(
+                        lambda parts: str(parts[1])
+                    ),
                     scopes=list(spec.scopes),
                     comment=spec.comment,
                     timeout_seconds=timeout,
