@@ -41,6 +41,7 @@ from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runti
 from secretsctl.errors import InvalidInput
 from secretsctl.offline import runcache
 from secretsctl.offline.project import LEGACY_NAME, Project
+from secretsctl.offline.runcache import remembering_runs as remembering_runs  # for callers
 from secretsctl.offline.stackfile import StackConfig
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -402,12 +403,6 @@ def program_for(config: StackConfig) -> Program:
     if path != project.program:
         return Program(path, project.name)  # the example's own program, as today
     return Program(path, project.name, project.working_dir)
-
-
-def remembering_runs() -> contextlib.AbstractContextManager[None]:
-    """`runcache.remembering_runs`: within, a run with the inputs of an earlier one is a copy
-    of its result."""
-    return runcache.remembering_runs()
 
 
 def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
