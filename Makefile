@@ -54,7 +54,7 @@ test-sdk-range: setup
 	$(PY) scripts/sdk_range.py
 
 # The engine first (where Go is installed: the engine suite runs `pulumi up` for real), then
-# ruff, then mypy and `npm test` beside pytest (scripts/test.sh): both cores busy to the end.
+# ruff, pytest alone (CPU-bound), then the engine suite with mypy and `npm test` beside it (scripts/test.sh).
 test: setup
 	@VENV=$(VENV) PYTEST_WORKERS=$(PYTEST_WORKERS) MYPY_TARGETS="$(MYPY_TARGETS)" scripts/test.sh
 

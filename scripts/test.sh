@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make test` after setup: ruff (lint and format, a second, fails fast), then mypy and the workerd tests
-# (`npm test`) beside pytest, so that both cores stay busy to the end instead of idling
-# through three steps one after the other. pytest prints live; mypy's and npm's output is
-# kept and shown after pytest's: a summary line each when they pass, all of it when not.
+# `make test` after setup: ruff (lint and format, a second, fails fast), pytest without the
+# engine suite on the whole machine, then the engine suite with mypy and the workerd tests
+# (`npm test`) beside it. The offline pytest run is CPU-bound on 2 cores (measured: ~95% of
+# both busy), so anything beside it only lengthens it; the engine suite waits on the engine's
+# processes and leaves room. pytest prints live; mypy's and npm's output is kept and shown
+# after the engine suite's: a summary line each when they pass, all of it when not.
 # Exit status: non-zero when any of the four failed.
 # Usage: make test   (runs scripts/test.sh with VENV, PYTEST_WORKERS=auto|N|0, MYPY_TARGETS;
 # auto: 2 workers per core without the engine suite, 1 per core for it)
@@ -53,9 +55,6 @@ background() { # name command...
   jobs_pids+=($!)
   set +m
 }
-background mypy "$VENV/bin/mypy" "${MYPY_TARGETS[@]}"
-background workerd npm test --silent
-say "mypy and npm test (the Workers on workerd) run beside pytest; their results follow"
 
 # Two pytest runs, each timed: everything but the engine suite, with two workers per core
 # (about half of those tests' time is spent waiting on workerd, git, the local API and the
@@ -72,6 +71,9 @@ start=$(date +%s)
 status=$?
 offline_done=$(date +%s)
 say "pytest without the engine suite: $((offline_done - start)) s ($offline_workers workers)"
+background mypy "$VENV/bin/mypy" "${MYPY_TARGETS[@]}"
+background workerd npm test --silent
+say "mypy and npm test (the Workers on workerd) run beside the engine suite; their results follow it"
 "$VENV/bin/python" -m pytest -q -n "$engine_workers" -m engine
 engine_status=$?
 # exit 5: nothing collected (no engine test selected) is no failure
