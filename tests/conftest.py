@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,14 @@ from typing import Any
 import pytest
 import typer.testing
 
-from secretsctl.offline.mockrun import ProgramRun, lazy_cloudflare, remembering_runs, run_program
+from secretsctl.offline import runcache
+from secretsctl.offline.mockrun import (
+    ProgramRun,
+    lazy_cloudflare,
+    redrawn,
+    remembering_runs,
+    run_program,
+)
 from secretsctl.offline.plan import plan_document
 from secretsctl.offline.stackfile import StackConfig
 
@@ -114,6 +123,116 @@ def run() -> Callable[..., ProgramRun]:
         return run_program(stack_config(namespace, vals, stack=stack), **options)
 
     return _run
+
+
+# pytest names the running test in the environment: no program reads it, and a run's key
+# holds the environment (`mockrun._run_key`).
+runcache.IGNORED_ENVIRONMENT.add("PYTEST_CURRENT_TEST")
+
+
+def _verify_remembered_runs() -> None:
+    """RUNCACHE_VERIFY=1: every remembered run the tests would use runs again, and must equal
+    the remembered one given the values the fresh run generated (`mockrun.redrawn`): a
+    whole-suite check that what a run reads and generates is all it depends on."""
+    recall, keep = runcache.recall, runcache.keep
+    expected: dict[str, Any] = {}
+
+    def recall_and_run_again(key: str, roots: Any, redraw: Any) -> Any:
+        spans = runcache._spans[:]
+        own = [span for span in spans if not span.redrawing]
+        try:  # a command's (or test's) own span recalls as ever: that is its contract
+            runcache._spans[:] = own
+            hit = recall(key, roots, redraw)
+            if hit is None:  # the suite's span, alone: a recall there keeps nothing in `own`
+                runcache._spans[:] = [span for span in spans if span.redrawing]
+                found = recall(key, roots, redraw)
+                if found is not None:
+                    expected[key] = copy.deepcopy(found)
+        finally:
+            runcache._spans[:] = spans
+        return hit
+
+    def keep_checked(key: str, result: Any, log: runcache.ReadLog, *args: Any) -> None:
+        if key in expected:
+            remembered = expected.pop(key)
+            old = [raw for _, raw in sorted(_generated(remembered).items())]
+            new = [raw for _, raw in sorted(_generated(result).items())]
+            remembered = redrawn(remembered, dict(zip(old, new, strict=True)))
+            if remembered != result:
+                raise AssertionError(
+                    f"a remembered run differs from a fresh one: {_difference(remembered, result)}"
+                )
+        keep(key, result, log, *args)
+
+    runcache.recall, runcache.keep = recall_and_run_again, keep_checked  # type: ignore[assignment]
+
+
+def _difference(remembered: ProgramRun, fresh: ProgramRun) -> str:
+    """Where two runs differ, briefly: the URNs and fields (no values)."""
+    was = {r.urn: r for r in remembered.resources}
+    now = {r.urn: r for r in fresh.resources}
+    changed = [
+        f"{urn}: "
+        + ", ".join(
+            k
+            for k in set(was[urn].inputs) | set(now[urn].inputs)
+            if was[urn].inputs.get(k) != now[urn].inputs.get(k)
+        )
+        for urn in was.keys() & now.keys()
+        if was[urn] != now[urn]
+    ]
+    gone, added = sorted(was.keys() - now.keys()), sorted(now.keys() - was.keys())
+    others = [
+        f
+        for f in ("outputs", "state", "component_outputs")
+        if getattr(remembered, f) != getattr(fresh, f)
+    ]
+    return f"changed {changed}, only remembered {gone}, only fresh {added}, other fields {others}"
+
+
+def _generated(run: ProgramRun) -> dict[str, bytes]:
+    """URN -> the random bytes a run's mocks hold for it."""
+    import base64
+
+    return {
+        urn: base64.b64decode(out["base64"])
+        for urn, out in run.state.items()
+        if urn.split("::")[-2].endswith("RandomBytes") and "base64" in out
+    }
+
+
+if os.environ.get("RUNCACHE_VERIFY") == "1":
+    _verify_remembered_runs()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repeatable_runs_across_tests() -> Iterator[None]:
+    """A program run that reads the same files with the same inputs as one in an earlier test
+    (in this worker) is a copy of its result, when it generated no value
+    (`runcache.remembering_runs(repeatable_only=True)`): most tests plan copies of the
+    example stacks. Files are compared, so a test that edits a program or a module runs it
+    again; a test that patches code (`monkeypatch.setattr`) runs every program itself."""
+    with remembering_runs(redrawing=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def patched_code_runs_again(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """From a test's first `monkeypatch.setattr` on, its runs neither use nor feed the
+    remembered ones: the patch may change what a program does without changing a file."""
+    with contextlib.ExitStack() as stack:
+        setattr_ = monkeypatch.setattr
+        patched = False
+
+        def forgetting_setattr(*args: Any, **kwargs: Any) -> Any:
+            nonlocal patched
+            if not patched:
+                stack.enter_context(runcache.forgotten())
+                patched = True
+            return setattr_(*args, **kwargs)
+
+        monkeypatch.setattr = forgetting_setattr  # type: ignore[method-assign]
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -37,7 +38,13 @@ from pulumi.runtime.stack import run_in_stack
 
 from secrets_store.config import TOPOLOGY_KEY
 from secrets_store.errors import SpecError
-from secrets_store.sdk_internals import MonitorCallsInline, configure_mock_runtime, lean_sdk
+from secrets_store.sdk_internals import (
+    INSTALLED_PULUMI,
+    MonitorCallsInline,
+    checked,
+    configure_mock_runtime,
+    lean_sdk,
+)
 from secretsctl.errors import InvalidInput
 from secretsctl.offline import runcache
 from secretsctl.offline.project import LEGACY_NAME, Project
@@ -178,6 +185,7 @@ class EngineLikeMocks(pulumi.runtime.Mocks):
             if prior is None or prior.get("length") != args.inputs.get("length"):
                 raw = os.urandom(int(args.inputs.get("length", 32)))
                 prior = {**outputs, "base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+                runcache.note_generated(raw)
                 self.state[key] = prior
             return fake_id(key), prior
         if args.typ == "pulumi:pulumi:StackReference":
@@ -393,6 +401,8 @@ class Program:
     project: str = LEGACY_NAME
     working_dir: Path | None = None
     """None: this process's working directory (a program given by path, or the example's)."""
+    project_root: Path | None = None
+    """The folder of its Pulumi.yaml, where known."""
 
 
 def program_for(config: StackConfig) -> Program:
@@ -401,25 +411,43 @@ def program_for(config: StackConfig) -> Program:
     project: Project = config.owner()
     path = project.runnable_program()
     if path != project.program:
-        return Program(path, project.name)  # the example's own program, as today
-    return Program(path, project.name, project.working_dir)
+        return Program(path, project.name, project_root=project.root)  # the example's own
+    return Program(path, project.name, project.working_dir, project.root)
 
 
 def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
-    # Not the stack file's path: the program gets its config from the runtime, never from
-    # the file, so copies of one stack in several checkouts share their runs.
+    # No path: the program gets its config from the runtime, never from the file, and what
+    # it reads is checked relative to its roots (`runcache`), so copies of one project (a
+    # base in a temporary folder, a test's copy) share their runs.
+    environment = sorted(
+        (k, v) for k, v in os.environ.items() if k not in runcache.IGNORED_ENVIRONMENT
+    )
     identity = [
-        str(program),
+        program.project,
+        program.path.name,
+        program.working_dir is None,
         program.path.read_text(errors="replace"),
         config.stack,
         config.config,
         sorted(config.secret_keys),
         config.opaque_keys,
-        [str(config.topology.path), config.topology.text] if config.topology else None,
+        config.topology.text if config.topology else None,
+        environment,
+        INSTALLED_PULUMI,
+        checked(),
         *inputs,
     ]
     text = json.dumps(identity, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _roots(program: Program) -> dict[str, str]:
+    """The folders a run's reads are recorded relative to (`runcache.keep`)."""
+    cwd = os.path.realpath(program.working_dir) if program.working_dir else os.getcwd()
+    roots = {"program": os.path.abspath(program.path.parent), "cwd": cwd}
+    if program.project_root is not None:
+        roots["project"] = os.path.abspath(program.project_root)
+    return roots
 
 
 def run_program(
@@ -449,13 +477,16 @@ def run_program(
     chosen = program_for(config) if program is None else Program(program, runtime_project(config))
 
     def once(outputs: Mapping[str, Mapping[str, Any]] | None) -> ProgramRun:
-        remembered = runcache.remembered
-        if remembered is None:
+        if not runcache.remembering():
             return _run(config, chosen, state, outputs, offline, stores)
         key = _run_key(chosen, config, state, outputs, offline, stores)
-        if key not in remembered:  # a run that raises is never remembered
-            remembered[key] = _run(config, chosen, state, outputs, offline, stores)
-        return copy.deepcopy(remembered[key])  # type: ignore[no-any-return]
+        roots = _roots(chosen)
+        run = runcache.recall(key, roots, _redraw)
+        if run is None:  # a run that raises is never remembered
+            with runcache.watching() as log:
+                run = _run(config, chosen, state, outputs, offline, stores)
+            runcache.keep(key, run, log, roots, repr(run))
+        return copy.deepcopy(run)  # type: ignore[no-any-return]
 
     try:
         run = once(stack_outputs)
@@ -482,6 +513,45 @@ def run_program(
     if not found:
         return run
     return once({**(stack_outputs or {}), **found})
+
+
+def _redraw(run: ProgramRun, generated: tuple[bytes, ...]) -> tuple[ProgramRun, tuple[bytes, ...]]:
+    """The run with every value it generated drawn again (`runcache.recall`)."""
+    values = {raw: os.urandom(len(raw)) for raw in generated}
+    return redrawn(run, values), tuple(values.values())
+
+
+def redrawn(run: ProgramRun, values: Mapping[bytes, bytes]) -> ProgramRun:
+    """A copy of `run` with each generated value (random bytes, as `EngineLikeMocks` makes
+    them) in `values` replaced by its new one, wherever the run carries its base64 or hex
+    form: what a fresh run that drew the new values would have registered."""
+    forms = {
+        old_form: new_form
+        for old, new in values.items()
+        for old_form, new_form in (
+            (base64.b64encode(old).decode(), base64.b64encode(new).decode()),
+            (old.hex(), new.hex()),
+        )
+    }
+
+    def replaced(value: Any) -> Any:
+        if isinstance(value, str):
+            for old, new in forms.items():
+                if old in value:
+                    value = value.replace(old, new)
+            return value
+        if isinstance(value, dict):
+            return {k: replaced(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(replaced(v) for v in value)
+        return value
+
+    copied = copy.deepcopy(run)
+    copied.resources = [dataclasses.replace(r, inputs=replaced(r.inputs)) for r in copied.resources]
+    copied.outputs = replaced(copied.outputs)
+    copied.state = replaced(copied.state)
+    copied.component_outputs = replaced(copied.component_outputs)
+    return copied
 
 
 def runtime_project(config: StackConfig) -> str:
@@ -550,12 +620,16 @@ def _failure_line(exc: BaseException, program: Program, secrets: list[str]) -> s
 @contextlib.contextmanager
 def _running_in(program: Program) -> Iterator[None]:
     """As Pulumi runs a Python program: in its working directory, its own folder first on
-    the import path (a program may import its own modules). Both restored after."""
+    the import path (a program may import its own modules). Both restored after, and the
+    project's own modules the run imported are forgotten: Pulumi runs each program in a
+    fresh process, so the next run (a PR's head after its base) imports its own copies."""
     if program.working_dir is None:
         yield
         return
     folder = str(program.path.parent)
+    own = [os.path.join(os.path.abspath(p), "") for p in (folder, program.project_root) if p]
     before = os.getcwd()
+    imported = set(sys.modules)
     os.chdir(program.working_dir)
     sys.path.insert(0, folder)
     try:
@@ -564,6 +638,16 @@ def _running_in(program: Program) -> Iterator[None]:
         os.chdir(before)
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
+        for name in [name for name in sys.modules if name not in imported]:
+            source = getattr(sys.modules[name], "__file__", None)
+            if isinstance(source, str) and _project_file(os.path.abspath(source), own):
+                runcache.note_read(source)
+                del sys.modules[name]
+
+
+def _project_file(path: str, folders: list[str]) -> bool:
+    """In the project's folders, not in an installed package or the interpreter's own."""
+    return any(path.startswith(f) for f in folders) and f"{os.sep}site-packages{os.sep}" not in path
 
 
 def _run(
