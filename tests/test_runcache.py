@@ -90,7 +90,12 @@ def test_a_copy_of_a_project_in_another_folder_shares_its_run(shop: Path, tmp_pa
 
 @pytest.mark.parametrize(
     "change",
-    ["a worker module", "the program's own module", "a file the program looks for"],
+    [
+        "a worker module",
+        "the program's own module",
+        "a file the program looks for",
+        "a module moved behind a link",
+    ],
 )
 def test_a_run_whose_reads_changed_runs_again(shop: Path, change: str) -> None:
     with remembering_runs():
@@ -101,8 +106,12 @@ def test_a_run_whose_reads_changed_runs_again(shop: Path, change: str) -> None:
             (shop / "infra" / "naming.py").write_text(
                 'def script(name):\n    return f"store-{name}"\n'
             )
-        else:
+        elif change == "a file the program looks for":
             (shop / "workers" / "extra.js").write_text(worker("extra"))
+        else:  # the same text, read through a link: uploaded under the file's own name
+            (shop / "workers" / "impl").mkdir()
+            (shop / "workers" / "edge.js").rename(shop / "workers" / "impl" / "edge_impl.js")
+            (shop / "workers" / "edge.js").symlink_to("impl/edge_impl.js")
         after = plan(shop)
     assert drawn(after) != drawn(before)  # it ran again
     expected = {
@@ -112,8 +121,12 @@ def test_a_run_whose_reads_changed_runs_again(shop: Path, change: str) -> None:
             "shop-edge": worker("edge v1"),
             "shop-extra": worker("extra"),
         },
+        "a module moved behind a link": {"shop-edge": worker("edge v1")},
     }[change]
     assert scripts(after) == expected
+    linked = change == "a module moved behind a link"
+    main = {r.name: r.inputs["mainModule"] for r in after.of_type(SCRIPT)}
+    assert main["edge-script"] == ("edge_impl.js" if linked else "edge.js")
 
 
 def test_a_redrawing_span_gives_each_recall_fresh_values_where_the_run_had_its_own(

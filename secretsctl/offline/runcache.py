@@ -288,24 +288,28 @@ def _resolve(root: str, path: str, roots: Mapping[str, str]) -> str:
 
 
 def _look(path: str, how: str) -> str | None:
-    """What is at `path` now, as `how` saw it: a file's digest, a folder's names, a kind."""
+    """What is at `path` now, as `how` saw it: a file's digest, a folder's names, a kind
+    (a link itself, with its target, for `lstat`)."""
     if not path:
         return "gone"
     try:
-        info = os.stat(path)
+        info = os.lstat(path) if how == "lstat" else os.stat(path)
     except OSError:
         return "missing"
-    kind = (
-        "dir" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "other"
-    )
+    mode = info.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            return "link:" + os.readlink(path)
+        except OSError:
+            return "link"
+    kind = "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
     if how == "list" and kind == "dir":
         try:
             names = sorted(os.listdir(path))
         except OSError:
             return "unlistable"
-        return (
-            "dir:" + hashlib.sha256("\0".join(names).encode(errors="surrogateescape")).hexdigest()
-        )
+        listing = "\0".join(names).encode(errors="surrogateescape")
+        return "dir:" + hashlib.sha256(listing).hexdigest()
     if how == "read" and kind == "file":
         if info.st_size > MAX_WATCHED_BYTES:
             return None
