@@ -35,6 +35,7 @@ import hashlib
 import os
 import stat
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,13 +137,22 @@ class ReadLog:
 _log: ReadLog | None = None
 _hook_installed = False
 _LIBRARY = tuple(
-    {os.path.join(os.path.realpath(p), "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    {
+        os.path.join(os.path.realpath(p), "")
+        for p in (
+            sysconfig.get_paths()["stdlib"],
+            sysconfig.get_paths()["platstdlib"],
+            *([sys.prefix] if sys.prefix != sys.base_prefix else []),  # a venv's own folder
+        )
+    }
 )
+_PACKAGES = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
 
 def _library(path: str) -> bool:
-    """The interpreter's and installed packages' own files: fixed for the process."""
-    return path.startswith(_LIBRARY) or f"{os.sep}site-packages{os.sep}" in path
+    """The interpreter's and installed packages' own files: fixed for the process. (Not
+    all of `sys.base_prefix`: a project may live under /usr.)"""
+    return path.startswith(_LIBRARY) or any(part in path for part in _PACKAGES)
 
 
 def _normal(path: str) -> bool:
