@@ -206,12 +206,12 @@ if os.environ.get("RUNCACHE_VERIFY") == "1":
 
 
 @pytest.fixture(scope="session", autouse=True)
-def repeatable_runs_across_tests() -> Iterator[None]:
+def runs_shared_across_tests() -> Iterator[None]:
     """A program run that reads the same files with the same inputs as one in an earlier test
-    (in this worker) is a copy of its result, when it generated no value
-    (`runcache.remembering_runs(repeatable_only=True)`): most tests plan copies of the
-    example stacks. Files are compared, so a test that edits a program or a module runs it
-    again; a test that patches code (`monkeypatch.setattr`) runs every program itself."""
+    (in this worker) is a copy of its result, with fresh random values where the run
+    generated some (`runcache.remembering_runs(redrawing=True)`): most tests plan copies of
+    the example stacks. Files are compared, so a test that edits a program or a module runs
+    it again; a test that patches code (`monkeypatch.setattr`) runs every program itself."""
     with remembering_runs(redrawing=True):
         yield
 
