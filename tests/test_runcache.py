@@ -42,7 +42,7 @@ def make_project(root: Path) -> Path:
     for folder in ("infra", "envs", "workers"):
         (root / folder).mkdir(parents=True)
     (root / "Pulumi.yaml").write_text(
-        "name: shop\nruntime: python\nmain: infra/__main__.py\nstackConfigDir: envs\n"
+        "name: shop\nruntime: python\nmain: infra\nstackConfigDir: envs\n"
     )
     (root / "infra" / "__main__.py").write_text(PROGRAM)
     (root / "infra" / "naming.py").write_text('def script(name):\n    return f"shop-{name}"\n')
@@ -189,3 +189,15 @@ def test_nothing_is_remembered_outside_a_span(shop: Path) -> None:
     with runcache.forgotten():
         assert not runcache.remembering()
         assert drawn(plan(shop)) != drawn(plan(shop))
+
+
+def test_a_main_file_cannot_import_a_module_beside_it_as_under_the_engine(shop: Path) -> None:
+    # Pulumi runs a `main:` folder with its folder on sys.path, a `main:` file as a script
+    # (checked with `pulumi preview`: "No module named 'naming'"); offline runs the same way.
+    project = shop / "Pulumi.yaml"
+    project.write_text(project.read_text().replace("main: infra", "main: infra/__main__.py"))
+    result = CliRunner().invoke(app, ["plan", "--stack", "dev", "--cwd", str(shop)])
+    assert result.exit_code == 2
+    assert "__main__.py:6: the program raised ModuleNotFoundError: No module named 'naming'" in (
+        result.stderr
+    )

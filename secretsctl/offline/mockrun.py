@@ -403,6 +403,8 @@ class Program:
     """None: this process's working directory (a program given by path, or the example's)."""
     project_root: Path | None = None
     """The folder of its Pulumi.yaml, where known."""
+    imports_from_folder: bool = True
+    """Its folder is first on the import path (`Project.imports_from_folder`)."""
 
 
 def program_for(config: StackConfig) -> Program:
@@ -412,7 +414,9 @@ def program_for(config: StackConfig) -> Program:
     path = project.runnable_program()
     if path != project.program:
         return Program(path, project.name, project_root=project.root)  # the example's own
-    return Program(path, project.name, project.working_dir, project.root)
+    return Program(
+        path, project.name, project.working_dir, project.root, project.imports_from_folder
+    )
 
 
 def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
@@ -426,6 +430,7 @@ def _run_key(program: Program, config: StackConfig, *inputs: Any) -> str:
         program.project,
         program.path.name,
         program.working_dir is None,
+        program.imports_from_folder,
         program.path.read_text(errors="replace"),
         config.stack,
         config.config,
@@ -620,9 +625,10 @@ def _failure_line(exc: BaseException, program: Program, secrets: list[str]) -> s
 @contextlib.contextmanager
 def _running_in(program: Program) -> Iterator[None]:
     """As Pulumi runs a Python program: in its working directory, its own folder first on
-    the import path (a program may import its own modules). Both restored after, and the
-    project's own modules the run imported are forgotten: Pulumi runs each program in a
-    fresh process, so the next run (a PR's head after its base) imports its own copies."""
+    the import path when Pulumi runs the folder (a program may import its own modules).
+    Both restored after, and the project's own modules the run imported are forgotten:
+    Pulumi runs each program in a fresh process, so the next run (a PR's head after its
+    base) imports its own copies."""
     if program.working_dir is None:
         yield
         return
@@ -631,13 +637,15 @@ def _running_in(program: Program) -> Iterator[None]:
     before = os.getcwd()
     imported = set(sys.modules)
     os.chdir(program.working_dir)
-    sys.path.insert(0, folder)
+    if program.imports_from_folder:
+        sys.path.insert(0, folder)
     try:
         yield
     finally:
         os.chdir(before)
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
+        if program.imports_from_folder:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
         for name in [name for name in sys.modules if name not in imported]:
             source = getattr(sys.modules[name], "__file__", None)
             if isinstance(source, str) and _project_file(os.path.abspath(source), own):

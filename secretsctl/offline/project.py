@@ -49,6 +49,10 @@ class Project:
     else the project folder."""
     file: Path | None = None
     """Its Pulumi.yaml; None for a bare folder of stack files given as `--root`."""
+    imports_from_folder: bool = True
+    """The program's folder is on its import path: Pulumi runs a folder (`runpy.run_path` of
+    it puts it first on sys.path), but a `main:` file as a script, from which a module beside
+    it cannot be imported."""
     runtime: str = "python"
 
     @property
@@ -205,7 +209,7 @@ def _read_project(file: Path, _mtime: int, size: int) -> Project:
     )
 
 
-def _program(file: Path, main: Any) -> dict[str, Path]:
+def _program(file: Path, main: Any) -> dict[str, Any]:
     root = file.parent
     if main is None:
         return {"program": root / "__main__.py"}
@@ -220,7 +224,7 @@ def _program(file: Path, main: Any) -> dict[str, Path]:
         raise ProjectError(
             f"{file}: main: must be a Python file (.py) or a folder, got {shown(main)} {fix}"
         )
-    return {"program": target, "run_dir": target.parent}
+    return {"program": target, "run_dir": target.parent, "imports_from_folder": False}
 
 
 def _stacks_dir(file: Path, configured: Any) -> Path:
